@@ -1,0 +1,309 @@
+"""The HTTP service end to end: real FastAPI app, real index on disk, scripted judge."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+from fastapi.testclient import TestClient
+
+from api_support import ScriptedJudge, make_pipeline, make_settings, seed_articles
+from factcheck.api import create_app
+
+CLAIM = "About 2,500 US troops are in Iraq"
+ORIGIN = "chrome-extension://abcdefghijklmnop"
+
+
+@pytest.fixture(scope="module")
+def shared(tmp_path_factory):
+    """One read-mostly pipeline for the tests that do not change the index."""
+    tmp = tmp_path_factory.mktemp("api")
+    settings = make_settings(tmp, cors_origins=[ORIGIN, "http://127.0.0.1:5173"], max_claim_chars=200, max_batch=4,
+                             max_body_bytes=8_000)
+    return settings, make_pipeline(settings)
+
+
+@pytest.fixture()
+def client(shared):
+    settings, pipeline = shared
+    with TestClient(create_app(settings, pipeline), raise_server_exceptions=False) as c:
+        yield c
+
+
+def assert_error(resp, status: int, code: str | None = None) -> dict:
+    """The response is the one error shape with this status (and code)."""
+    assert resp.status_code == status, resp.text
+    assert resp.headers["content-type"].startswith("application/json")
+    body = resp.json()
+    assert set(body) == {"error"} and set(body["error"]) == {"code", "message"}, body
+    assert body["error"]["message"]
+    assert "Traceback" not in resp.text
+    if code:
+        assert body["error"]["code"] == code, body
+    return body["error"]
+
+
+# --- happy paths -------------------------------------------------------------------------------
+
+
+def test_health_reports_index_judge_and_embedder(client):
+    r = client.get("/health")
+    assert r.status_code == 200
+    h = r.json()
+    assert h["status"] == "ok"
+    assert h["judge"] == {"name": "scripted", "version": "test-1"}
+    assert h["embedder"].startswith("hash")
+    assert h["index"]["articles"] == 5 and h["index"]["passages"] > 5
+    assert h["queue"]["capacity"] == 2 + 8
+
+
+def test_check_returns_supported_verdict_with_verbatim_citations(client):
+    r = client.post("/check", json={"claim": CLAIM})
+    assert r.status_code == 200, r.text
+    v = r.json()
+    assert v["label"] == "supported"
+    assert v["judge"] == "scripted" and v["judge_version"] == "test-1"
+    assert set(v["timings_ms"]) >= {"embed", "retrieve", "judge", "total"}
+    assert v["citations"], v
+    for c in v["citations"]:
+        art = client.get(f"/articles/{c['article_id']}")
+        assert art.status_code == 200
+        assert art.json()["text"][c["start"]:c["end"]] == c["quote"]
+        assert c["published"] is not None
+    assert "2,500" in v["citations"][0]["quote"]
+
+
+def test_check_top_k_limits_citations(client):
+    v = client.post("/check", json={"claim": CLAIM, "top_k": 1}).json()
+    assert v["retrieved"] == 1 and len(v["citations"]) == 1
+
+
+def test_batch_keeps_request_order(client):
+    claims = ["Spain has more than 300 troops deployed to Iraq", CLAIM, "The moon is made of cheese"]
+    r = client.post("/check/batch", json={"claims": claims})
+    assert r.status_code == 200, r.text
+    out = r.json()
+    assert [v["claim"] for v in out] == claims
+    assert [v["label"] for v in out] == ["supported", "supported", "unverified"]
+
+
+def test_batch_over_limit_is_422(client):
+    assert_error(client.post("/check/batch", json={"claims": [CLAIM] * 5}), 422, "bad_input")
+    assert_error(client.post("/check/batch", json={"claims": []}), 422, "invalid_request")
+    assert_error(client.post("/check/batch", json={"claims": [CLAIM, "x" * 201]}), 422, "bad_input")
+
+
+def test_as_of_leaves_out_later_articles(client):
+    claim = "Spain has more than 300 troops deployed to Iraq"
+    now = client.post("/check", json={"claim": claim}).json()
+    assert now["label"] == "supported"
+    assert now["citations"][0]["article_id"].startswith("002_")
+    then = client.post("/check", json={"claim": claim, "as_of": "2024-02-01"}).json()
+    assert then["as_of"] == "2024-02-01"
+    assert then["citations"], "earlier articles should still be cited"
+    assert all(c["published"] <= "2024-02-01" for c in then["citations"])
+    assert not any(c["article_id"].startswith("002_") for c in then["citations"])
+    assert then["label"] == "unverified"
+
+
+def test_extract_gives_offsets_into_the_given_text(client):
+    text = seed_articles()[0].text
+    r = client.post("/extract", json={"text": text, "url": "https://example.org/a", "max_claims": 5})
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["url"] == "https://example.org/a" and body["extractor"].startswith("rules/")
+    assert 1 <= len(body["claims"]) <= 5
+    for c in body["claims"]:
+        assert text[c["start"]:c["end"]] == c["text"]
+        assert c["verdict"] is None
+        assert not c["text"].endswith("?")
+    assert any("2,500" in c["text"] for c in body["claims"])
+
+
+def test_extract_with_check_returns_verdicts(client):
+    text = "Will this be checked? The United States currently has about 2,500 troops in Iraq, officials said."
+    body = client.post("/extract", json={"text": text, "check": True}).json()
+    assert len(body["claims"]) == 1
+    c = body["claims"][0]
+    assert c["start"] == text.index("The United States") and text[c["start"]:c["end"]] == c["text"]
+    assert c["verdict"]["label"] == "supported"
+
+
+def test_get_article_and_missing_article(client):
+    a = seed_articles()[1]
+    r = client.get(f"/articles/{a.id}")
+    assert r.status_code == 200 and r.json()["text"] == a.text and r.json()["published"] == "2024-01-27"
+    assert_error(client.get("/articles/no-such-article"), 404, "article_not_found")
+
+
+def test_docs_and_openapi_examples(client):
+    assert client.get("/docs").status_code == 200
+    spec = client.get("/openapi.json").json()
+    assert {"/check", "/check/batch", "/extract", "/articles", "/articles/{article_id}", "/health"} <= set(spec["paths"])
+    examples = spec["components"]["schemas"]["CheckRequest"]["examples"]
+    assert any("2,500" in e["claim"] for e in examples)
+
+
+# --- bad input -----------------------------------------------------------------------------------
+
+
+def test_malformed_json_missing_and_bad_fields_are_422(client):
+    assert "JSON" in assert_error(
+        client.post("/check", content=b'{"claim": ', headers={"content-type": "application/json"}), 422,
+        "invalid_request")["message"]
+    assert_error(client.post("/check", json={}), 422, "invalid_request")
+    assert_error(client.post("/check", json={"claim": "   "}), 422, "invalid_request")
+    assert_error(client.post("/check", json={"claim": 5}), 422, "invalid_request")
+    assert_error(client.post("/check", json={"claim": CLAIM, "top_k": 0}), 422, "invalid_request")
+    assert_error(client.post("/check", json={"claim": CLAIM, "as_of": "last tuesday"}), 422, "invalid_request")
+    assert_error(client.post("/check", json=[1, 2]), 422, "invalid_request")
+    assert_error(client.post("/check", content=b"\xff\xfe", headers={"content-type": "application/json"}), 422)
+
+
+def test_claim_over_configured_length_is_422(client):
+    err = assert_error(client.post("/check", json={"claim": "troops " * 40}), 422, "bad_input")
+    assert "limit is 200" in err["message"]
+
+
+def test_oversized_body_is_413_by_header_and_by_stream(client):
+    big = b'{"claim": "' + b"a" * 9_000 + b'"}'
+    assert_error(client.post("/check", content=big, headers={"content-type": "application/json"}), 413,
+                 "body_too_large")
+
+    def chunks():
+        yield b'{"claim": "'
+        for _ in range(20):
+            yield b"a" * 500
+        yield b'"}'
+
+    # A generator body goes out chunked, without Content-Length: only counting catches it.
+    assert_error(client.post("/check", content=chunks(), headers={"content-type": "application/json"}), 413,
+                 "body_too_large")
+
+
+def test_unknown_route_and_method_are_json(client):
+    assert_error(client.get("/nope"), 404, "not_found")
+    assert_error(client.get("/check"), 405, "method_not_allowed")
+
+
+def test_domain_and_unexpected_errors_map_without_traces(client):
+    err = assert_error(client.post("/check", json={"claim": "FAIL this claim about 2,500 troops"}), 502, "model_error")
+    assert "scripted model failure" in err["message"]
+    err = assert_error(client.post("/check", json={"claim": "BUG this claim"}), 500, "internal_error")
+    assert "secret" not in err["message"]
+
+
+# --- CORS ------------------------------------------------------------------------------------------
+
+
+def test_cors_preflight_allowed_for_listed_origin(client):
+    r = client.options("/check", headers={"Origin": ORIGIN, "Access-Control-Request-Method": "POST",
+                                          "Access-Control-Request-Headers": "content-type,x-api-key"})
+    assert r.status_code == 200
+    assert r.headers["access-control-allow-origin"] == ORIGIN
+    assert "POST" in r.headers["access-control-allow-methods"]
+    assert "x-api-key" in r.headers["access-control-allow-headers"].lower()
+    simple = client.post("/check", json={"claim": CLAIM}, headers={"Origin": ORIGIN})
+    assert simple.headers["access-control-allow-origin"] == ORIGIN
+
+
+def test_cors_preflight_refused_for_other_origins(client):
+    for origin in ("https://evil.example", "chrome-extension://otherextension", "http://127.0.0.1:5174"):
+        r = client.options("/check", headers={"Origin": origin, "Access-Control-Request-Method": "POST"})
+        assert_error(r, 403, "cors_refused")
+        assert "access-control-allow-origin" not in r.headers
+        simple = client.post("/check", json={"claim": CLAIM}, headers={"Origin": origin})
+        assert "access-control-allow-origin" not in simple.headers
+
+
+# --- API key -----------------------------------------------------------------------------------------
+
+
+def test_api_key_required_when_configured(shared):
+    settings, pipeline = shared
+    keyed = settings.model_copy(update={"api_key": "s3cret-key"})
+    with TestClient(create_app(keyed, pipeline)) as c:
+        assert_error(c.post("/check", json={"claim": CLAIM}), 401, "unauthorized")
+        assert_error(c.post("/check", json={"claim": CLAIM}, headers={"X-API-Key": "wrong"}), 401, "unauthorized")
+        assert_error(c.post("/articles", json={"id": "x", "title": "t", "text": "t"}), 401, "unauthorized")
+        assert_error(c.get(f"/articles/{seed_articles()[0].id}"), 401, "unauthorized")
+        # 401 comes before body parsing: a malformed body without a key is still 401.
+        assert_error(c.post("/check", content=b"{", headers={"content-type": "application/json"}), 401)
+        assert c.post("/check", json={"claim": CLAIM}, headers={"X-API-Key": "s3cret-key"}).status_code == 200
+        assert c.post("/check", json={"claim": CLAIM},
+                      headers={"Authorization": "Bearer s3cret-key"}).status_code == 200
+        assert c.get("/health").status_code == 200
+        assert c.get("/docs").status_code == 200
+        assert c.get("/openapi.json").status_code == 200
+        # A preflight carries no credentials, so it must pass without the key.
+        pre = c.options("/check", headers={"Origin": ORIGIN, "Access-Control-Request-Method": "POST"})
+        assert pre.status_code == 200
+        # Errors raised before the app still carry CORS headers, so the extension can read them.
+        assert c.post("/check", json={"claim": CLAIM}, headers={"Origin": ORIGIN}).headers[
+            "access-control-allow-origin"] == ORIGIN
+
+
+# --- live updates --------------------------------------------------------------------------------
+
+
+def test_added_article_is_seen_by_later_checks(tmp_path):
+    settings = make_settings(tmp_path, api_key="k")
+    with TestClient(create_app(settings, make_pipeline(settings))) as c:
+        h = {"X-API-Key": "k"}
+        claim = "Norway sent 4,321 engineers to Mosul"
+        before = c.post("/check", json={"claim": claim}, headers=h).json()
+        assert before["label"] == "unverified"
+        art = {"id": "live-1", "title": "Norway in Mosul", "published": "2024-02-02", "source": "test",
+               "text": "Norway in Mosul\n\nNorway sent 4,321 engineers to Mosul on Friday, the ministry said."}
+        r = c.post("/articles", json=art, headers=h)
+        assert r.status_code == 201 and r.json()["status"] == "added", r.text
+        after = c.post("/check", json={"claim": claim}, headers=h).json()
+        assert after["label"] == "supported"
+        assert after["citations"][0]["article_id"] == "live-1"
+        assert c.get("/articles/live-1", headers=h).json()["text"] == art["text"]
+        assert c.get("/health").json()["index"]["articles"] == 6
+        # as_of before its publication date hides it again.
+        assert c.post("/check", json={"claim": claim, "as_of": "2024-02-01"}, headers=h).json()["label"] == "unverified"
+        again = c.post("/articles", json={**art, "text": art["text"] + " More later."}, headers=h)
+        assert again.json()["status"] == "replaced"
+        assert c.post("/articles", json={**art, "text": art["text"] + " More later."}, headers=h).json()[
+            "status"] == "unchanged"
+        assert_error(c.post("/articles", json={**art, "id": "bad id/../x"}, headers=h), 422, "bad_input")
+        assert_error(c.post("/articles", json={**art, "text": "  "}, headers=h), 422, "bad_input")
+        assert_error(c.post("/articles", json={"id": "x"}, headers=h), 422, "invalid_request")
+
+
+# --- concurrency ---------------------------------------------------------------------------------
+
+
+def test_saturated_queue_answers_429_with_retry_after(tmp_path):
+    judge = ScriptedJudge()
+    settings = make_settings(tmp_path, workers=1, queue_size=1)
+    app = create_app(settings, make_pipeline(settings, judge=judge))
+    judge.gate.clear()
+    with TestClient(app) as c:
+        results: list[int] = []
+
+        def slow():
+            results.append(c.post("/check", json={"claim": "SLOW about 2,500 troops"}).status_code)
+
+        threads = [threading.Thread(target=slow) for _ in range(2)]
+        for t in threads:
+            t.start()
+        # Wait (bounded) until both are admitted: one running in the worker, one queued.
+        deadline = time.monotonic() + 20
+        while app.state.pool.inflight < 2 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert app.state.pool.inflight == 2
+        r = c.post("/check", json={"claim": CLAIM})
+        err = assert_error(r, 429, "overloaded")
+        assert int(r.headers["retry-after"]) >= 1 and "busy" in err["message"]
+        assert_error(c.post("/check/batch", json={"claims": [CLAIM]}), 429, "overloaded")
+        assert c.get("/health").status_code == 200  # health is not queued
+        judge.gate.set()
+        for t in threads:
+            t.join(timeout=30)
+        assert results == [200, 200]
+        assert app.state.pool.inflight == 0
+        assert c.post("/check", json={"claim": CLAIM}).status_code == 200
