@@ -1,0 +1,49 @@
+# factcheck: `make run` sets everything up and serves; `make test` runs the whole suite.
+VENV    ?= .venv
+PY      := $(VENV)/bin/python
+PIP     := $(VENV)/bin/pip
+FC      := $(VENV)/bin/factcheck
+INDEX   ?= index
+CORPUS  ?= evals/corpus/iraq-coalition-2024
+PYTHON  ?= python3
+
+export HF_HUB_OFFLINE := 1
+export LITELLM_LOCAL_MODEL_COST_MAP := True
+
+.PHONY: setup run serve index test test-fast bench eval clean
+
+# torch is installed first and pinned: the CPU build of 2.13.0 is what we test with, and an
+# unpinned torch would pull a multi-GB CUDA build.
+$(VENV)/.installed: pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PIP) install -q --upgrade pip
+	$(PIP) install -q torch==2.13.0
+	$(PIP) install -q -e '.[dev,onnx]'
+	touch $@
+
+setup: $(VENV)/.installed
+
+$(INDEX)/manifest.json: | setup
+	FACTCHECK_INDEX_DIR=$(INDEX) $(FC) index build $(CORPUS)
+
+index: $(INDEX)/manifest.json
+
+run: setup index
+	FACTCHECK_INDEX_DIR=$(INDEX) $(FC) serve
+
+serve: run
+
+test: setup
+	$(VENV)/bin/pytest -q
+
+test-fast: setup
+	$(VENV)/bin/pytest -q -m "not llm and not browser and not slow"
+
+bench: setup
+	$(FC) bench
+
+eval: setup index
+	FACTCHECK_INDEX_DIR=$(INDEX) $(FC) eval evals/datasets/seed-news.jsonl
+
+clean:
+	rm -rf $(INDEX)/gen-* $(INDEX)/manifest.json runs .pytest_cache

@@ -1,0 +1,462 @@
+"""The passage index: FAISS vectors + SQLite passage store + a self-describing manifest, written atomically.
+
+Layout of an index directory::
+
+    manifest.json        the commit point: names the live generation, embedder, chunking, per-article hashes
+    gen-000007/          one generation: vectors.faiss (IndexIDMap2 over inner product) + store.sqlite
+    .lock                advisory lock serialising writers across processes
+
+A write builds a complete new generation beside the live one and then replaces `manifest.json` with
+`os.replace`, so a reader (or a crash at any point) sees either the old or the new index, never a mix.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import hashlib
+import json
+import os
+import shutil
+import sqlite3
+import threading
+from collections.abc import Iterable, Iterator
+from datetime import date, datetime, timezone
+from pathlib import Path
+
+import faiss
+import numpy as np
+from pydantic import BaseModel, Field
+
+from .chunk import chunk_article
+from .embed import Embedder
+from .errors import ArticleNotFoundError, EmbedderMismatchError, IndexCorruptError, IndexMissingError
+from .models import Article, ArticleMeta, Passage
+
+FORMAT_VERSION = 1
+MANIFEST = "manifest.json"
+
+
+class EmbedderInfo(BaseModel):
+    """Which embedder produced the vectors."""
+
+    name: str
+    dim: int
+
+
+class ChunkingInfo(BaseModel):
+    """How articles were cut into passages."""
+
+    max_chars: int
+    overlap_sentences: int
+
+
+class ArticleEntry(BaseModel):
+    """Per-article bookkeeping in the manifest."""
+
+    hash: str
+    passages: int
+    title: str = ""
+    published: date | None = None
+
+
+class Manifest(BaseModel):
+    """The index's description of itself (on disk as manifest.json)."""
+
+    format_version: int = FORMAT_VERSION
+    generation: int = 0
+    embedder: EmbedderInfo
+    chunking: ChunkingInfo
+    index_type: str = "flat-ip"
+    n_articles: int = 0
+    n_passages: int = 0
+    next_passage_id: int = 0
+    articles: dict[str, ArticleEntry] = Field(default_factory=dict)
+    created: datetime
+    updated: datetime
+
+    @property
+    def gen_dir(self) -> str:
+        """Folder name of the live generation."""
+        return f"gen-{self.generation:06d}"
+
+
+class AddReport(BaseModel):
+    """What an add/remove did."""
+
+    added: list[str] = Field(default_factory=list)
+    replaced: list[str] = Field(default_factory=list)
+    unchanged: list[str] = Field(default_factory=list)
+    removed: list[str] = Field(default_factory=list)
+    passages_added: int = 0
+    passages_removed: int = 0
+
+
+class IndexStats(BaseModel):
+    """Summary for `factcheck index stats` and `/health`."""
+
+    path: str
+    generation: int
+    embedder: str
+    dim: int
+    index_type: str
+    articles: int
+    passages: int
+    chunking: ChunkingInfo
+    created: datetime
+    updated: datetime
+    manifest_sha256: str
+
+
+def article_hash(article: Article) -> str:
+    """Content hash deciding whether a re-added article changed."""
+    payload = article.model_dump(mode="json", exclude={"path"})
+    return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
+
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS articles (
+    id TEXT PRIMARY KEY, title TEXT NOT NULL, text TEXT NOT NULL, url TEXT, source TEXT,
+    published TEXT, path TEXT, hash TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS passages (
+    vid INTEGER PRIMARY KEY, id TEXT UNIQUE NOT NULL, article_id TEXT NOT NULL, ord INTEGER NOT NULL,
+    start INTEGER NOT NULL, "end" INTEGER NOT NULL, text TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS passages_article ON passages(article_id);
+"""
+
+
+def _meta_from_row(row: sqlite3.Row) -> ArticleMeta:
+    """ArticleMeta from an `articles` row."""
+    pub = row["published"]
+    return ArticleMeta(
+        id=row["id"], title=row["title"], url=row["url"], source=row["source"],
+        published=date.fromisoformat(pub) if pub else None,
+    )
+
+
+class Snapshot:
+    """An immutable, loaded generation of the index; safe to share between threads."""
+
+    def __init__(self, root: Path, manifest: Manifest, manifest_sha256: str):
+        self.root = root
+        self.manifest = manifest
+        self.manifest_sha256 = manifest_sha256
+        gen = root / manifest.gen_dir
+        store, vectors = gen / "store.sqlite", gen / "vectors.faiss"
+        if not store.exists() or not vectors.exists():
+            raise IndexCorruptError(f"index at {root} names {manifest.gen_dir} but its files are missing")
+        # One connection opened now: on POSIX the open file outlives the generation's deletion, so a
+        # check still holding this snapshot keeps working after a newer generation is published.
+        self._conn = sqlite3.connect(f"file:{store}?mode=ro&immutable=1", uri=True, check_same_thread=False)
+        self._conn.row_factory = sqlite3.Row
+        self._conn_lock = threading.Lock()
+        self.faiss = faiss.read_index(str(vectors))
+        if self.faiss.ntotal != manifest.n_passages:
+            raise IndexCorruptError(
+                f"index at {root}: {self.faiss.ntotal} vectors but manifest says {manifest.n_passages} passages"
+            )
+        self._bm25 = None
+        self._bm25_lock = threading.Lock()
+
+    def _query(self, sql: str, params: Iterable = ()) -> list[sqlite3.Row]:
+        """Run a read query on the snapshot's store (one connection, serialised)."""
+        with self._conn_lock:
+            return self._conn.execute(sql, tuple(params)).fetchall()
+
+    def passages(self, vids: Iterable[int]) -> dict[int, tuple[Passage, ArticleMeta]]:
+        """Passages and their article metadata by vector id."""
+        vids = [int(v) for v in vids]
+        if not vids:
+            return {}
+        marks = ",".join("?" * len(vids))
+        rows = self._query(
+            f'SELECT p.vid, p.id AS pid, p.article_id, p.ord, p.start, p."end", p.text AS ptext, '
+            f"a.id, a.title, a.url, a.source, a.published FROM passages p JOIN articles a ON a.id = p.article_id "
+            f"WHERE p.vid IN ({marks})",
+            vids,
+        )
+        return {
+            r["vid"]: (
+                Passage(id=r["pid"], article_id=r["article_id"], ord=r["ord"], text=r["ptext"],
+                        start=r["start"], end=r["end"]),
+                _meta_from_row(r),
+            )
+            for r in rows
+        }
+
+    def article(self, article_id: str) -> Article | None:
+        """The full article, or None."""
+        found = self._query("SELECT * FROM articles WHERE id = ?", (article_id,))
+        if not found:
+            return None
+        r = found[0]
+        return Article(
+            id=r["id"], title=r["title"], text=r["text"], url=r["url"], source=r["source"],
+            published=date.fromisoformat(r["published"]) if r["published"] else None, path=r["path"],
+        )
+
+    def article_metas(self) -> list[ArticleMeta]:
+        """Metadata of every article, ordered by id."""
+        rows = self._query("SELECT id, title, url, source, published FROM articles ORDER BY id")
+        return [_meta_from_row(r) for r in rows]
+
+    def iter_passage_texts(self) -> Iterator[tuple[int, str]]:
+        """(vector id, text) of every passage in vector-id order."""
+        yield from ((r["vid"], r["text"]) for r in self._query("SELECT vid, text FROM passages ORDER BY vid"))
+
+    def vectors(self, vids: Iterable[int]) -> np.ndarray:
+        """Stored unit vectors of the given passages."""
+        vids = [int(v) for v in vids]
+        if not vids:
+            return np.zeros((0, self.manifest.embedder.dim), dtype=np.float32)
+        return np.vstack([self.faiss.reconstruct(v) for v in vids]).astype(np.float32)
+
+    def bm25(self):
+        """(bm25s retriever, vector ids) built lazily once per snapshot."""
+        with self._bm25_lock:
+            if self._bm25 is None:
+                from .retrieve import build_bm25
+
+                vids, texts = zip(*self.iter_passage_texts()) if self.manifest.n_passages else ((), ())
+                self._bm25 = build_bm25(list(texts), np.asarray(vids, dtype=np.int64))
+            return self._bm25
+
+    def stats(self) -> IndexStats:
+        """Counts and provenance of this generation."""
+        m = self.manifest
+        return IndexStats(
+            path=str(self.root), generation=m.generation, embedder=m.embedder.name, dim=m.embedder.dim,
+            index_type=m.index_type, articles=m.n_articles, passages=m.n_passages, chunking=m.chunking,
+            created=m.created, updated=m.updated, manifest_sha256=self.manifest_sha256,
+        )
+
+
+class FactIndex:
+    """A directory-backed index; readers take `snapshot()`, writers publish a new generation atomically."""
+
+    def __init__(
+        self, root: Path, embedder: Embedder, snapshot: Snapshot | None, chunking: ChunkingInfo, rebuild: bool = False
+    ):
+        self.root = root
+        self.embedder = embedder
+        self._snapshot = snapshot
+        self._chunking = snapshot.manifest.chunking if snapshot else chunking
+        self._write_lock = threading.Lock()
+        # A rebuild ignores what is on disk until its first generation is published over it.
+        self._rebuild = rebuild
+
+    @classmethod
+    def open(
+        cls,
+        root: Path | str,
+        embedder: Embedder,
+        *,
+        create: bool = False,
+        rebuild: bool = False,
+        max_chars: int = 600,
+        overlap_sentences: int = 1,
+    ) -> FactIndex:
+        """Open an index; with `create`, an absent one starts empty. Refuses a mismatched embedder.
+
+        With `rebuild`, the existing index stays live until the first write replaces it whole.
+        """
+        root = Path(root)
+        chunking = ChunkingInfo(max_chars=max_chars, overlap_sentences=overlap_sentences)
+        if rebuild:
+            return cls(root, embedder, None, chunking, rebuild=True)
+        if not (root / MANIFEST).exists():
+            if not create:
+                raise IndexMissingError(f"no index at {root} (build one with: factcheck index build PATH...)")
+            return cls(root, embedder, None, chunking)
+        snap = _load_snapshot(root)
+        info = snap.manifest.embedder
+        if info.name != embedder.name or info.dim != embedder.dim:
+            raise EmbedderMismatchError(
+                f"index at {root} was built with embedder {info.name!r} (dim {info.dim}) but {embedder.name!r} "
+                f"(dim {embedder.dim}) is configured; set FACTCHECK_EMBEDDER to match or rebuild with --rebuild"
+            )
+        return cls(root, embedder, snap, chunking)
+
+    def snapshot(self) -> Snapshot:
+        """The live generation (raises IndexMissingError when nothing was built yet)."""
+        snap = self._snapshot
+        if snap is None:
+            raise IndexMissingError(f"index at {self.root} is empty (add articles first)")
+        return snap
+
+    @property
+    def empty(self) -> bool:
+        """True before the first write."""
+        return self._snapshot is None
+
+    def get_article(self, article_id: str) -> Article:
+        """The stored article, or ArticleNotFoundError."""
+        art = self.snapshot().article(article_id) if self._snapshot else None
+        if art is None:
+            raise ArticleNotFoundError(f"no article {article_id!r} in the index")
+        return art
+
+    def stats(self) -> IndexStats:
+        """Counts and provenance of the live generation."""
+        return self.snapshot().stats()
+
+    def add_articles(
+        self, articles: Iterable[Article], *, progress: bool = False, batch_size: int = 64
+    ) -> AddReport:
+        """Add new articles, replace changed ones, skip unchanged ones; publishes one new generation."""
+        articles = list(articles)
+        report = AddReport()
+        with self._writer() as (old, manifest):
+            changed: list[Article] = []
+            for art in articles:
+                entry = manifest.articles.get(art.id)
+                h = article_hash(art)
+                if entry is not None and entry.hash == h:
+                    report.unchanged.append(art.id)
+                    continue
+                (report.replaced if entry is not None else report.added).append(art.id)
+                changed.append(art)
+            if not changed:
+                return report
+            self._publish(old, manifest, changed, [a.id for a in changed], report, progress, batch_size)
+        return report
+
+    def remove(self, article_ids: Iterable[str]) -> AddReport:
+        """Delete articles and their passages; unknown ids raise ArticleNotFoundError."""
+        ids = list(dict.fromkeys(article_ids))
+        report = AddReport()
+        with self._writer() as (old, manifest):
+            missing = [i for i in ids if i not in manifest.articles]
+            if missing:
+                raise ArticleNotFoundError(f"no article {missing[0]!r} in the index")
+            report.removed = ids
+            self._publish(old, manifest, [], ids, report, False, 64)
+        return report
+
+    @contextlib.contextmanager
+    def _writer(self):
+        """Serialise writers (threads and processes) and hand over the current manifest."""
+        self.root.mkdir(parents=True, exist_ok=True)
+        with self._write_lock, open(self.root / ".lock", "a+") as lockf:
+            fcntl.flock(lockf, fcntl.LOCK_EX)
+            try:
+                on_disk = _load_snapshot(self.root) if (self.root / MANIFEST).exists() else None
+                now = datetime.now(timezone.utc)
+                if self._rebuild or on_disk is None:
+                    old = None
+                    manifest = Manifest(
+                        embedder=EmbedderInfo(name=self.embedder.name, dim=self.embedder.dim),
+                        chunking=self._chunking, created=now, updated=now,
+                        generation=on_disk.manifest.generation if on_disk else 0,
+                    )
+                else:
+                    # Another process may have published since we loaded: always start from disk.
+                    old = self._snapshot = on_disk
+                    manifest = old.manifest.model_copy(deep=True)
+                yield old, manifest
+                self._rebuild = False
+            finally:
+                fcntl.flock(lockf, fcntl.LOCK_UN)
+
+    def _publish(self, old, manifest, new_articles, drop_ids, report, progress, batch_size) -> None:
+        """Write a complete new generation, then swap the manifest (the atomic commit)."""
+        manifest.generation += 1
+        gen = self.root / manifest.gen_dir
+        tmp = self.root / (manifest.gen_dir + ".tmp")
+        shutil.rmtree(tmp, ignore_errors=True)
+        tmp.mkdir(parents=True)
+        store = tmp / "store.sqlite"
+        if old is not None:
+            shutil.copyfile(self.root / old.manifest.gen_dir / "store.sqlite", store)
+            vectors = faiss.clone_index(old.faiss)
+        else:
+            vectors = faiss.IndexIDMap2(faiss.IndexFlatIP(self.embedder.dim))
+        conn = sqlite3.connect(store)
+        try:
+            conn.executescript(_SCHEMA)
+            # Drop replaced/removed articles.
+            for aid in drop_ids:
+                if aid not in manifest.articles:
+                    continue
+                vids = [r[0] for r in conn.execute("SELECT vid FROM passages WHERE article_id = ?", (aid,))]
+                if vids:
+                    vectors.remove_ids(np.asarray(vids, dtype=np.int64))
+                conn.execute("DELETE FROM passages WHERE article_id = ?", (aid,))
+                conn.execute("DELETE FROM articles WHERE id = ?", (aid,))
+                report.passages_removed += len(vids)
+                del manifest.articles[aid]
+            # Chunk and embed the new/changed articles.
+            rows, texts = [], []
+            for art in new_articles:
+                passages = chunk_article(art, manifest.chunking.max_chars, manifest.chunking.overlap_sentences)
+                conn.execute(
+                    "INSERT INTO articles (id, title, text, url, source, published, path, hash) VALUES (?,?,?,?,?,?,?,?)",
+                    (art.id, art.title, art.text, art.url, art.source,
+                     art.published.isoformat() if art.published else None, art.path, article_hash(art)),
+                )
+                for p in passages:
+                    vid = manifest.next_passage_id
+                    manifest.next_passage_id += 1
+                    rows.append((vid, p.id, p.article_id, p.ord, p.start, p.end, p.text))
+                    texts.append(p.text)
+                manifest.articles[art.id] = ArticleEntry(
+                    hash=article_hash(art), passages=len(passages), title=art.title, published=art.published
+                )
+            conn.executemany(
+                'INSERT INTO passages (vid, id, article_id, ord, start, "end", text) VALUES (?,?,?,?,?,?,?)', rows
+            )
+            if texts:
+                vecs = self.embedder.embed(texts, batch_size=batch_size, progress=progress)
+                vectors.add_with_ids(vecs, np.asarray([r[0] for r in rows], dtype=np.int64))
+            report.passages_added = len(rows)
+            conn.commit()
+        finally:
+            conn.close()
+        faiss.write_index(vectors, str(tmp / "vectors.faiss"))
+        _fsync_dir(tmp)
+        # A crash between this rename and the manifest swap can leave an unreferenced dir of this name.
+        shutil.rmtree(gen, ignore_errors=True)
+        os.replace(tmp, gen)
+        manifest.n_articles = len(manifest.articles)
+        manifest.n_passages = int(vectors.ntotal)
+        manifest.updated = datetime.now(timezone.utc)
+        _atomic_write(self.root / MANIFEST, manifest.model_dump_json(indent=2))
+        self._snapshot = _load_snapshot(self.root)
+        # Old generations are unreferenced now; readers holding an old Snapshot keep their open handles.
+        for stale in self.root.glob("gen-*"):
+            if stale.name != manifest.gen_dir:
+                shutil.rmtree(stale, ignore_errors=True)
+
+
+def _load_snapshot(root: Path) -> Snapshot:
+    """Read manifest.json and load the generation it names."""
+    raw = (root / MANIFEST).read_bytes()
+    try:
+        manifest = Manifest.model_validate_json(raw)
+    except ValueError as exc:
+        raise IndexCorruptError(f"unreadable manifest at {root / MANIFEST}: {exc}") from exc
+    if manifest.format_version != FORMAT_VERSION:
+        raise IndexCorruptError(f"index format {manifest.format_version} unsupported (expected {FORMAT_VERSION})")
+    return Snapshot(root, manifest, hashlib.sha256(raw).hexdigest())
+
+
+def _atomic_write(path: Path, text: str) -> None:
+    """Write via a temp file + fsync + os.replace so the file is always whole."""
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "w", encoding="utf-8") as f:
+        f.write(text)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+    _fsync_dir(path.parent)
+
+
+def _fsync_dir(path: Path) -> None:
+    """Persist a directory entry change (rename) on POSIX."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)

@@ -1,0 +1,75 @@
+"""The one place configuration is read (environment, `FACTCHECK_` prefix, optional `.env`)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+# Nothing may reach a model hub at run time, and litellm must not fetch its cost map.
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+PACKAGE_DIR = Path(__file__).resolve().parent
+REPO_DIR = PACKAGE_DIR.parent
+
+
+class Settings(BaseSettings):
+    """Every tunable of the service; read once at the edge and passed down."""
+
+    model_config = SettingsConfigDict(env_prefix="FACTCHECK_", env_file=".env", extra="ignore")
+
+    # Index and retrieval
+    index_dir: Path = Path("index")
+    embedder: str = Field("minilm", description="'minilm' (bundled), 'hash' (tests), or any sentence-transformers name/path")
+    embed_backend: Literal["torch", "onnx"] = "torch"
+    embed_batch_size: int = 64
+    chunk_max_chars: int = 600
+    chunk_overlap_sentences: int = 1
+    top_k: int = 6
+    dense_candidates: int = 50
+    bm25_candidates: int = 50
+    rrf_k: int = 60
+    dedup_threshold: float = 0.92
+    ann_threshold: int = 200_000  # passages; above this the index switches from exact to HNSW
+
+    # Judging
+    judge: Literal["auto", "verifier", "llm"] = "auto"
+    verifier_path: Path | None = None  # default: the bundled model in factcheck/models/
+    llm_model: str | None = None
+    llm_api_base: str | None = None
+    llm_api_key: str | None = None
+    llm_timeout_s: float = 60.0
+    llm_max_retries: int = 3
+    llm_temperature: float = 0.0
+    llm_max_tokens: int = 600
+    llm_cache_dir: Path | None = Path(".cache/llm")
+    llm_assist: bool = True
+    prompt_version: str = "v1"
+    # LLM judge details. json mode: how structured output is requested; "auto" picks per provider
+    # ("llamacpp" = response_format json_object + schema in extra_body, for llama.cpp's server).
+    llm_json_mode: Literal["auto", "json_schema", "json_object", "llamacpp", "none"] = "auto"
+    llm_retry_initial_s: float = 1.0  # first backoff wait on transient errors (exponential, jittered)
+    llm_retry_max_s: float = 20.0
+    llm_repair_retries: int = 1  # re-asks with the error shown when output is invalid, before falling back
+
+    # Service
+    host: str = "127.0.0.1"
+    port: int = 8000
+    api_key: str | None = None
+    cors_origins: list[str] = Field(default_factory=list)
+    max_body_bytes: int = 64_000
+    max_claim_chars: int = 1_000
+    max_batch: int = 32
+    max_extract_chars: int = 50_000
+    queue_size: int = 32
+    workers: int = 2
+
+    def resolved_index_dir(self) -> Path:
+        """The index directory as an absolute path."""
+        return self.index_dir.expanduser().resolve()
