@@ -96,7 +96,7 @@ _STOP_CAPS = {
     "they", "we", "i", "but", "and", "or", "if", "when", "while", "for", "of", "to", "as", "by",
     "with", "from", "after", "before", "since", "there", "here", "his", "her", "their", "our",
 }
-_LEAD_TRIM = re.compile(r"^[\s•·\-–—*>|]+")
+_LEAD_TRIM = re.compile(r"[\s•·\-–—*>|]+")
 
 MIN_WORDS = 6
 MAX_CHARS = 600
