@@ -228,7 +228,7 @@ class WorkPool:
         self.workers = max(1, workers)
         self.capacity = self.workers + max(0, queue_size)
         self.inflight = 0
-        self._executor = ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix="factcheck-work")
+        self._executor: ThreadPoolExecutor | None = None
         self._avg_s = 0.5  # running estimate of one unit of work, for Retry-After
 
     def retry_after(self) -> int:
@@ -239,11 +239,15 @@ class WorkPool:
         """Run fn in the pool, or raise OverloadedError when `weight` more units do not fit."""
         weight = max(1, weight)
         # Check and increment happen on the event loop thread with no await between: no race.
+        # An idle pool always admits, so a batch larger than the capacity is slow rather than refused.
         if self.inflight and self.inflight + weight > self.capacity:
             raise errors.OverloadedError(
                 f"server busy: {self.inflight} units queued or running (capacity {self.capacity})",
                 retry_after=self.retry_after(),
             )
+        if self._executor is None:
+            # Created on first use so an app served without lifespan (schema fuzzers) still works.
+            self._executor = ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix="factcheck-work")
         self.inflight += weight
         t0 = time.perf_counter()
         try:
@@ -254,8 +258,10 @@ class WorkPool:
             self._avg_s = 0.8 * self._avg_s + 0.2 * (time.perf_counter() - t0) / weight
 
     def shutdown(self) -> None:
-        """Stop accepting work; running jobs finish in their threads."""
-        self._executor.shutdown(wait=False, cancel_futures=True)
+        """Stop the threads once queued work is done (running jobs are not interrupted)."""
+        if self._executor is not None:
+            self._executor.shutdown(wait=False, cancel_futures=True)
+            self._executor = None
 
 
 class BodyLimitMiddleware:
@@ -390,6 +396,9 @@ def _install_error_handlers(app: FastAPI) -> None:
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         code = _HTTP_CODES.get(exc.status_code, "http_error")
         msg = exc.detail if isinstance(exc.detail, str) else json.dumps(exc.detail)
+        if exc.status_code == 400 and msg == "There was an error parsing the body":
+            # FastAPI's answer to bytes that are not UTF-8: the same class of error as broken JSON.
+            return error_response(422, "invalid_request", "body is not valid JSON (not UTF-8 text)")
         return error_response(exc.status_code, code, msg, getattr(exc, "headers", None))
 
     @app.exception_handler(Exception)
@@ -413,7 +422,6 @@ def create_app(settings: Settings, pipeline: Any = None) -> FastAPI:
             from .pipeline import build_pipeline
 
             app.state.pipeline = await asyncio.to_thread(build_pipeline, settings)
-        app.state.pool = WorkPool(settings.workers, settings.queue_size)
         try:
             yield
         finally:
@@ -432,6 +440,7 @@ def create_app(settings: Settings, pipeline: Any = None) -> FastAPI:
     )
     app.state.pipeline = pipeline
     app.state.settings = settings
+    app.state.pool = WorkPool(settings.workers, settings.queue_size)
     extractor = RuleExtractor()
     _install_error_handlers(app)
 
@@ -448,6 +457,8 @@ def create_app(settings: Settings, pipeline: Any = None) -> FastAPI:
     )
 
     def pipe() -> Any:
+        if app.state.pipeline is None:
+            raise errors.IndexMissingError("the service is still loading its index and models")
         return app.state.pipeline
 
     def pool() -> WorkPool:
@@ -551,3 +562,58 @@ def create_app(settings: Settings, pipeline: Any = None) -> FastAPI:
 def app_factory() -> FastAPI:
     """For `uvicorn --factory factcheck.api:app_factory`: settings from the environment."""
     return create_app(Settings())
+
+
+def _is_loopback(host: str) -> bool:
+    """True for 127.0.0.0/8, ::1 and localhost."""
+    import ipaddress
+
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def cmd_serve(args: Any) -> int:
+    """Load the index and judge once, then serve the HTTP API with uvicorn."""
+    import sys
+
+    import uvicorn
+
+    from .cli import _settings
+    from .pipeline import build_pipeline
+
+    overrides: dict[str, Any] = {}
+    for name in ("host", "port", "workers", "api_key"):
+        if getattr(args, name, None) is not None:
+            overrides[name] = getattr(args, name)
+    if args.cors_origin:
+        overrides["cors_origins"] = list(args.cors_origin)
+    settings = _settings(args).model_copy(update=overrides)
+    if settings.port < 1 or settings.port > 65535:
+        raise errors.InputError(f"port must be 1..65535, not {settings.port}")
+    if not _is_loopback(settings.host) and not settings.api_key:
+        print(f"factcheck: warning: serving on {settings.host} without an API key (set FACTCHECK_API_KEY)",
+              file=sys.stderr)
+    # Built before uvicorn starts so a missing/corrupt index or model is one line and exit 2, not a traceback.
+    pipeline = build_pipeline(settings)
+    app = create_app(settings, pipeline)
+    uvicorn.run(app, host=settings.host, port=settings.port, log_level=args.log_level, access_log=args.access_log)
+    return 0
+
+
+def add_cli(subparsers: Any) -> None:
+    """Register `factcheck serve`."""
+    s = subparsers.add_parser("serve", help="serve the HTTP API (default 127.0.0.1:8000)")
+    s.add_argument("--host", default=None, help="bind address (default: FACTCHECK_HOST or 127.0.0.1)")
+    s.add_argument("--port", type=int, default=None, help="port (default: FACTCHECK_PORT or 8000)")
+    s.add_argument("--workers", type=int, default=None, help="threads for model work (default: FACTCHECK_WORKERS)")
+    s.add_argument("--api-key", default=None, help="require this key (default: FACTCHECK_API_KEY; prefer the env)")
+    s.add_argument("--cors-origin", action="append", default=[],
+                   help="allow this exact origin (repeatable; default: FACTCHECK_CORS_ORIGINS, a JSON list)")
+    s.add_argument("--judge", choices=["auto", "verifier", "llm"], default=None)
+    s.add_argument("--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"])
+    s.add_argument("--no-access-log", dest="access_log", action="store_false", help="silence per-request logs")
+    s.set_defaults(func=cmd_serve)
