@@ -1,0 +1,338 @@
+"""Deterministic claim-vs-sentence checks: numbers and quantities, years and dates, negation."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+from .models import ConsistencyFinding
+
+_WORD_NUM = {
+    "zero": 0, "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7, "eight": 8,
+    "nine": 9, "ten": 10, "eleven": 11, "twelve": 12, "thirteen": 13, "fourteen": 14, "fifteen": 15,
+    "sixteen": 16, "seventeen": 17, "eighteen": 18, "nineteen": 19, "twenty": 20, "thirty": 30,
+    "forty": 40, "fifty": 50, "sixty": 60, "seventy": 70, "eighty": 80, "ninety": 90, "dozen": 12,
+}
+_SCALE = {"hundred": 100, "thousand": 1_000, "million": 1_000_000, "billion": 1_000_000_000,
+          "trillion": 1_000_000_000_000, "k": 1_000, "m": 1_000_000, "mn": 1_000_000, "bn": 1_000_000_000}
+_MONTHS = {m: i + 1 for i, m in enumerate(
+    ["january", "february", "march", "april", "may", "june", "july", "august", "september", "october",
+     "november", "december"])}
+_MONTHS.update({m[:3]: i for m, i in list(_MONTHS.items())})
+_MONTHS["sept"] = 9
+_APPROX = {"about", "around", "roughly", "approximately", "nearly", "almost", "some", "estimated", "circa",
+           "approx", "close", "up", "~"}
+_GT = {"more than", "over", "above", "at least", "exceeding", "upwards of", "in excess of"}
+_LT = {"less than", "fewer than", "under", "below", "at most", "up to", "no more than"}
+# Nouns that count the same thing in news copy; anything else must match by its own lemma.
+_SYNONYMS = {
+    "troop": "troop", "soldier": "troop", "force": "troop", "personnel": "troop", "servicemember": "troop",
+    "service": "troop", "serviceman": "troop", "marine": "troop", "military": "troop",
+    "people": "person", "person": "person", "individual": "person", "resident": "person", "civilian": "person",
+    "percent": "percent", "%": "percent", "per": "percent", "pct": "percent",
+    "dollar": "usd", "$": "usd", "usd": "usd", "euro": "eur", "€": "eur", "pound": "gbp", "£": "gbp",
+    "death": "death", "dead": "death", "fatality": "death", "killed": "death",
+    "year": "year", "yr": "year", "month": "month", "day": "day", "week": "week",
+    "kilometre": "km", "kilometer": "km", "km": "km", "mile": "mile", "metre": "m", "meter": "m",
+}
+_STOP = {
+    "the", "a", "an", "of", "in", "on", "at", "to", "from", "for", "by", "with", "and", "or", "but", "as",
+    "is", "are", "was", "were", "be", "been", "being", "has", "have", "had", "will", "would", "can", "could",
+    "should", "that", "this", "these", "those", "it", "its", "their", "they", "them", "he", "she", "his",
+    "her", "we", "our", "you", "i", "than", "more", "less", "about", "some", "said", "says", "say", "also",
+    "which", "who", "whom", "what", "when", "where", "there", "here", "into", "out", "up", "down", "over",
+    "under", "after", "before", "since", "until", "during", "while", "not", "no", "never", "all", "any",
+    "most", "such", "so", "than", "then", "now", "still", "just", "only", "very", "s", "do", "does", "did",
+}
+_MODIFIERS = {"us", "u.s.", "american", "british", "foreign", "additional", "more", "new", "extra", "other",
+              "coalition", "international", "local", "armed", "active", "combat", "western", "nato", "un"}
+_NEG_CUES = re.compile(r"\b(not|never|no longer|no|none|nobody|nothing|neither|nor|cannot|without)\b|n't\b", re.I)
+_TOKEN = re.compile(r"\$|€|£|%|\d[\d,]*(?:\.\d+)?(?:k|bn|mn|m)?\b|[A-Za-z][A-Za-z'\-\.]*[A-Za-z]|[A-Za-z]")
+
+
+@dataclass
+class Quantity:
+    """A number found in text with what it counts and how it is hedged."""
+
+    value: float
+    raw: str
+    start: int
+    end: int
+    nouns: set[str] = field(default_factory=set)
+    relation: str = "eq"  # eq | approx | gt | lt
+    is_year: bool = False
+    context: set[str] = field(default_factory=set)
+
+
+def _lemma(w: str) -> str:
+    w = w.lower().strip(".")
+    if w in _SYNONYMS:
+        return _SYNONYMS[w]
+    for suf, rep in (("ies", "y"), ("men", "man"), ("s", "")):
+        if w.endswith(suf) and len(w) > len(suf) + 2:
+            base = w[: -len(suf)] + rep
+            return _SYNONYMS.get(base, base)
+    return w
+
+
+def _tokens(text: str) -> list[tuple[str, int, int]]:
+    return [(m.group(), m.start(), m.end()) for m in _TOKEN.finditer(text)]
+
+
+def _content(text: str) -> set[str]:
+    """Lemmatised content words (no stop words, no numbers)."""
+    return {_lemma(t) for t, _, _ in _tokens(text) if t[0].isalpha() and t.lower() not in _STOP and len(t) > 1}
+
+
+def _num_value(tok: str) -> float | None:
+    t = tok.lower().replace(",", "")
+    mult = 1
+    for suf in ("bn", "mn", "k", "m"):
+        if t.endswith(suf) and t[: -len(suf)].replace(".", "", 1).isdigit():
+            t, mult = t[: -len(suf)], _SCALE[suf]
+            break
+    try:
+        return float(t) * mult
+    except ValueError:
+        return None
+
+
+def extract_quantities(text: str) -> list[Quantity]:
+    """Numbers (digits, "2.5k", "three thousand", percentages, money) and years, with their nouns."""
+    toks = _tokens(text)
+    out: list[Quantity] = []
+    i = 0
+    while i < len(toks):
+        tok, s, e = toks[i]
+        low = tok.lower()
+        value: float | None = None
+        j = i + 1
+        if tok[0].isdigit():
+            value = _num_value(tok)
+        elif low in _WORD_NUM and not (low == "one" and i + 1 < len(toks) and toks[i + 1][0].lower() in {"of", "another"}):
+            value = float(_WORD_NUM[low])
+            # "twenty-five" is one token with a hyphen handled below; "twenty five" joins here
+            if j < len(toks) and toks[j][0].lower() in _WORD_NUM and value >= 20 and _WORD_NUM[toks[j][0].lower()] < 10:
+                value += _WORD_NUM[toks[j][0].lower()]
+                j += 1
+        elif "-" in low and all(p in _WORD_NUM for p in low.split("-")):
+            value = float(sum(_WORD_NUM[p] for p in low.split("-")))
+        elif low in ("a", "an") and j < len(toks) and toks[j][0].lower() in ("dozen", "hundred", "thousand", "million", "billion"):
+            value = 1.0
+        if value is None:
+            i += 1
+            continue
+        is_year = bool(tok.isdigit() and len(tok) == 4 and 1800 <= value <= 2099)
+        # scale words: "2.5 million", "three thousand", "a dozen"
+        while j < len(toks) and toks[j][0].lower() in ("hundred", "thousand", "million", "billion", "trillion", "dozen"):
+            w = toks[j][0].lower()
+            value *= 12 if w == "dozen" else _SCALE[w]
+            is_year = False
+            j += 1
+        end = toks[j - 1][2]
+        nouns: set[str] = set()
+        before = text[max(0, s - 20):s].lower()
+        if before.rstrip().endswith(("$", "us$")):
+            nouns.add("usd")
+        elif before.rstrip().endswith("€"):
+            nouns.add("eur")
+        elif before.rstrip().endswith("£"):
+            nouns.add("gbp")
+        if j < len(toks) and toks[j][0] == "%":
+            nouns.add("percent")
+            end = toks[j][2]
+            j += 1
+        elif j < len(toks) and toks[j][0].lower() in ("percent", "per", "pct", "percentage"):
+            nouns.add("percent")
+        # the counted noun: up to three words on, skipping modifiers, stopping at function words
+        k = j
+        while k < len(toks) and k < j + 4 and not nouns - {"usd", "eur", "gbp"}:
+            w = toks[k][0]
+            wl = w.lower()
+            if wl in _MODIFIERS or (w[0].isupper() and wl not in _STOP and k < j + 2 and not is_year):
+                k += 1
+                continue
+            if wl in _STOP or not w[0].isalpha():
+                break
+            nouns.add(_lemma(w))
+            break
+        relation = "eq"
+        pre = re.sub(r"[^a-z~ ]", " ", before).split()
+        pre2 = " ".join(pre[-2:])
+        pre3 = " ".join(pre[-3:])
+        if pre and (pre[-1] in _APPROX or pre2 in ("an estimated", "close to", "up to")):
+            relation = "lt" if pre2 == "up to" else "approx"
+        if pre2 in _GT or (pre and pre[-1] in _GT) or pre3 in _GT:
+            relation = "gt"
+        elif pre2 in _LT or (pre and pre[-1] in _LT) or pre3 in _LT:
+            relation = "lt"
+        if is_year and nouns - {"year"} and not (pre and pre[-1] in ("in", "since", "of", "by", "until", "from")):
+            is_year = False  # "2000 troops" counts troops, it is not a year
+        if is_year:
+            nouns = set()
+        if not nouns and not is_year and out and not out[-1].is_year and out[-1].nouns and s - out[-1].end < 60:
+            nouns = set(out[-1].nouns)  # elided noun: "2,500 troops in Iraq and about 900 in Syria"
+        win = text[max(0, s - 60): min(len(text), end + 60)]
+        out.append(Quantity(value, text[s:end], s, end, nouns, relation, is_year, _content(win)))
+        i = max(j, i + 1)
+    return out
+
+
+def _compatible(c: Quantity, e: Quantity) -> bool | None:
+    """True: same amount; False: clearly different; None: the hedges leave it open."""
+    a, b = c.value, e.value
+    if a == b:
+        return True
+    big = max(abs(a), abs(b)) or 1.0
+    rel = abs(a - b) / big
+    if e.relation == "gt":
+        return None if a > b else (False if rel > 0.15 else None)
+    if e.relation == "lt":
+        return None if a < b else (False if rel > 0.15 else None)
+    if c.relation == "gt":
+        return True if b > a else (False if rel > 0.15 else None)
+    if c.relation == "lt":
+        return True if b < a else (False if rel > 0.15 else None)
+    if "approx" in (c.relation, e.relation):
+        return True if rel <= 0.12 else (False if rel > 0.3 else None)
+    if rel <= 0.02 or round(a) == b or round(b) == a:  # rounding: "6 percent" for 6.4%
+        return True
+    return False
+
+
+def _years(text: str) -> list[Quantity]:
+    return [q for q in extract_quantities(text) if q.is_year]
+
+
+def _dates(text: str) -> list[tuple[int, int | None, str, int]]:
+    """(month, day, raw, position) for "March 17", "17 March", "March 2011"."""
+    out = []
+    pat = re.compile(r"\b(?:(\d{1,2})\s+)?(" + "|".join(sorted(_MONTHS, key=len, reverse=True)) + r")\.?(?:\s+(\d{1,2})(?:st|nd|rd|th)?\b)?", re.I)
+    for m in pat.finditer(text):
+        mon = m.group(2)
+        if mon.lower() == "may" and not (m.group(1) or m.group(3)):
+            continue  # the verb "may"
+        if mon[0].islower():
+            continue
+        day = m.group(1) or m.group(3)
+        out.append((_MONTHS[mon.lower()], int(day) if day else None, m.group().strip(), m.start()))
+    return out
+
+
+def _negated(text: str) -> list[int]:
+    return [m.start() for m in _NEG_CUES.finditer(text)]
+
+
+def check(claim: str, sentence: str, passage_id: str | None = None) -> list[ConsistencyFinding]:
+    """Compare the claim's numbers, years, dates and polarity with one evidence sentence.
+
+    Only quantities that count the same thing (same or synonymous noun, compatible context) are
+    compared; when the pairing is unclear nothing is reported, so a mismatch is real evidence.
+    """
+    findings: list[ConsistencyFinding] = []
+    claim_words = _content(claim)
+    sent_words = _content(sentence)
+    overlap = len(claim_words & sent_words) / max(1, len(claim_words))
+    cq = [q for q in extract_quantities(claim) if not q.is_year]
+    eq = [q for q in extract_quantities(sentence) if not q.is_year]
+    for c in cq:
+        if not c.nouns:
+            continue
+        same = [e for e in eq if e.nouns & c.nouns]
+        if not same:
+            continue
+        # Different places or actors next to the numbers ("in Iraq" vs "in Syria") mean different referents.
+        claim_caps = _caps(claim)
+        c_local = _caps(_local(claim, cq, c))
+        same = [e for e in same if not ((_caps(_local(sentence, eq, e)) - claim_caps)
+                                        and (c_local - _caps(_local(sentence, eq, e))))]
+        if not same:
+            continue
+        verdicts = [(_compatible(c, e), e) for e in same]
+        hit = next((e for v, e in verdicts if v is True), None)
+        if hit is not None:
+            findings.append(_finding("number", "match", c, hit, passage_id, ""))
+        elif all(v is False for v, _ in verdicts):
+            e = verdicts[0][1]
+            findings.append(_finding("number", "mismatch", c, e, passage_id,
+                                     f"the claim says {c.raw} {_noun(claim, c)} but the source says {e.raw} {_noun(sentence, e)}".replace("  ", " ").strip()))
+    cy, ey = _years(claim), _years(sentence)
+    for c in cy:
+        if any(e.value == c.value for e in ey):
+            e = next(e for e in ey if e.value == c.value)
+            findings.append(_finding("year", "match", c, e, passage_id, ""))
+            continue
+        # Pair the claim's year with a source year about the same event (shared words near each).
+        related = [e for e in ey if len(c.context & e.context - {"year"}) >= 2]
+        if related and overlap >= 0.3 and len(cy) == 1:
+            e = related[0]
+            findings.append(_finding("year", "mismatch", c, e, passage_id, f"the claim says {c.raw} but the source says {e.raw}"))
+    cd, ed = _dates(claim), _dates(sentence)
+    if len(cd) == 1 and len(ed) == 1 and overlap >= 0.3:
+        (cm, cday, craw, _), (em, eday, eraw, _) = cd[0], ed[0]
+        if cm != em or (cday and eday and cday != eday):
+            findings.append(ConsistencyFinding(kind="date", outcome="mismatch", claim_value=craw, evidence_value=eraw,
+                                               passage_id=passage_id, detail=f"the claim says {craw} but the source says {eraw}"))
+        elif cday and cday == eday:
+            findings.append(ConsistencyFinding(kind="date", outcome="match", claim_value=craw, evidence_value=eraw,
+                                               passage_id=passage_id))
+    findings += _negation(claim, sentence, claim_words, overlap, passage_id)
+    return findings
+
+
+def _negation(claim: str, sentence: str, claim_words: set[str], overlap: float, passage_id: str | None) -> list[ConsistencyFinding]:
+    """Polarity mismatch on a sentence that says nearly the same thing as the claim."""
+    cn, sn = _negated(claim), _negated(sentence)
+    if bool(cn) == bool(sn) or overlap < 0.6:
+        return []
+    if cn and not sn:
+        cue = _NEG_CUES.search(claim).group()
+        return [ConsistencyFinding(kind="negation", outcome="mismatch", claim_value=cue, evidence_value="(affirmative)",
+                                   passage_id=passage_id, detail=f"the claim is negated (\"{cue}\") but the source states it affirmatively")]
+    # The source's negation must govern words of the claim, not an unrelated clause.
+    for pos in sn:
+        # scope of the negation: up to the end of its clause
+        clause = re.split(r"[,;:]| but | and | while | although | though | whereas ", sentence[pos:])[0]
+        scope = _content(" ".join(clause.split()[:6]))
+        if scope & claim_words:
+            cue = _NEG_CUES.search(sentence[pos:]).group()
+            return [ConsistencyFinding(kind="negation", outcome="mismatch", claim_value="(affirmative)", evidence_value=cue,
+                                       passage_id=passage_id, detail=f"the source says \"{cue}\" where the claim is affirmative")]
+    return []
+
+
+def _local(text: str, qs: list[Quantity], q: Quantity, reach: int = 40) -> str:
+    """Text around `q`, clipped at the neighbouring quantities."""
+    i = qs.index(q)
+    a = max(q.start - reach, qs[i - 1].end if i > 0 else 0)
+    # a list ("2,500 in Iraq and 900 in Syria"): the words before this item belong to the previous one
+    cut = max(text.rfind(",", a, q.start), text.rfind(" and ", a, q.start), text.rfind(";", a, q.start))
+    if i > 0 and cut >= 0:
+        a = cut
+    b = min(q.end + reach, qs[i + 1].start if i + 1 < len(qs) else len(text))
+    return text[a:b]
+
+
+def _caps(text: str) -> set[str]:
+    """Capitalised words that are not sentence-initial, months or common heads (places, actors)."""
+    out = set()
+    for m in re.finditer(r"(?<![.!?]\s)(?<!^)\b([A-Z][a-z]{2,})\b", text):
+        w = m.group(1).lower()
+        if w not in _MONTHS and w not in _STOP and w not in {"monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"}:
+            out.add(w)
+    return out
+
+
+def _noun(text: str, q: Quantity) -> str:
+    """The words right after a number, for explanations ("troops")."""
+    words = []
+    for w in re.findall(r"[A-Za-z][\w\-]*", text[q.end:q.end + 40])[:3]:
+        if w.lower() in _STOP:
+            break
+        words.append(w)
+    return " ".join(words)
+
+
+def _finding(kind, outcome, c: Quantity, e: Quantity, passage_id, detail) -> ConsistencyFinding:
+    return ConsistencyFinding(kind=kind, outcome=outcome, claim_value=c.raw, evidence_value=e.raw,
+                              passage_id=passage_id, detail=detail)

@@ -1,0 +1,98 @@
+"""Deterministic number / year / date / negation checks between a claim and an evidence sentence."""
+
+import pytest
+
+from factcheck.consistency import check, extract_quantities
+
+IRAQ_SYRIA = "The United States has about 2,500 troops in Iraq and about 900 in Syria."
+
+
+def _outcomes(claim, sentence, kind=None):
+    return [(f.kind, f.outcome, f.claim_value, f.evidence_value) for f in check(claim, sentence, "p#0")
+            if kind is None or f.kind == kind]
+
+
+@pytest.mark.parametrize("text,value", [
+    ("2,500 troops", 2500), ("2500 troops", 2500), ("2.5k troops", 2500), ("three thousand troops", 3000),
+    ("twenty-five soldiers", 25), ("2.5 million people", 2_500_000), ("a dozen soldiers", 12), ("6.4% inflation", 6.4),
+])
+def test_number_formats_parse(text, value):
+    qs = extract_quantities(text)
+    assert len(qs) == 1 and qs[0].value == pytest.approx(value)
+
+
+def test_hedged_and_formatted_numbers_match():
+    assert _outcomes("The US has about 2,500 troops in Iraq.", "The US has 2500 soldiers in Iraq.") == [
+        ("number", "match", "2,500", "2500")]
+    assert _outcomes("Nearly 900 troops are in Syria.", "The US has 900 troops in Syria.")[0][1] == "match"
+    assert _outcomes("The deal cost 2.5 million dollars", "The deal cost $2,500,000.")[0][1] == "match"
+    assert _outcomes("three thousand people attended", "About 3,000 people attended the rally.")[0][1] == "match"
+
+
+def test_tenfold_number_is_mismatch_across_synonyms():
+    found = check("The US has 25,000 troops in Iraq.", "The United States has about 2,500 soldiers in Iraq.")
+    assert [(f.kind, f.outcome) for f in found] == [("number", "mismatch")]
+    assert "25,000" in found[0].detail and "2,500" in found[0].detail
+
+
+def test_numbers_about_other_places_are_not_compared():
+    # 2,500 (Iraq) and 900 (Syria) count different deployments.
+    assert _outcomes("The US has about 900 troops in Syria.", IRAQ_SYRIA) == [("number", "match", "900", "900")]
+    assert _outcomes("The US has 2,500 troops in Iraq.", IRAQ_SYRIA) == [("number", "match", "2,500", "2,500")]
+    assert _outcomes("The US has 2,500 troops in Iraq.", "There are about 900 troops in Syria.") == []
+    # ...but the right one is compared: 900 claimed for Iraq where the source says 2,500.
+    assert _outcomes("The US has 900 troops in Iraq.", IRAQ_SYRIA) == [("number", "mismatch", "900", "2,500")]
+
+
+def test_numbers_of_different_things_are_not_compared():
+    assert _outcomes("The attack killed 12 people.", "The base hosts 900 troops.") == []
+    assert _outcomes("The mission has 2,500 troops.", "The mission has cost 900 million dollars.") == []
+
+
+def test_comparatives_leave_room():
+    assert _outcomes("The US has 1,200 troops there.", "The US has more than 900 troops there.") == []
+    assert _outcomes("The US has 500 troops there.", "The US has more than 900 troops there.")[0][1] == "mismatch"
+
+
+def test_rounded_percentages_match():
+    assert _outcomes("Inflation hit 6 percent", "Inflation rose to 6.4% in January.")[0][1] == "match"
+    assert _outcomes("Inflation hit 9 percent", "Inflation rose to 6.4% in January.")[0][1] == "mismatch"
+
+
+def test_year_mismatch_for_same_event():
+    assert _outcomes("The coalition was formed in 2003.", "The coalition was formed in 2014 to fight the group.") == [
+        ("year", "mismatch", "2003", "2014")]
+    assert _outcomes("The coalition was formed in 2014.", "The coalition, formed in 2014, will end its mission in 2025.") == [
+        ("year", "match", "2014", "2014")]
+
+
+def test_year_of_unrelated_sentence_is_not_compared():
+    assert _outcomes("The coalition was formed in 2003.", "Elections were held in 2021 across the country.") == []
+
+
+def test_count_that_looks_like_a_year_is_a_number():
+    assert _outcomes("2000 troops arrived", "About 2,000 soldiers arrived in 2000.") == [("number", "match", "2000", "2,000")]
+
+
+def test_date_mismatch():
+    assert _outcomes("The strike began on March 3", "The strike began on March 13, the union said.") == [
+        ("date", "mismatch", "March 3", "March 13")]
+    assert _outcomes("It may rain on the day the strike began", "The strike began on March 13.", "date") == []
+
+
+def test_negation_mismatch_both_ways():
+    assert _outcomes("The coalition has not withdrawn from Iraq.", "The coalition has withdrawn from Iraq.") == [
+        ("negation", "mismatch", "not", "(affirmative)")]
+    assert _outcomes("The coalition has withdrawn from Iraq.", "The coalition has not withdrawn from Iraq, officials said.")[0][:2] == (
+        "negation", "mismatch")
+    assert _outcomes("The mission will end in 2025.", "The mission will not end in 2025.", "negation")[0][1] == "mismatch"
+
+
+def test_negation_in_another_clause_or_unrelated_sentence_is_ignored():
+    assert _outcomes("The coalition has withdrawn from Iraq.", "Officials did not comment, but the coalition has withdrawn from Iraq.") == []
+    assert _outcomes("The coalition has withdrawn from Iraq.", "No one was hurt in the storm on Tuesday.") == []
+
+
+def test_findings_carry_passage_id():
+    found = check("The US has 25,000 troops in Iraq.", "The US has 2,500 troops in Iraq.", passage_id="a#3")
+    assert found and all(f.passage_id == "a#3" for f in found)
