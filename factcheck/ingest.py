@@ -10,11 +10,13 @@ Choices worth knowing (they keep offsets honest and results deterministic):
   otherwise a dateline (a line that is only a date, e.g. "Wednesday, May 29, 2024") among the first five
   non-empty lines; otherwise the first full date with day, month and year (e.g. "January 27, 2024",
   "27 January 2024", "2024-01-27") in the first 1500 characters. Partial dates ("Saturday January 27",
-  "August 2023") are never used. None when nothing qualifies. A heuristic: a sidecar can correct it.
+  "August 2023") and numeric dates like 03/04/2024 (day/month order ambiguous) are never used.
+  None when nothing qualifies. A heuristic: a sidecar can correct it.
 * Sidecar: `_meta.jsonl` in a directory holds rows `{"id", "url"?, "source"?, "published"?, "title"?, "note"?}`;
   a key present in a row overrides that field (an explicit null clears it; `note` is for humans) for the
   articles whose files sit directly in that directory. It is never ingested as an article.
-* Skipping: empty, binary, non-UTF-8, unsupported, too-large files and bad jsonl lines land in
+* Encoding: UTF-8 (a BOM is fine); an HTML page may instead declare its charset in a meta tag.
+* Skipping: empty, binary, non-UTF-8, unsupported, too-large (single-article) files and bad jsonl lines land in
   `IngestReport.skipped` with a reason; only a path that does not exist raises `InputError`.
   Hidden files and directories (name starting with ".") are ignored when walking a directory.
 """
@@ -69,6 +71,8 @@ class IngestReport(BaseModel):
 
 def load_articles(paths: Iterable[Path | str]) -> IngestReport:
     """Load every supported file under `paths` (files or directories, walked recursively in sorted order)."""
+    if isinstance(paths, (str, Path)):
+        paths = [paths]  # one path, not an iterable of its characters
     report = IngestReport()
     seen_ids: dict[str, str] = {}
     meta_cache: dict[Path, dict[str, dict]] = {}
@@ -122,7 +126,7 @@ def _load_file(file: Path, report: IngestReport) -> list[Article]:
     if suffix not in SUPPORTED_SUFFIXES:
         report.skipped.append(Skipped(path=str(file), reason=f"unsupported file type {suffix or '(none)'!r}"))
         return []
-    raw = _read_text(file, report)
+    raw = _read_text(file, report, capped=suffix not in JSONL_SUFFIXES, html=suffix in HTML_SUFFIXES)
     if raw is None:
         return []
     if suffix in JSONL_SUFFIXES:
@@ -140,11 +144,11 @@ def _load_file(file: Path, report: IngestReport) -> list[Article]:
     return [article]
 
 
-def _read_text(file: Path, report: IngestReport) -> str | None:
-    """The file decoded as UTF-8, or None (with a Skipped entry) when it is empty, binary or unreadable."""
+def _read_text(file: Path, report: IngestReport, *, capped: bool = True, html: bool = False) -> str | None:
+    """The file decoded as UTF-8 (HTML: or its declared charset), or None (skipped) when empty, binary or unreadable."""
     try:
         size = file.stat().st_size
-        if size > MAX_FILE_BYTES:
+        if capped and size > MAX_FILE_BYTES:
             report.skipped.append(Skipped(path=str(file), reason=f"file too large ({size} bytes > {MAX_FILE_BYTES})"))
             return None
         data = file.read_bytes()
@@ -160,10 +164,22 @@ def _read_text(file: Path, report: IngestReport) -> str | None:
     try:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
+        declared = _declared_charset(data) if html else None
+        if declared:
+            try:
+                return data.decode(declared)
+            except (UnicodeDecodeError, LookupError):
+                pass
         report.skipped.append(
             Skipped(path=str(file), reason=f"not UTF-8 text (byte 0x{data[exc.start]:02x} at offset {exc.start})")
         )
         return None
+
+
+def _declared_charset(data: bytes) -> str | None:
+    """The charset an HTML page declares in its head (`<meta charset=...>` or http-equiv), if any."""
+    m = re.search(rb"""<meta[^>]+charset\s*=\s*["']?([A-Za-z0-9_.:-]{1,40})""", data[:4096], re.I)
+    return m.group(1).decode("ascii") if m else None
 
 
 def _build(default_id: str, fields: dict, path: str) -> Article | None:

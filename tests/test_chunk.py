@@ -115,7 +115,9 @@ def test_abbreviations_and_initials_do_not_split():
 def test_sentence_ends_with_quotes_brackets_and_paragraphs():
     text = "He said “we stay.” Then left! Why? (Nobody knows.) Headline without stop\n\nNext para"
     spans = [text[s:e] for s, e in split_sentences(text)]
-    assert spans == ["He said “we stay.”", "Then left!", "Why?", "(Nobody knows.)", "Headline without stop", "Next para"]
+    assert spans == [
+        "He said “we stay.”", "Then left!", "Why?", "(Nobody knows.)", "Headline without stop", "Next para"
+    ]
 
 
 def test_split_sentences_sub_range_gives_absolute_offsets():

@@ -290,7 +290,8 @@ def test_sidecar_overrides_and_reports_bad_rows(tmp_path):
     (tmp_path / "s1.txt").write_text("Story one\n\nPublished on March 3, 2024 in print.", encoding="utf-8")
     (tmp_path / "s2.txt").write_text("Story two\n\nNo date here.", encoding="utf-8")
     rows = [
-        {"id": "s1", "published": None, "source": "Wire", "url": "https://example.org/s1", "title": "“Better title”"},
+        {"id": "s1", "published": None, "source": "Wire", "url": "https://example.org/s1",
+         "title": "“Better title”"},
         {"id": "s2", "published": "2024-02-01"},
         {"id": "s3", "bogus": 1},
     ]
@@ -439,3 +440,23 @@ def test_derive_title_rules():
     long_para = "word " * 100
     title = derive_title(long_para)
     assert title.endswith("…") and len(title) <= 121
+
+
+def test_html_declared_charset_is_honoured_but_undeclared_latin1_text_is_skipped(tmp_path):
+    page = (
+        '<html><head><meta charset="iso-8859-1"><title>Caf\xe9</title></head>'
+        "<body><p>Le caf\xe9 co\xfbte 2 EUR.</p></body></html>"
+    )
+    (tmp_path / "fr.html").write_bytes(page.encode("latin-1"))
+    (tmp_path / "fr.txt").write_bytes("Le caf\xe9.".encode("latin-1"))
+    report = load_articles([tmp_path])
+    (a,) = report.articles
+    assert a.id == "fr" and "Le café coûte 2 EUR." in a.text
+    (s,) = report.skipped
+    assert s.path.endswith("fr.txt") and "UTF-8" in s.reason
+
+
+def test_single_path_argument_is_accepted():
+    report = load_articles(CORPUS / "004_afface0cdd3336e2.txt")
+    assert [a.id for a in report.articles] == ["004_afface0cdd3336e2"]
+    assert report.articles[0].source == "RFI"  # the directory's sidecar still applies
