@@ -472,6 +472,11 @@ _DROP_LINE_RULES: list[tuple[str, str]] = [
     ("theme footer", r"[\w .-]{1,40} is an? [\w .-]{0,40}wordpress theme\b.*"),
     ("powered-by footer", r"(?:proudly )?powered by [\w .-]{1,40}\.?"),
     ("copyright footer", r"(?:©|copyright|\(c\))\s*(?:©\s*)?\d{4}.{0,120}|all rights reserved\.?"),
+    # Navigation chrome that survives a copy-paste of a whole page.
+    ("navigation link", r"skip to (?:main )?content|back to top|menu|search|home|sign in|log ?in|register"
+                        r"|click here(?: to [^.!?]{0,80})?[.!]?"),
+    # Wire-service credit trailer ("Reporting by A in Baghdad; Editing by B"); no sentence punctuation.
+    ("credit trailer", r"\(?(?:(?:additional )?reporting|writing|editing|compiled) by [^.!?]{1,200}\)?"),
     # An empty metadata label left behind when the value was stripped ("Date:").
     ("empty label", r"(?:date|author|by|tags?|categor(?:y|ies)|posted(?: on| in)?|published|updated|source):"),
     # A line holding only bullets or punctuation (no letter or digit).
