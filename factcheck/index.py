@@ -283,7 +283,7 @@ class FactIndex:
         """The live generation (raises IndexMissingError when nothing was built yet)."""
         snap = self._snapshot
         if snap is None:
-            raise IndexMissingError(f"index at {self.root} is empty (add articles first)")
+            raise IndexMissingError(f"no index at {self.root} yet (build one with: factcheck index build PATH...)")
         return snap
 
     @property

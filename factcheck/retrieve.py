@@ -119,7 +119,11 @@ class Retriever:
             if kept_vecs:
                 sims = np.stack(kept_vecs) @ vec
                 j = int(np.argmax(sims))
-                if sims[j] >= threshold and hits[j].article.id != meta.id:
+                if (
+                    sims[j] >= threshold
+                    and hits[j].article.id != meta.id
+                    and _same_wording(hits[j].passage.text, passage.text)
+                ):
                     dup_of = (j, float(sims[j]))
             if dup_of is not None:
                 j, sim = dup_of
@@ -131,6 +135,15 @@ class Retriever:
             hits.append(_hit(passage, meta, fused[vid], dense_by.get(vid), sparse_by.get(vid), len(hits) + 1))
             kept_vecs.append(vec)
         return hits
+
+
+def _same_wording(a: str, b: str) -> bool:
+    """Syndicated copies share their wording and every number; a changed figure is a different claim."""
+    ta, tb = set(tokenize(a)), set(tokenize(b))
+    if not ta or not tb:
+        return False
+    nums_a, nums_b = {t for t in ta if t.isdigit()}, {t for t in tb if t.isdigit()}
+    return nums_a == nums_b and len(ta & tb) / len(ta | tb) >= 0.8
 
 
 def _after(meta: ArticleMeta, as_of: date) -> bool:
