@@ -322,7 +322,9 @@ class PassageHint(BaseModel):
     """The verifier's view of one retrieved passage."""
 
     stance: Stance
-    score: float
+    score: float | None = None
+    p_entail: float | None = None
+    p_contradict: float | None = None
 
 
 class AssistHints(BaseModel):
@@ -335,28 +337,40 @@ class AssistHints(BaseModel):
 
 @runtime_checkable
 class PassageScorer(Protocol):
-    """Anything that scores each retrieved passage against a claim (the verifier does)."""
+    """Anything that scores each retrieved passage against a claim (the verifier's `score_hits`)."""
 
-    def score_passages(self, claim: str, hits: list[SearchHit]) -> list[Any]:
-        """One entry per hit: a PassageHint-like object/dict with stance and score, or a float."""
+    def score_hits(self, claim: str, hits: list[SearchHit]) -> list[Any]:
+        """Entries with `stance` and `p_entail`/`p_contradict` or `score`, and `passage_id` (else by position)."""
         ...
 
 
-def _coerce_hint(entry: Any) -> PassageHint | None:
-    """Accept a PassageHint, a mapping or object with stance/score, or a (stance, score) pair."""
+def _field(entry: Any, name: str) -> Any:
+    return entry.get(name) if isinstance(entry, Mapping) else getattr(entry, name, None)
+
+
+def _coerce_hint(entry: Any) -> tuple[str | None, PassageHint, list[ConsistencyFinding]] | None:
+    """(passage id or None, hint, checks) from a verifier PassageScore, a PassageHint or a mapping."""
     if entry is None:
         return None
-    if isinstance(entry, PassageHint):
-        return entry
-    if isinstance(entry, Mapping):
-        stance, score = entry.get("stance"), entry.get("score")
-    elif isinstance(entry, tuple) and len(entry) == 2:
-        stance, score = entry
-    else:
-        stance, score = getattr(entry, "stance", None), getattr(entry, "score", None)
-    if stance not in ("supports", "contradicts", "silent") or score is None:
+    stance = _field(entry, "stance")
+    if stance not in ("supports", "contradicts", "silent"):
         return None
-    return PassageHint(stance=stance, score=float(score))
+    pe, pc, score = _field(entry, "p_entail"), _field(entry, "p_contradict"), _field(entry, "score")
+    hint = PassageHint(stance=stance, score=None if score is None else float(score),
+                       p_entail=None if pe is None else float(pe), p_contradict=None if pc is None else float(pc))
+    checks = [c for c in (_field(entry, "checks") or []) if isinstance(c, ConsistencyFinding)]
+    return _field(entry, "passage_id"), hint, checks
+
+
+def _hint_text(h: PassageHint) -> str:
+    parts = []
+    if h.p_entail is not None:
+        parts.append(f"entail {h.p_entail:.2f}")
+    if h.p_contradict is not None:
+        parts.append(f"contradict {h.p_contradict:.2f}")
+    if not parts and h.score is not None:
+        parts.append(f"score {h.score:.2f}")
+    return f"{h.stance} ({', '.join(parts)})" if parts else h.stance
 
 
 def render_hints(hints: AssistHints | None, hits: list[SearchHit]) -> str:
@@ -368,8 +382,7 @@ def render_hints(hints: AssistHints | None, hits: list[SearchHit]) -> str:
     if hints.label:
         lines.append(f"checker's overall label: {hints.label}")
     for i in sorted(hints.passages):
-        h = hints.passages[i]
-        lines.append(f"P{i + 1}: {h.stance} (score {h.score:.2f})")
+        lines.append(f"P{i + 1}: {_hint_text(hints.passages[i])}")
     for c in hints.checks:
         where = f" in P{pid[c.passage_id] + 1}" if c.passage_id in pid else ""
         lines.append(_neutralise(
@@ -629,23 +642,28 @@ class LLMJudge:
             return None, None
         hints = AssistHints()
         base: Verdict | None = None
+        pid = {h.passage.id: i for i, h in enumerate(hits)}
         if self.fallback is not None:
             try:
                 base = self.fallback.judge(claim, hits)
                 hints.label = base.label
                 hints.checks = list(base.checks)
-                pid = {h.passage.id: i for i, h in enumerate(hits)}
                 for c in base.citations:
-                    if c.passage_id in pid and c.stance and c.score is not None:
+                    if c.passage_id in pid and c.stance:
                         hints.passages[pid[c.passage_id]] = PassageHint(stance=c.stance, score=c.score)
             except Exception as e:  # assist is advisory: the LLM can still decide without it
                 log.warning("assist verifier failed: %s", e)
         if self.verifier_hints is not None:
             try:
-                for i, entry in enumerate(self.verifier_hints.score_passages(claim, hits)):
-                    h = _coerce_hint(entry)
-                    if h is not None and i < len(hits):
-                        hints.passages[i] = h
+                for i, entry in enumerate(self.verifier_hints.score_hits(claim, hits)):
+                    got = _coerce_hint(entry)
+                    if got is None:
+                        continue
+                    passage_id, hint, checks = got
+                    at = pid.get(passage_id, i if passage_id is None else -1)
+                    if 0 <= at < len(hits):
+                        hints.passages[at] = hint
+                    hints.checks += [c for c in checks if c not in hints.checks]
             except Exception as e:
                 log.warning("assist passage scores failed: %s", e)
         return hints, base

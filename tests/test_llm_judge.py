@@ -80,7 +80,7 @@ class FakeVerifier:
 class ScoringVerifier(FakeVerifier):
     """A FakeVerifier that also scores each passage (the assist-mode hint protocol)."""
 
-    def score_passages(self, claim: str, hits: list[SearchHit]):
+    def score_hits(self, claim: str, hits: list[SearchHit]):
         return self.scores
 
 
@@ -297,13 +297,16 @@ def test_assist_mode_gives_hints_and_surfaces_disagreement(tmp_path):
     hits = make_hits()
     check = ConsistencyFinding(kind="number", outcome="mismatch", claim_value="2,500", evidence_value="3,000",
                                passage_id=hits[1].passage.id)
-    scores = [PassageHint(stance="silent", score=0.05), {"stance": "contradicts", "score": 0.91}, None, 0.3, None]
+    scores = [PassageHint(stance="silent", score=0.05),
+              {"passage_id": hits[1].passage.id, "stance": "contradicts", "p_entail": 0.1, "p_contradict": 0.91},
+              None, {"passage_id": "not-retrieved", "stance": "supports", "score": 0.99}]
     verifier = ScoringVerifier(label="contradicted", checks=[check], scores=scores)
     fake = ScriptedCompletion(reply())
     v = LLMJudge(settings(tmp_path, llm_assist=True), fallback=verifier, completion=fake).judge(CLAIM, hits)
     user = fake.calls[0]["messages"][1]["content"]
     assert "checker's overall label: contradicted" in user
-    assert "P1: silent (score 0.05)" in user and "P2: contradicts (score 0.91)" in user
+    assert "P1: silent (score 0.05)" in user and "P2: contradicts (entail 0.10, contradict 0.91)" in user
+    assert "0.99" not in user and "P3:" not in user
     assert "number check in P2: claim says '2,500', evidence says '3,000': mismatch" in user
     assert v.judge == "llm" and v.label == "supported"
     assert v.disagreement == "llm says supported, verifier says contradicted"
