@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import re
 import threading
+import time
 from datetime import date
 from pathlib import Path
 
@@ -121,3 +123,27 @@ def make_pipeline(settings: Settings, judge=None, articles: list[Article] | None
     p = build_pipeline(settings, judge=judge or ScriptedJudge(), embedder=HashEmbedder())
     p.add_articles(seed_articles() if articles is None else articles)
     return p
+
+
+@contextlib.contextmanager
+def serve_in_thread(app):
+    """Run `app` under real uvicorn on a fresh 127.0.0.1 port; yields the base URL."""
+    import socket
+
+    import uvicorn
+
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.bind(("127.0.0.1", 0))
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on"))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started and thread.is_alive() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert server.started, "uvicorn did not start"
+    try:
+        yield f"http://127.0.0.1:{sock.getsockname()[1]}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+        sock.close()

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
 import threading
 import time
 
+import httpx
 import pytest
 from fastapi.testclient import TestClient
 
-from api_support import ScriptedJudge, make_pipeline, make_settings, seed_articles
+from api_support import ScriptedJudge, make_pipeline, make_settings, seed_articles, serve_in_thread
 from factcheck.api import create_app
 
 CLAIM = "About 2,500 US troops are in Iraq"
@@ -310,3 +312,44 @@ def test_saturated_queue_answers_429_with_retry_after(tmp_path):
         assert results == [200, 200]
         assert app.state.pool.inflight == 0
         assert c.post("/check", json={"claim": CLAIM}).status_code == 200
+
+
+# --- real server: uvicorn on loopback, the load-test tool, the CLI --------------------------------
+
+
+def test_uvicorn_serves_and_loadtest_runs_bounded(shared):
+    from factcheck import loadtest
+
+    settings, pipeline = shared
+    with serve_in_thread(create_app(settings, pipeline)) as url:
+        # Chunked upload over a real socket: the streamed-size check, not Content-Length, refuses it.
+        def chunks():
+            yield b'{"claim": "'
+            for _ in range(40):
+                yield b"a" * 500
+            yield b'"}'
+
+        r = httpx.post(f"{url}/check", content=chunks(), headers={"content-type": "application/json"})
+        assert_error(r, 413, "body_too_large")
+        summary = asyncio.run(loadtest.run(url, clients=4, duration=30, max_requests=12, api_key=None, timeout=30))
+    assert summary["requests_ok"] == 12 and summary["errors"] == 0
+    assert summary["latency_ms"]["p50"] <= summary["latency_ms"]["p95"]
+    assert summary["server"]["judge"]["name"] == "scripted"
+
+
+def test_loadtest_refuses_non_loopback_and_bad_bounds(capsys):
+    from factcheck import loadtest
+
+    for argv in (["--url", "http://10.1.2.3:8000"], ["--url", "http://example.com"], ["--clients", "0"],
+                 ["--duration", "100000"], ["--url", "ftp://127.0.0.1"]):
+        assert loadtest.main(argv) == 2
+        err = capsys.readouterr().err
+        assert err.startswith("loadtest: error:") and err.count("\n") == 1
+
+
+def test_serve_cli_rejects_bad_port(capsys, tmp_path):
+    from factcheck.cli import main
+
+    assert main(["--index", str(tmp_path), "serve", "--port", "70000"]) == 2
+    err = capsys.readouterr().err
+    assert "port" in err and err.count("\n") == 1

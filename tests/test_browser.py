@@ -5,16 +5,14 @@ from __future__ import annotations
 
 import functools
 import shutil
-import socket
 import threading
-import time
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import urlencode
 
 import pytest
 
-from api_support import make_pipeline, make_settings
+from api_support import make_pipeline, make_settings, serve_in_thread
 from factcheck.api import create_app
 
 pytestmark = pytest.mark.browser
@@ -59,23 +57,10 @@ def page_servers():
 @pytest.fixture(scope="module")
 def api_url(page_servers, tmp_path_factory):
     """The real app under uvicorn on a loopback socket, allowing only the first page origin."""
-    import uvicorn
-
     listed_origin, _ = page_servers
     settings = make_settings(tmp_path_factory.mktemp("browser"), cors_origins=[listed_origin], api_key=KEY)
-    app = create_app(settings, make_pipeline(settings))
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.bind(("127.0.0.1", 0))
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on"))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert server.started, "uvicorn did not start"
-    yield f"http://127.0.0.1:{sock.getsockname()[1]}"
-    server.should_exit = True
-    thread.join(timeout=10)
+    with serve_in_thread(create_app(settings, make_pipeline(settings))) as url:
+        yield url
 
 
 @pytest.fixture(scope="module")
