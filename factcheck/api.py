@@ -171,6 +171,7 @@ class Health(BaseModel):
     judge: JudgeInfo
     embedder: str
     prompt_version: str | None = None
+    models: dict[str, str] = Field(default_factory=dict, description="Versions of every model in play")
     index: dict[str, Any] | None = None
     queue: dict[str, int]
 
@@ -546,12 +547,20 @@ def create_app(settings: Settings, pipeline: Any = None) -> FastAPI:
         except errors.IndexMissingError:
             index_stats = None
         judge = p.judge
+        models = {"judge": f"{judge.name}/{judge.version}", "embedder": p.embedder.name,
+                  "extractor": f"{extractor.name}/{extractor.version}"}
+        fallback = getattr(judge, "fallback", None)
+        if fallback is not None and hasattr(fallback, "version"):
+            models["fallback_judge"] = f"{fallback.name}/{fallback.version}"
+        if getattr(judge, "model", None):
+            models["llm"] = str(judge.model)
         return Health(
             status="ok" if index_stats else "empty_index",
             version=_package_version(),
             judge=JudgeInfo(name=judge.name, version=judge.version),
             embedder=p.embedder.name,
             prompt_version=getattr(judge, "prompt_version", None),
+            models=models,
             index=index_stats,
             queue={"inflight": pool().inflight, "capacity": pool().capacity, "workers": pool().workers},
         )

@@ -58,6 +58,7 @@ def test_health_reports_index_judge_and_embedder(client):
     assert h["embedder"].startswith("hash")
     assert h["index"]["articles"] == 5 and h["index"]["passages"] > 5
     assert h["queue"]["capacity"] == 2 + 8
+    assert h["models"]["judge"] == "scripted/test-1" and h["models"]["extractor"].startswith("rules/")
 
 
 def test_check_returns_supported_verdict_with_verbatim_citations(client):
