@@ -1,0 +1,39 @@
+"""Regression gate: the seed eval with the default offline judge must not fall below a measured macro-F1 floor."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from factcheck import evals
+from factcheck.settings import Settings
+
+REPO = Path(__file__).resolve().parent.parent
+SEED = REPO / "evals" / "datasets" / "seed-news.jsonl"
+SEED_CORPUS = REPO / "evals" / "corpus" / "iraq-coalition-2024"
+
+# A regression guard, not a target: set a little below the figure measured with the shipped verifier.
+# Measured: PENDING (set once the final verifier-v1 is in place).
+MACRO_F1_FLOOR = 0.0
+
+
+def _verifier_present() -> bool:
+    from factcheck.verifier import DEFAULT_MODEL_DIR
+
+    return (DEFAULT_MODEL_DIR / "model.safetensors").is_file()
+
+
+@pytest.mark.skipif(not _verifier_present(), reason="verifier model factcheck/models/verifier-v1 not present yet")
+def test_seed_eval_macro_f1_stays_above_floor(tmp_path, minilm):
+    settings = Settings(index_dir=tmp_path / "unused", judge="verifier", llm_model=None)
+    eval_set = evals.load_eval_set(SEED, "jsonl", corpus=SEED_CORPUS)
+    summary, run_dir = evals.run_eval(eval_set, settings, out_dir=tmp_path / "run", embedder=minilm,
+                                      cache_dir=tmp_path / "cache", concurrency=2, progress=False)
+    assert summary["n_errors"] == 0, (run_dir / "report.md").read_text()
+    assert summary["index"]["gold_articles_missing"] == 0
+    # Citations must always be verbatim at their offsets, whatever the label quality.
+    assert summary["quote_validity"]["value"] in (None, 1.0)
+    assert summary["macro_f1"] >= MACRO_F1_FLOOR, (
+        f"seed macro-F1 {summary['macro_f1']:.3f} < floor {MACRO_F1_FLOOR}\n" + (run_dir / "report.md").read_text()
+    )
