@@ -10,7 +10,7 @@ import httpx
 import pytest
 from fastapi.testclient import TestClient
 
-from api_support import ScriptedJudge, make_pipeline, make_settings, seed_articles, serve_in_thread
+from tests.api_support import ScriptedJudge, make_pipeline, make_settings, seed_articles, serve_in_thread
 from factcheck.api import create_app
 
 CLAIM = "About 2,500 US troops are in Iraq"

@@ -12,7 +12,7 @@ from urllib.parse import urlencode
 
 import pytest
 
-from api_support import make_pipeline, make_settings, serve_in_thread
+from tests.api_support import make_pipeline, make_settings, serve_in_thread
 from factcheck.api import create_app
 
 pytestmark = pytest.mark.browser

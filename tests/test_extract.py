@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from api_support import seed_articles
+from tests.api_support import seed_articles
 from factcheck.errors import InputError
 from factcheck.extract import RuleExtractor, extract_claims, score_sentence
 

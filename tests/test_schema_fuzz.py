@@ -8,7 +8,7 @@ schemathesis = pytest.importorskip("schemathesis")
 from hypothesis import HealthCheck, settings  # noqa: E402
 from schemathesis.checks import content_type_conformance, not_a_server_error, response_schema_conformance  # noqa: E402
 
-from api_support import make_pipeline, make_settings  # noqa: E402
+from tests.api_support import make_pipeline, make_settings  # noqa: E402
 from factcheck.api import create_app  # noqa: E402
 
 
