@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any, Literal, Protocol, runtime_checkable
 
 from pydantic import AliasChoices, BaseModel, Field, ValidationError, field_validator
+from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_exponential_jitter
 
 from .errors import InputError, LLMUnavailableError, ModelError
 from .models import Citation, ConsistencyFinding, Label, SearchHit, SourceStance, Stance, Usage, Verdict
@@ -582,8 +583,6 @@ class LLMJudge:
 
     def complete(self, messages: list[dict[str, str]]) -> _Call:
         """One model reply (from cache when seen); LLMUnavailableError / ModelError when none comes."""
-        from tenacity import RetryError, Retrying, retry_if_exception, stop_after_attempt, wait_exponential_jitter
-
         s = self.settings
         key = None
         if self.cache is not None:
@@ -591,7 +590,11 @@ class LLMJudge:
                 "json_mode": self.json_mode, "temperature": s.llm_temperature,
                 "max_tokens": s.llm_max_tokens, "messages": messages,
             })
-            raw = self.cache.get(key)
+            try:
+                raw = self.cache.get(key)
+            except sqlite3.Error as e:
+                log.warning("LLM response cache read failed: %s", e)
+                raw = None
             if raw is not None:
                 return _Call(raw=raw, usage=Usage(cached=True), cached=True)
         attempts = 1 + max(0, s.llm_max_retries)
@@ -607,8 +610,6 @@ class LLMJudge:
         )
         try:
             response = retrying(self._completion, **self._request(messages))
-        except RetryError as e:  # pragma: no cover - reraise=True makes this unreachable
-            raise LLMUnavailableError(str(e)) from e
         except Exception as e:
             what = f"{type(e).__name__}: {str(e)[:300]}"
             if _is_transient(e):
@@ -620,14 +621,12 @@ class LLMJudge:
             finish = getattr(choice, "finish_reason", None)
         except (AttributeError, IndexError) as e:
             raise ModelError(f"malformed completion response: {e}", raw=str(response)) from e
-        usage = _usage_of(response)
-        if not raw:
-            raise ModelError("the model returned an empty reply", raw=raw)
-        call = _Call(raw=raw, usage=usage, cached=False, finish_reason=finish)
+        # An empty reply is invalid output like any other: the caller shows it to the model and re-asks.
+        call = _Call(raw=raw or "", usage=_usage_of(response), cached=False, finish_reason=finish)
         if key is not None:
             try:  # only replies that fit the schema: a truncated or garbled one may be a one-off
-                parse_output(raw)
-                self.cache.put(key, self.model, self.prompt_version, raw, usage)
+                parse_output(call.raw)
+                self.cache.put(key, self.model, self.prompt_version, call.raw, call.usage)
             except ModelError:
                 pass
             except sqlite3.Error as e:

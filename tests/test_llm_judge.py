@@ -350,3 +350,10 @@ def test_missing_model_or_prompt_is_a_clear_error(tmp_path):
         LLMJudge(settings(tmp_path, llm_model=None))
     with pytest.raises(InputError, match="prompts/verdict/v999.md"):
         LLMJudge(settings(tmp_path, prompt_version="v999"))
+
+
+def test_empty_reply_is_shown_to_the_model_and_re_asked(tmp_path):
+    fake = ScriptedCompletion("", reply())
+    v = LLMJudge(settings(tmp_path), fallback=FakeVerifier(), completion=fake).judge(CLAIM, make_hits())
+    assert len(fake.calls) == 2 and v.judge == "llm" and v.label == "supported"
+    assert "no JSON object" in fake.calls[1]["messages"][-1]["content"]
