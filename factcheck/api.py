@@ -48,6 +48,58 @@ EXAMPLE_TEXT = (
     "responsibility for the fight against jihadism on its territory?"
 )
 
+# A verdict as the service returns it for EXAMPLE_CLAIM over the seed corpus (offsets into the cleaned text).
+EXAMPLE_VERDICT: dict[str, Any] = {
+    "claim": EXAMPLE_CLAIM,
+    "label": "supported",
+    "confidence": 0.94,
+    "citations": [
+        {
+            "article_id": "002_fe05e3191f7400ad",
+            "passage_id": "002_fe05e3191f7400ad#4",
+            "quote": "Currently, there are approximately 2,500 US troops deployed in Iraq and about 900 in Syria as "
+            "part of the anti-Daesh coalition formed in 2014.",
+            "start": 1452,
+            "end": 1594,
+            "title": "Future of Foreign Troops in Iraq to Be Discussed by Washington and Baghdad",
+            "source": "TOME",
+            "url": None,
+            "published": "2024-05-29",
+            "stance": "supports",
+            "score": 0.97,
+        },
+        {
+            "article_id": "000_2190a2ff1cec9e27",
+            "passage_id": "000_2190a2ff1cec9e27#2",
+            "quote": "The United States currently has about 2,500 troops in Iraq and nearly 900 in neighboring Syria, "
+            "all engaged in the international coalition.",
+            "start": 1117,
+            "end": 1256,
+            "title": "The future of the international anti-jihadist coalition in Iraq: troop reductions and new "
+            "bilateral relations at the heart of the discussions",
+            "source": None,
+            "url": None,
+            "published": None,
+            "stance": "supports",
+            "score": 0.95,
+        },
+    ],
+    "explanation": "Two independent articles put the US presence in Iraq at about 2,500 troops.",
+    "sources": [
+        {"article_id": "002_fe05e3191f7400ad", "title": "Future of Foreign Troops in Iraq to Be Discussed by "
+         "Washington and Baghdad", "source": "TOME", "published": "2024-05-29", "stance": "supports", "score": 0.97},
+        {"article_id": "000_2190a2ff1cec9e27", "stance": "supports", "score": 0.95},
+    ],
+    "checks": [
+        {"kind": "number", "outcome": "match", "claim_value": "2,500", "evidence_value": "2,500",
+         "passage_id": "002_fe05e3191f7400ad#4", "detail": ""}
+    ],
+    "judge": "verifier",
+    "judge_version": "verifier-v1",
+    "timings_ms": {"embed": 9.1, "retrieve": 4.2, "judge": 61.5, "total": 74.8},
+    "retrieved": 6,
+}
+
 
 class ErrorDetail(BaseModel):
     """The machine-readable code and human message of an error."""
@@ -469,7 +521,12 @@ def create_app(settings: Settings, pipeline: Any = None) -> FastAPI:
         p = pipe()
         return [p.check(c, top_k=top_k, as_of=as_of) for c in claims]
 
-    @app.post("/check", response_model=Verdict, responses=ERROR_RESPONSES, summary="Judge one claim")
+    @app.post(
+        "/check",
+        response_model=Verdict,
+        responses={200: {"content": {"application/json": {"example": EXAMPLE_VERDICT}}}, **ERROR_RESPONSES},
+        summary="Judge one claim",
+    )
     async def check(req: CheckRequest) -> Verdict:
         """Retrieve evidence for the claim and judge it, citing verbatim passages."""
         _check_claim_length(req.claim, settings.max_claim_chars)

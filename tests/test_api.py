@@ -354,3 +354,22 @@ def test_serve_cli_rejects_bad_port(capsys, tmp_path):
     assert main(["--index", str(tmp_path), "serve", "--port", "70000"]) == 2
     err = capsys.readouterr().err
     assert "port" in err and err.count("\n") == 1
+
+
+def test_openapi_verdict_example_quotes_the_seed_corpus(client):
+    """The documented example is real: its quotes sit at its offsets in the ingested seed articles."""
+    from factcheck.chunk import chunk_article
+    from factcheck.ingest import load_articles
+    from factcheck.models import Verdict
+    from tests.api_support import SEED_DIR
+
+    spec = client.get("/openapi.json").json()
+    example = spec["paths"]["/check"]["post"]["responses"]["200"]["content"]["application/json"]["example"]
+    verdict = Verdict.model_validate(example)
+    articles = {a.id: a for a in load_articles([SEED_DIR]).articles}
+    for c in verdict.citations:
+        art = articles[c.article_id]
+        assert art.text[c.start:c.end] == c.quote
+        assert (c.title, c.source, c.published) == (art.title, art.source, art.published)
+        passage = {p.id: p for p in chunk_article(art)}[c.passage_id]
+        assert passage.start <= c.start and c.end <= passage.end
