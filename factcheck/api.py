@@ -27,7 +27,7 @@ from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from . import errors
-from .extract import ExtractedClaim, RuleExtractor
+from .extract import ExtractedClaim, make_extractor
 from .models import Article, Verdict
 from .settings import Settings
 
@@ -494,7 +494,7 @@ def create_app(settings: Settings, pipeline: Any = None) -> FastAPI:
     app.state.pipeline = pipeline
     app.state.settings = settings
     app.state.pool = WorkPool(settings.workers, settings.queue_size)
-    extractor = RuleExtractor()
+    extractor = make_extractor(settings)
     _install_error_handlers(app)
 
     # Outermost last: CORS wraps everything so even 401/413 answers carry CORS headers for the extension.

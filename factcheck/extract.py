@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import re
-from typing import Protocol
+from typing import TYPE_CHECKING, Callable, Protocol
 
 from pydantic import BaseModel, Field
 
 from .chunk import split_sentences
 from .errors import InputError
+
+if TYPE_CHECKING:
+    from .settings import Settings
 
 RULES_VERSION = "rules-v1"
 
@@ -206,7 +209,13 @@ class RuleExtractor:
         return sorted(best, key=lambda c: c.start)
 
 
-EXTRACTORS: dict[str, type] = {"rules": RuleExtractor}
+# The seam for an LLM extractor: register a factory here and select it in make_extractor.
+EXTRACTORS: dict[str, Callable[[Settings], ClaimExtractor]] = {"rules": lambda settings: RuleExtractor()}
+
+
+def make_extractor(settings: Settings) -> ClaimExtractor:
+    """The claim extractor for these settings (offline rules; no LLM extractor is built yet)."""
+    return EXTRACTORS["rules"](settings)
 
 
 def extract_claims(text: str, max_claims: int = 20, extractor: ClaimExtractor | None = None) -> list[ExtractedClaim]:

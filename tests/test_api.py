@@ -373,3 +373,29 @@ def test_openapi_verdict_example_quotes_the_seed_corpus(client):
         assert (c.title, c.source, c.published) == (art.title, art.source, art.published)
         passage = {p.id: p for p in chunk_article(art)}[c.passage_id]
         assert passage.start <= c.start and c.end <= passage.end
+
+
+def test_check_in_flight_keeps_its_snapshot_while_an_article_is_added(tmp_path):
+    judge = ScriptedJudge()
+    settings = make_settings(tmp_path, workers=2, queue_size=4)
+    app = create_app(settings, make_pipeline(settings, judge=judge))
+    art = {"id": "live-2", "title": "Norway in Mosul", "published": "2024-02-02",
+           "text": "Norway sent 4,321 engineers to Mosul on Friday, the ministry said."}
+    judge.gate.clear()
+    with TestClient(app) as c:
+        out: dict = {}
+        t = threading.Thread(target=lambda: out.update(
+            slow=c.post("/check", json={"claim": "SLOW Norway sent 4,321 engineers to Mosul"}).json()))
+        t.start()
+        deadline = time.monotonic() + 20
+        while judge.calls < 1 and time.monotonic() < deadline:  # retrieval done, judge blocked
+            time.sleep(0.01)
+        assert judge.calls == 1
+        assert c.post("/articles", json=art).status_code == 201
+        fresh = c.post("/check", json={"claim": "Norway sent 4,321 engineers to Mosul"}).json()
+        judge.gate.set()
+        t.join(timeout=30)
+    assert fresh["label"] == "supported" and fresh["citations"][0]["article_id"] == "live-2"
+    # The in-flight check retrieved before the add: it sees only the old index, whole and consistent.
+    assert out["slow"]["label"] == "unverified"
+    assert "live-2" not in {c["article_id"] for c in out["slow"]["citations"]}
