@@ -301,20 +301,33 @@ class WorkPool:
         if self._executor is None:
             # Created on first use so an app served without lifespan (schema fuzzers) still works.
             self._executor = ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix="factcheck-work")
-        self.inflight += weight
+        loop = asyncio.get_running_loop()
         t0 = time.perf_counter()
-        try:
-            loop = asyncio.get_running_loop()
-            return await loop.run_in_executor(self._executor, partial(fn, *args, **kwargs))
-        finally:
+
+        def release() -> None:
             self.inflight -= weight
             self._avg_s = 0.8 * self._avg_s + 0.2 * (time.perf_counter() - t0) / weight
+
+        self.inflight += weight
+        job = self._executor.submit(partial(fn, *args, **kwargs))
+        # Released when the thread is really done (not when an abandoned request stops waiting),
+        # so the count never understates the work the CPUs still have.
+        job.add_done_callback(lambda _: _call_soon(loop, release))
+        return await asyncio.wrap_future(job)
 
     def shutdown(self) -> None:
         """Stop the threads once queued work is done (running jobs are not interrupted)."""
         if self._executor is not None:
             self._executor.shutdown(wait=False, cancel_futures=True)
             self._executor = None
+
+
+def _call_soon(loop: asyncio.AbstractEventLoop, fn: Callable[[], None]) -> None:
+    """Schedule fn on the loop from a worker thread; a loop already closed at shutdown is ignored."""
+    try:
+        loop.call_soon_threadsafe(fn)
+    except RuntimeError:
+        pass
 
 
 class BodyLimitMiddleware:
