@@ -716,11 +716,12 @@ def run_eval(
     run_dir.mkdir(parents=True, exist_ok=True)
     _check_resume(run_dir, eval_set)
 
+    # The judge first: a missing model should fail before minutes of corpus indexing.
+    inner = judge if judge is not None else make_judge(settings)
     embedder = embedder or make_embedder(settings)
     index_dir = prepare_index(eval_set.corpus, settings, embedder, run_dir, eval_set.path,
                               cache_dir=cache_dir, progress=progress)
     run_settings = settings.model_copy(update={"index_dir": index_dir})
-    inner = judge if judge is not None else make_judge(run_settings)
     recorder = RecordingJudge(inner)
     pipeline = build_pipeline(run_settings, judge=recorder, embedder=embedder)
     stats = pipeline.stats()
@@ -1030,7 +1031,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
         raise InputError("give one dataset file (or: factcheck eval compare RUN_A RUN_B)")
     if args.top_k is not None and args.top_k < 1:
         raise InputError("--top-k must be at least 1")
-    logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(message)s")
+    logging.basicConfig(level=logging.WARNING, stream=sys.stderr, format="%(message)s")
+    log.setLevel(logging.INFO)  # our progress notes, without third-party INFO chatter
     overrides = {}
     if getattr(args, "index", None):
         overrides["index_dir"] = Path(args.index)
