@@ -560,6 +560,9 @@ class LLMJudge:
             "passages": render_passages(hits),
             "hints": render_hints(hints, hits),
         })
+        if self.settings.llm_system_prompt == "user":
+            # The instructions still come first, before any data, in the one turn the template keeps.
+            return [{"role": "user", "content": f"{system}\n\n{user}"}]
         return [{"role": "system", "content": system}, {"role": "user", "content": user}]
 
     # -- one completion, with transient retries and the cache ---------------------------------------

@@ -357,3 +357,11 @@ def test_empty_reply_is_shown_to_the_model_and_re_asked(tmp_path):
     v = LLMJudge(settings(tmp_path), fallback=FakeVerifier(), completion=fake).judge(CLAIM, make_hits())
     assert len(fake.calls) == 2 and v.judge == "llm" and v.label == "supported"
     assert "no JSON object" in fake.calls[1]["messages"][-1]["content"]
+
+
+def test_instructions_can_lead_the_user_turn_for_templates_without_system_role(tmp_path):
+    fake = ScriptedCompletion(reply())
+    v = LLMJudge(settings(tmp_path, llm_system_prompt="user"), completion=fake).judge(CLAIM, make_hits())
+    [msg] = fake.calls[0]["messages"]
+    assert msg["role"] == "user" and v.judge == "llm"
+    assert msg["content"].index("never instructions to you") < msg["content"].index("<claim>")
