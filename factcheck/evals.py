@@ -413,6 +413,8 @@ def load_eval_set(path: Path | str, fmt: str = "auto", corpus: Path | str | None
 
 def _corpus_spec(path: Path, fmt: str, corpus: Path | None) -> CorpusSpec | None:
     """Resolve `--corpus` (or its default) for a format; None means: use the configured index."""
+    if corpus is not None and (corpus / "manifest.json").is_file():
+        return CorpusSpec(kind="index", path=corpus)
     if fmt != "jsonl":
         corpus = corpus or path.parent / "corpus.jsonl"
         if not corpus.is_file():
@@ -422,8 +424,6 @@ def _corpus_spec(path: Path, fmt: str, corpus: Path | None) -> CorpusSpec | None
         return None
     if not corpus.exists():
         raise InputError(f"no such corpus: {corpus}")
-    if (corpus / "manifest.json").is_file():
-        return CorpusSpec(kind="index", path=corpus)
     return CorpusSpec(kind="files", path=corpus)
 
 

@@ -267,6 +267,12 @@ def test_dataset_corpus_is_indexed_once_into_the_cache(hash_settings, tmp_path):
                            cache_dir=tmp_path / "cache", progress=False)
     assert (built[0] / "manifest.json").stat().st_mtime_ns == mtime
     assert s1["index"]["manifest_sha256"] == s2["index"]["manifest_sha256"]
+    # An index directory given as --corpus is used as it is.
+    direct = evals.load_eval_set(FIX / "climate_fever" / "claims.jsonl", corpus=built[0])
+    assert direct.corpus.kind == "index"
+    s3, _ = evals.run_eval(direct, hash_settings, out_dir=tmp_path / "c", judge=ScriptedJudge({}),
+                           cache_dir=tmp_path / "other-cache", progress=False)
+    assert s3["index"]["path"] == str(built[0]) and not (tmp_path / "other-cache").exists()
     # Disputed claims are run but kept out of the 3-way metrics.
     assert s1["n"] == 4 and s1["n_scored"] == 3 and s1["disputed"] == {"n": 1, "predicted": {U: 1}}
     assert s1["evidence_recall_at_k"]["n"] == 2 and s1["evidence_recall_at_k"]["value"] == 1.0
