@@ -57,6 +57,9 @@ class Settings(BaseSettings):
     llm_retry_initial_s: float = 1.0  # first backoff wait on transient errors (exponential, jittered)
     llm_retry_max_s: float = 20.0
     llm_repair_retries: int = 1  # re-asks with the error shown when output is invalid, before falling back
+    # Where the judge's instructions go: a system message, or the head of the user turn for chat templates
+    # that drop system messages (llama-cpp-python's "gemma" format does).
+    llm_system_prompt: Literal["system", "user"] = "system"
 
     # Service
     host: str = "127.0.0.1"
