@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import threading
 import time
-from collections.abc import Callable, Iterable
+from collections import OrderedDict
+from collections.abc import Callable, Hashable, Iterable
 from datetime import date
 from pathlib import Path
+
+import numpy as np
 
 from .embed import Embedder, make_embedder
 from .errors import InputError
@@ -48,6 +52,44 @@ def make_judge(settings: Settings) -> Judge:
     return JUDGES[judge_name(settings)](settings)
 
 
+class LRUCache:
+    """A small thread-safe LRU map; size 0 disables it."""
+
+    def __init__(self, size: int):
+        self.size = max(0, size)
+        self._data: OrderedDict = OrderedDict()
+        self._lock = threading.Lock()
+        self.hits = self.misses = 0
+
+    def get(self, key: Hashable):
+        """The cached value (now most recent), or None."""
+        if not self.size:
+            return None
+        with self._lock:
+            value = self._data.get(key)
+            if value is None:
+                self.misses += 1
+                return None
+            self._data.move_to_end(key)
+            self.hits += 1
+            return value
+
+    def put(self, key: Hashable, value) -> None:
+        """Store a value, evicting the least recently used beyond `size`."""
+        if not self.size:
+            return
+        with self._lock:
+            self._data[key] = value
+            self._data.move_to_end(key)
+            while len(self._data) > self.size:
+                self._data.popitem(last=False)
+
+    def clear(self) -> None:
+        """Forget everything."""
+        with self._lock:
+            self._data.clear()
+
+
 class Pipeline:
     """A loaded index, embedder and judge; `check` is what the API, CLI and evals call."""
 
@@ -57,6 +99,20 @@ class Pipeline:
         self.embedder = embedder
         self._judge = judge
         self.retriever = Retriever(index, embedder, settings)
+        # Repeated claims are common (the same viral claim from many readers): both caches pay
+        # (see `factcheck bench`). Verdicts are keyed on the index generation and judge version.
+        self.query_cache = LRUCache(settings.query_cache_size)
+        self.verdict_cache = LRUCache(settings.verdict_cache_size)
+
+    def embed_query(self, text: str) -> np.ndarray:
+        """The (1, dim) query vector, from the LRU cache when seen before."""
+        key = (self.embedder.name, text)
+        vec = self.query_cache.get(key)
+        if vec is None:
+            vec = self.embedder.embed([text])
+            vec.setflags(write=False)  # shared between callers
+            self.query_cache.put(key, vec)
+        return vec
 
     @property
     def judge(self) -> Judge:
@@ -70,16 +126,25 @@ class Pipeline:
     ) -> list[SearchHit]:
         """Retrieve passages for a query."""
         query = _clean_query(query, self.settings.max_claim_chars)
-        return self.retriever.search(query, k, as_of, mode=mode)
+        qv = self.embed_query(query) if mode != "bm25" and not self.index.empty else None
+        return self.retriever.search(query, k, as_of, mode=mode, query_vector=qv)
 
     def check(self, claim: str, top_k: int | None = None, as_of: date | None = None) -> Verdict:
         """Retrieve evidence for a claim and judge it; timings per stage are recorded on the verdict."""
         claim = _clean_query(claim, self.settings.max_claim_chars)
         judge = self.judge
         t0 = time.perf_counter()
-        qv = self.embedder.embed([claim])
+        snap = self.index.snapshot()
+        key = (claim, top_k or self.settings.top_k, as_of, snap.manifest_sha256, judge.name, judge.version)
+        cached = self.verdict_cache.get(key)
+        if cached is not None:
+            verdict = cached.model_copy(deep=True)
+            hit_ms = round((time.perf_counter() - t0) * 1000, 3)
+            verdict.timings_ms = {"embed": 0.0, "retrieve": 0.0, "judge": 0.0, "cache": hit_ms, "total": hit_ms}
+            return verdict
+        qv = self.embed_query(claim)
         t1 = time.perf_counter()
-        hits = self.retriever.search(claim, top_k, as_of, query_vector=qv)
+        hits = self.retriever.search(claim, top_k, as_of, query_vector=qv, snapshot=snap)
         t2 = time.perf_counter()
         verdict = judge.judge(claim, hits)
         t3 = time.perf_counter()
@@ -91,6 +156,7 @@ class Pipeline:
         )
         verdict.retrieved = len(hits)
         verdict.as_of = as_of
+        self.verdict_cache.put(key, verdict.model_copy(deep=True))
         return verdict
 
     def add_articles(self, articles: Iterable[Article], *, progress: bool = False) -> AddReport:
@@ -129,6 +195,7 @@ def open_index(settings: Settings, embedder: Embedder, *, create: bool = False, 
         rebuild=rebuild,
         max_chars=settings.chunk_max_chars,
         overlap_sentences=settings.chunk_overlap_sentences,
+        ann_threshold=settings.ann_threshold,
     )
 
 

@@ -85,7 +85,7 @@ class Retriever:
         if mode in ("hybrid", "dense"):
             qv = query_vector if query_vector is not None else self.embedder.embed([query])
             n = min(max(s.dense_candidates, k) * widen, snap.manifest.n_passages)
-            scores, ids = snap.faiss.search(np.asarray(qv, dtype=np.float32).reshape(1, -1), n)
+            scores, ids = snap.search(np.asarray(qv, dtype=np.float32).reshape(1, -1), n, ef_search=s.ann_ef_search)
             dense = [(int(i), float(sc)) for i, sc in zip(ids[0], scores[0]) if i >= 0]
         sparse: list[tuple[int, float]] = []
         if mode in ("hybrid", "bm25"):

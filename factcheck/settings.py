@@ -27,7 +27,10 @@ class Settings(BaseSettings):
     # Index and retrieval
     index_dir: Path = Path("index")
     embedder: str = Field("minilm", description="'minilm' (bundled), 'hash' (tests), or any sentence-transformers name/path")
-    embed_backend: Literal["torch", "onnx"] = "torch"
+    # onnx (fp32, exported locally on first use) agrees with torch to cosine >= 0.999 and embeds faster (see
+    # `factcheck bench`); onnx-int8 is faster still but agrees only to ~0.98, so it names its own embedder.
+    embed_backend: Literal["torch", "onnx", "onnx-int8"] = "onnx"
+    onnx_cache_dir: Path = Path(".cache/onnx")  # where the local ONNX export of the embedder is kept
     embed_batch_size: int = 64
     chunk_max_chars: int = 600
     chunk_overlap_sentences: int = 1
@@ -37,6 +40,9 @@ class Settings(BaseSettings):
     rrf_k: int = 60
     dedup_threshold: float = 0.92
     ann_threshold: int = 200_000  # passages; above this the index switches from exact to HNSW
+    ann_ef_search: int = 128  # HNSW search beam (recall vs latency; see `factcheck bench`)
+    query_cache_size: int = 4096  # query embeddings kept (LRU); 0 disables
+    verdict_cache_size: int = 1024  # verdicts kept per index generation + judge version (LRU); 0 disables
 
     # Judging
     judge: Literal["auto", "verifier", "llm"] = "auto"

@@ -1,0 +1,904 @@
+"""`factcheck bench`: index build, embedding backends, exact vs ANN search and end-to-end check latency, in one run."""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import platform
+import random
+import re
+import shutil
+import socket
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field, replace
+from datetime import date, datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .settings import REPO_DIR, Settings
+
+SAMPLE_CORPUS = REPO_DIR / "evals" / "corpus" / "iraq-coalition-2024"
+SEED_CLAIMS = REPO_DIR / "evals" / "datasets" / "seed-news.jsonl"
+SECTIONS = ("build", "embed", "ann", "check")
+SEED = 20240529  # every synthetic corpus, vector set and sample is drawn from this seed
+
+
+@dataclass
+class BenchConfig:
+    """Sizes of one bench run; `quick` shrinks everything for smoke runs."""
+
+    build_real: int = 10_000  # synthetic passages built end to end with the real embedder
+    build_derived: int = 100_000  # synthetic passages built with precomputed vectors; embedding time derived
+    embed_texts: int = 512  # passages per backend in the throughput test
+    embed_queries: int = 50  # single-claim latency samples per backend
+    ann_sizes: tuple[int, ...] = (10_000, 100_000, 1_000_000)
+    ann_queries: int = 200
+    hnsw_max: int = 100_000  # HNSW is built up to this size (1M x 384 takes minutes on 2 cores)
+    hnsw_ef: tuple[int, ...] = (16, 32, 64, 128, 256)
+    ivf_nprobe: tuple[int, ...] = (4, 8, 16, 32, 64)
+    pq_bits: int = 8  # bits per PQ sub-code (256 centroids per sub-quantizer)
+    check_claims: int = 60  # sequential checks (distinct claims)
+    concurrent_clients: int = 16
+    concurrent_seconds: float = 30.0
+    concurrent_max_requests: int = 400
+    sections: tuple[str, ...] = SECTIONS
+
+    @classmethod
+    def quick(cls) -> BenchConfig:
+        """Minutes-to-seconds smoke scale: same code paths, small sizes."""
+        return cls(build_real=1_000, build_derived=5_000, embed_texts=128, embed_queries=10,
+                   ann_sizes=(2_000, 20_000), ann_queries=50, hnsw_max=20_000, hnsw_ef=(16, 64, 128),
+                   ivf_nprobe=(4, 16, 32), check_claims=10, concurrent_seconds=5.0, concurrent_max_requests=48)
+
+
+# --- measuring --------------------------------------------------------------------------------------
+
+
+def percentile(values: Sequence[float], q: float) -> float | None:
+    """The q-th percentile (linear interpolation), or None for no values."""
+    return float(np.percentile(np.asarray(values, dtype=np.float64), q)) if len(values) else None
+
+
+def latency_summary(ms: Sequence[float]) -> dict[str, float | int | None]:
+    """p50 / p95 / mean / max of millisecond samples, rounded."""
+    r = lambda v: None if v is None else round(v, 3)  # noqa: E731
+    return {"n": len(ms), "p50": r(percentile(ms, 50)), "p95": r(percentile(ms, 95)),
+            "mean": r(float(np.mean(ms)) if len(ms) else None), "max": r(max(ms) if len(ms) else None)}
+
+
+def _rss_bytes() -> int:
+    """Current resident set size of this process (Linux /proc; 0 elsewhere)."""
+    try:
+        with open("/proc/self/statm") as f:
+            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, ValueError, IndexError):
+        return 0
+
+
+class PeakRSS:
+    """Peak RSS above the starting RSS while the block runs, sampled every 10 ms from /proc/self/statm.
+
+    RSS (not tracemalloc) because FAISS, onnxruntime and torch allocate outside Python's allocator.
+    """
+
+    def __init__(self, interval_s: float = 0.01):
+        self.interval_s = interval_s
+        self.start = self.peak = 0
+        self._stop = threading.Event()
+
+    def __enter__(self) -> PeakRSS:
+        self.start = self.peak = _rss_bytes()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+        self._thread.start()
+        return self
+
+    def _sample(self) -> None:
+        while not self._stop.wait(self.interval_s):
+            self.peak = max(self.peak, _rss_bytes())
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join()
+        self.peak = max(self.peak, _rss_bytes())
+
+    @property
+    def delta_mb(self) -> float:
+        """Peak minus start, in MiB."""
+        return round((self.peak - self.start) / 2**20, 1)
+
+
+def machine_info() -> dict[str, Any]:
+    """What the figures were measured on, including how busy the machine was."""
+    try:
+        load = [round(x, 2) for x in os.getloadavg()]
+    except OSError:
+        load = None
+    import faiss
+
+    return {"cpus": os.cpu_count(), "affinity": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None,
+            "loadavg_1_5_15": load, "python": platform.python_version(), "platform": platform.platform(),
+            "faiss": faiss.__version__, "faiss_threads": faiss.omp_get_max_threads()}
+
+
+# --- synthetic data ---------------------------------------------------------------------------------
+
+
+def seed_sentences(corpus: Path = SAMPLE_CORPUS) -> list[str]:
+    """Every sentence of the sample corpus (cleaned by the real ingest)."""
+    from .chunk import split_sentences
+    from .ingest import load_articles
+
+    out = []
+    for art in load_articles([corpus]).articles:
+        out += [art.text[a:b] for a, b in split_sentences(art.text, 0, len(art.text)) if b - a > 20]
+    return out
+
+
+def synthetic_articles(n_passages: int, sentences: Sequence[str], *, seed: int = SEED,
+                       max_chars: int = 600, overlap: int = 1):
+    """Deterministic articles recombined from `sentences` (numbers re-drawn) totalling >= n_passages passages."""
+    from .chunk import chunk_article
+    from .models import Article
+
+    rng = random.Random(seed)
+    numbers = re.compile(r"\d[\d,]*")
+    total, i = 0, 0
+    articles = []
+    base = date(2023, 1, 1)
+    while total < n_passages:
+        body = []
+        for _ in range(rng.randint(6, 14)):
+            s = numbers.sub(lambda m: f"{rng.randint(1, 9999):,}", rng.choice(sentences))
+            body.append(s)
+        paras = [" ".join(body[k:k + 3]) for k in range(0, len(body), 3)]
+        art = Article(id=f"synth-{i:07d}", title=f"Synthetic report {i}", text="\n\n".join(paras),
+                      source=f"wire-{i % 17}", published=base + timedelta(days=rng.randint(0, 730)))
+        total += len(chunk_article(art, max_chars, overlap))
+        articles.append(art)
+        i += 1
+    return articles, total
+
+
+class PrecomputedEmbedder:
+    """Deterministic unit vectors drawn near a set of real MiniLM vectors: isolates the non-embedding cost."""
+
+    def __init__(self, name: str, dim: int, basis: np.ndarray | None = None, seed: int = SEED):
+        self.name = name
+        self.dim = dim
+        self._basis = basis
+        self._rng = np.random.default_rng(seed)
+
+    def embed(self, texts: Sequence[str], *, batch_size: int = 64, progress: bool = False) -> np.ndarray:
+        """One vector per text, in O(n) numpy work."""
+        return derived_vectors(len(texts), self.dim, self._basis, self._rng)
+
+
+def derived_vectors(n: int, dim: int, basis: np.ndarray | None, rng: np.random.Generator,
+                    chunk: int = 100_000) -> np.ndarray:
+    """n unit vectors: mixtures of two real vectors plus noise, or uniform random when no basis is given.
+
+    Mixtures keep the neighbourhood structure of real embeddings (topics, near-duplicates) without
+    embedding a million texts; uniform random vectors are the structure-free worst case for ANN.
+    """
+    out = np.empty((n, dim), dtype=np.float32)
+    for s in range(0, n, chunk):
+        m = min(chunk, n - s)
+        noise = rng.standard_normal((m, dim), dtype=np.float32)
+        noise /= np.linalg.norm(noise, axis=1, keepdims=True)
+        if basis is None:
+            v = noise
+        else:
+            a = basis[rng.integers(0, len(basis), m)]
+            b = basis[rng.integers(0, len(basis), m)]
+            wa = rng.uniform(0.6, 1.0, (m, 1)).astype(np.float32)
+            wb = rng.uniform(0.0, 0.6, (m, 1)).astype(np.float32)
+            v = wa * a + wb * b + 0.35 * noise
+        v /= np.linalg.norm(v, axis=1, keepdims=True)
+        out[s:s + m] = v
+    return out
+
+
+def load_claims(path: Path = SEED_CLAIMS) -> list[str]:
+    """Claims of the seed eval set (our own; fine to benchmark on)."""
+    from .loadtest import CLAIMS
+
+    claims = []
+    if path.is_file():
+        for line in path.read_text(encoding="utf-8").splitlines():
+            if line.strip():
+                claims.append(json.loads(line)["claim"])
+    return list(dict.fromkeys(claims + list(CLAIMS)))
+
+
+# --- 1. index build ---------------------------------------------------------------------------------
+
+
+def bench_build_one(label: str, articles, embedder, root: Path, *, measure_embed: bool = True) -> dict[str, Any]:
+    """Build a fresh index over `articles`; passages/s and peak RSS of the whole add (chunk, embed, store)."""
+    from .index import FactIndex
+
+    shutil.rmtree(root, ignore_errors=True)
+    index = FactIndex.open(root, embedder, create=True)
+    embed_s = [0.0]
+    inner = embedder.embed
+
+    def timed_embed(texts, **kw):
+        t = time.perf_counter()
+        try:
+            return inner(texts, **kw)
+        finally:
+            embed_s[0] += time.perf_counter() - t
+
+    embedder.embed = timed_embed  # instance attribute: counts the embedding share of the build
+    try:
+        with PeakRSS() as mem:
+            t0 = time.perf_counter()
+            report = index.add_articles(articles, batch_size=64)
+            wall = time.perf_counter() - t0
+    finally:
+        del embedder.embed
+    n = report.passages_added
+    other = wall - embed_s[0]
+    return {"corpus": label, "embedder": embedder.name, "articles": len(articles), "passages": n,
+            "seconds": round(wall, 2), "embed_seconds": round(embed_s[0], 2), "other_seconds": round(other, 2),
+            "passages_per_s": round(n / wall, 1) if wall else None, "peak_rss_delta_mb": mem.delta_mb,
+            "measured": True}
+
+
+def bench_build(cfg: BenchConfig, settings: Settings, work: Path, embedder, log: Callable[[str], None]) -> dict:
+    """Index build throughput: sample corpus, ~10k synthetic (real embedder), ~100k synthetic (derived)."""
+    from .ingest import load_articles
+
+    out: dict[str, Any] = {"memory": "peak RSS above the pre-build RSS, sampled every 10 ms (/proc/self/statm)",
+                           "runs": []}
+    sample = load_articles([SAMPLE_CORPUS]).articles
+    log(f"build: sample corpus ({len(sample)} articles)")
+    out["runs"].append(bench_build_one("sample corpus", sample, embedder, work / "idx-sample"))
+    sents = seed_sentences()
+    arts, _ = synthetic_articles(cfg.build_real, sents)
+    log(f"build: synthetic ~{cfg.build_real} passages with {embedder.name}")
+    real = bench_build_one(f"synthetic {cfg.build_real // 1000}k", arts, embedder, work / "idx-real")
+    out["runs"].append(real)
+    out["real_index"] = str(work / "idx-real")
+    # The big corpus: store + FAISS measured with precomputed vectors, the embedding share derived from
+    # the embedding throughput just measured on the real build.
+    arts, _ = synthetic_articles(cfg.build_derived, sents, seed=SEED + 1)
+    log(f"build: synthetic ~{cfg.build_derived} passages, precomputed vectors")
+    pre = PrecomputedEmbedder("precomputed", embedder.dim)
+    big = bench_build_one(f"synthetic {cfg.build_derived // 1000}k", arts, pre, work / "idx-big")
+    shutil.rmtree(work / "idx-big", ignore_errors=True)
+    embed_rate = real["passages"] / real["embed_seconds"] if real["embed_seconds"] else None
+    if embed_rate:
+        embed_s = big["passages"] / embed_rate
+        total = big["other_seconds"] + embed_s
+        big.update(measured=False, embed_seconds=round(embed_s, 1), seconds=round(total, 1),
+                   passages_per_s=round(big["passages"] / total, 1), embedder=embedder.name,
+                   note=(f"chunk+store+FAISS measured ({big['other_seconds']} s, peak RSS without the model); "
+                         f"embedding derived at the {embed_rate:.0f} passages/s measured on the "
+                         f"{cfg.build_real // 1000}k build"))
+    out["runs"].append(big)
+    return out
+
+
+# --- 2. embedding backends --------------------------------------------------------------------------
+
+
+def agreement(a: np.ndarray, b: np.ndarray) -> dict[str, float]:
+    """Row-wise cosine between two sets of unit vectors: min / mean."""
+    cos = np.sum(a * b, axis=1) / (np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1))
+    return {"min": round(float(cos.min()), 6), "mean": round(float(cos.mean()), 6)}
+
+
+def bench_embed(cfg: BenchConfig, settings: Settings, log: Callable[[str], None]) -> dict:
+    """torch fp32 vs ONNX fp32 vs ONNX int8: load, batch throughput, one-claim latency, agreement with torch."""
+    from .embed import ONNX_AGREEMENT_TOLERANCE, OnnxEmbedder, SentenceTransformerEmbedder
+
+    arts, _ = synthetic_articles(cfg.embed_texts, seed_sentences(), seed=SEED + 2)
+    from .chunk import chunk_article
+
+    texts = [p.text for a in arts for p in chunk_article(a, settings.chunk_max_chars, 1)][: cfg.embed_texts]
+    claims = load_claims()[: cfg.embed_queries]
+    rows, ref, ref_q = [], None, None
+    backends: list[tuple[str, Callable[[], Any]]] = [
+        ("torch fp32", lambda: SentenceTransformerEmbedder()),
+        ("onnx fp32", lambda: OnnxEmbedder(cache_dir=settings.onnx_cache_dir)),
+        ("onnx int8", lambda: OnnxEmbedder(quantize=True, cache_dir=settings.onnx_cache_dir)),
+    ]
+    for label, make in backends:
+        log(f"embed: {label}")
+        t0 = time.perf_counter()
+        try:
+            emb = make()
+        except (ImportError, Exception) as exc:  # a missing optional backend is a result, not a crash
+            rows.append({"backend": label, "error": f"{type(exc).__name__}: {exc}"})
+            continue
+        load_s = time.perf_counter() - t0
+        emb.embed(texts[:8])  # warm-up (thread pools, allocator)
+        t0 = time.perf_counter()
+        vecs = emb.embed(texts, batch_size=64)
+        batch_s = time.perf_counter() - t0
+        q_ms, q_vecs = [], []
+        for c in claims:
+            t = time.perf_counter()
+            q_vecs.append(emb.embed([c])[0])
+            q_ms.append((time.perf_counter() - t) * 1000)
+        row = {"backend": label, "name": emb.name, "load_s": round(load_s, 2), "texts": len(texts),
+               "passages_per_s": round(len(texts) / batch_s, 1), "query_ms": latency_summary(q_ms)}
+        if ref is None:
+            ref, ref_q = vecs, np.stack(q_vecs)
+        else:
+            row["agreement_vs_torch"] = agreement(np.vstack([vecs, np.stack(q_vecs)]), np.vstack([ref, ref_q]))
+            row["within_tolerance"] = row["agreement_vs_torch"]["min"] >= ONNX_AGREEMENT_TOLERANCE
+        rows.append(row)
+        del emb
+    torch_row = next((r for r in rows if r["backend"] == "torch fp32" and "error" not in r), None)
+    for r in rows:
+        if torch_row and "error" not in r:
+            r["speedup_vs_torch"] = round(r["passages_per_s"] / torch_row["passages_per_s"], 2)
+            r["query_speedup_vs_torch"] = round(torch_row["query_ms"]["p50"] / r["query_ms"]["p50"], 2)
+    return {"tolerance_min_cosine": ONNX_AGREEMENT_TOLERANCE, "default_backend": settings.embed_backend,
+            "texts": "synthetic passages from the seed sentences", "backends": rows}
+
+
+# --- 3. exact vs ANN retrieval ----------------------------------------------------------------------
+
+
+def recall_at_k(found: np.ndarray, truth: np.ndarray, k: int = 10) -> float:
+    """Mean fraction of the true top-k ids found in each row's top-k."""
+    hits = [len(set(f[:k].tolist()) & set(t[:k].tolist())) / k for f, t in zip(found, truth)]
+    return float(np.mean(hits))
+
+
+def _time_queries(search: Callable[[np.ndarray], np.ndarray], queries: np.ndarray,
+                  threads: int = 1) -> tuple[np.ndarray, list[float]]:
+    """Run one query at a time with `threads` OpenMP threads (the service uses 1); ids and per-query ms."""
+    import faiss
+
+    ids, ms = [], []
+    saved = faiss.omp_get_max_threads()
+    faiss.omp_set_num_threads(threads)
+    try:
+        search(queries[:1])  # warm-up
+        for q in queries:
+            t = time.perf_counter()
+            ids.append(search(q.reshape(1, -1))[0])
+            ms.append((time.perf_counter() - t) * 1000)
+    finally:
+        faiss.omp_set_num_threads(saved)
+    return np.stack(ids), ms
+
+
+def _row(kind: str, param: str, build_s: float | None, ids, truth, ms, mem_mb=None) -> dict:
+    return {"index": kind, "param": param, "build_s": None if build_s is None else round(build_s, 2),
+            "recall@10": round(recall_at_k(ids, truth), 4), **{f"{k}_ms": v for k, v in latency_summary(ms).items()
+                                                                 if k in ("p50", "p95")},
+            "mem_mb": mem_mb}
+
+
+def bench_ann_scale(n: int, base: np.ndarray, queries: np.ndarray, cfg: BenchConfig, *, data: str,
+                    log: Callable[[str], None]) -> dict:
+    """Flat vs HNSW vs IVF-Flat vs IVF-PQ (exact rerank) on one vector set."""
+    import faiss
+
+    from .index import HNSW_EF_CONSTRUCTION, HNSW_M
+
+    k, d = 10, base.shape[1]
+    rows: list[dict] = []
+    t0 = time.perf_counter()
+    flat = faiss.IndexFlatIP(d)
+    flat.add(base)
+    flat_build = time.perf_counter() - t0
+    _, truth = flat.search(queries, k)  # batched ground truth
+    ids, ms = _time_queries(lambda q: flat.search(q, k)[1], queries)
+    rows.append(_row("Flat (exact)", "-", flat_build, ids, truth, ms, round(base.nbytes / 2**20)))
+    if faiss.omp_get_max_threads() > 1:  # what the one-thread-per-query fast path saves
+        ids, ms = _time_queries(lambda q: flat.search(q, k)[1], queries[: max(20, len(queries) // 4)],
+                                threads=faiss.omp_get_max_threads())
+        rows.append(_row("Flat (exact)", f"{faiss.omp_get_max_threads()} OpenMP threads/query", flat_build, ids,
+                         truth[: len(ids)], ms, round(base.nbytes / 2**20)))
+    log(f"ann {n}: flat p50 {rows[-1]['p50_ms']} ms")
+
+    if n <= cfg.hnsw_max:
+        t0 = time.perf_counter()
+        hnsw = faiss.IndexHNSWFlat(d, HNSW_M, faiss.METRIC_INNER_PRODUCT)
+        hnsw.hnsw.efConstruction = HNSW_EF_CONSTRUCTION
+        hnsw.add(base)
+        build = time.perf_counter() - t0
+        log(f"ann {n}: HNSW built in {build:.1f} s")
+        mem = round((base.nbytes + n * HNSW_M * 2 * 4) / 2**20)
+        for ef in cfg.hnsw_ef:
+            params = faiss.SearchParametersHNSW(efSearch=max(ef, k))
+            ids, ms = _time_queries(lambda q: hnsw.search(q, k, params=params)[1], queries)
+            rows.append(_row(f"HNSW M={HNSW_M}", f"efSearch={ef}", build, ids, truth, ms, mem))
+        del hnsw
+    else:
+        rows.append({"index": f"HNSW M={HNSW_M}", "param": "-", "skipped":
+                     f"not built above {cfg.hnsw_max:,} vectors: graph construction on 2 cores exceeds the bench budget"})
+
+    # nlist ~ 4 sqrt(n) with >= 39 training points per list, capped at 1024: k-means on 2 cores must stay
+    # within the bench budget at 1M.
+    nlist = int(max(4, 2 ** int(np.log2(max(4.0, min(1024, 4 * np.sqrt(n), n / 39))))))
+    rng = np.random.default_rng(SEED)
+    train = base[rng.choice(n, min(n, 40 * nlist), replace=False)]
+    t0 = time.perf_counter()
+    quant = faiss.IndexFlatIP(d)
+    ivf = faiss.IndexIVFFlat(quant, d, nlist, faiss.METRIC_INNER_PRODUCT)
+    ivf.train(train)
+    ivf.add(base)
+    build = time.perf_counter() - t0
+    log(f"ann {n}: IVF-Flat nlist={nlist} built in {build:.1f} s")
+    for nprobe in cfg.ivf_nprobe:
+        params = faiss.SearchParametersIVF(nprobe=nprobe)
+        ids, ms = _time_queries(lambda q: ivf.search(q, k, params=params)[1], queries)
+        rows.append(_row(f"IVF{nlist}-Flat", f"nprobe={nprobe}", build, ids, truth, ms, round(base.nbytes / 2**20)))
+    del ivf
+
+    if n < 64 * 2**cfg.pq_bits:
+        rows.append({"index": "IVF-PQ", "param": "-", "skipped": "too few vectors to train the PQ codebooks"})
+        return {"n": n, "data": data, "queries": len(queries), "rows": rows, "best": _best(rows)}
+    m_sub = 48 if d % 48 == 0 else 32 if d % 32 == 0 else 16
+    t0 = time.perf_counter()
+    # Same (already trained) coarse quantizer: only the PQ codebooks are trained, on <= 64 x 256 points.
+    pq = faiss.IndexIVFPQ(quant, d, nlist, m_sub, cfg.pq_bits, faiss.METRIC_INNER_PRODUCT)
+    pq.train(train[: 64 * 2**cfg.pq_bits])
+    pq.add(base)
+    build = time.perf_counter() - t0 + build
+    log(f"ann {n}: IVF-PQ built in {build:.1f} s (incl. the shared coarse quantizer)")
+    refine = 8  # candidates per result re-scored exactly against the stored float vectors
+
+    def pq_search(q, params):
+        _, cand = pq.search(q, k * refine, params=params)
+        c = cand[0][cand[0] >= 0]
+        order = np.argsort(-(base[c] @ q[0]))[:k]
+        return c[order].reshape(1, -1)
+
+    for nprobe in cfg.ivf_nprobe:
+        params = faiss.SearchParametersIVF(nprobe=nprobe)
+        ids, ms = _time_queries(lambda q: pq_search(q, params), queries)
+        rows.append(_row(f"IVF{nlist}-PQ{m_sub} + exact rerank x{refine}", f"nprobe={nprobe}", build, ids, truth, ms,
+                         round(n * m_sub / 2**20)))
+    del pq
+    return {"n": n, "data": data, "queries": len(queries), "rows": rows, "best": _best(rows)}
+
+
+def _best(rows: list[dict], min_recall: float = 0.95) -> dict[str, dict]:
+    """Per index type, the fastest (by p95) setting reaching `min_recall`, else the most accurate one."""
+    best: dict[str, dict] = {}
+    for r in rows:
+        if "skipped" in r:
+            continue
+        cur = best.get(r["index"])
+        ok, cur_ok = r["recall@10"] >= min_recall, cur is not None and cur["recall@10"] >= min_recall
+        if cur is None or (ok and (not cur_ok or r["p95_ms"] < cur["p95_ms"])) or (
+                not ok and not cur_ok and r["recall@10"] > cur["recall@10"]):
+            best[r["index"]] = r
+    return best
+
+
+def bench_ann(cfg: BenchConfig, real_vectors: np.ndarray | None, real_queries: np.ndarray | None,
+              log: Callable[[str], None], dim: int = 384, name: str = "MiniLM") -> dict:
+    """Retrieval latency/recall at each size: real MiniLM vectors where we have them, derived beyond."""
+    rng = np.random.default_rng(SEED)
+    scales = []
+    for n in cfg.ann_sizes:
+        if real_vectors is not None and n <= len(real_vectors):
+            base = np.ascontiguousarray(real_vectors[:n])
+            queries = real_queries[: cfg.ann_queries]
+            data = (f"real {name} vectors of the synthetic passages; queries: the seed claims and sampled "
+                    "passages, embedded alike")
+        else:
+            basis = real_vectors
+            base = derived_vectors(n, dim, basis, rng)
+            queries = derived_vectors(cfg.ann_queries, dim, basis, rng)
+            data = (f"derived: unit mixtures of two real {name} vectors + noise (queries drawn alike)" if basis is not None
+                    else "uniform random unit vectors")
+        log(f"ann: {n:,} vectors ({data.split(':')[0]})")
+        scales.append(bench_ann_scale(n, base, queries, cfg, data=data, log=log))
+        del base
+    return {"k": 10, "latency": "one query at a time with 1 OpenMP thread (as the service searches), after a "
+                                "warm-up query; recall@10 vs IndexFlatIP",
+            "faiss_threads": __import__("faiss").omp_get_max_threads(), "scales": scales}
+
+
+# --- 4. end-to-end check ----------------------------------------------------------------------------
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def stage_summary(verdict_timings: list[dict[str, float]]) -> dict[str, dict]:
+    """p50/p95 per stage from Verdict.timings_ms."""
+    stages = ("embed", "retrieve", "judge", "total")
+    return {s: latency_summary([t[s] for t in verdict_timings if s in t]) for s in stages}
+
+
+def bench_check_sequential(pipe, claims: Sequence[str]) -> dict:
+    """Distinct claims, one at a time, verdict cache off: per-stage p50/p95 from Verdict.timings_ms."""
+    saved = pipe.verdict_cache.size
+    pipe.verdict_cache.size = 0
+    try:
+        pipe.check(claims[0])  # warm-up
+        timings, wall = [], []
+        for c in claims:
+            t = time.perf_counter()
+            v = pipe.check(c)
+            wall.append((time.perf_counter() - t) * 1000)
+            timings.append(v.timings_ms)
+    finally:
+        pipe.verdict_cache.size = saved
+    return {"claims": len(claims), "stages_ms": stage_summary(timings), "wall_ms": latency_summary(wall)}
+
+
+def bench_caches(pipe, claims: Sequence[str]) -> dict:
+    """What each cache saves: query-embedding miss vs hit, full check vs verdict-cache hit."""
+    pipe.query_cache.clear()
+    pipe.verdict_cache.clear()
+    miss, hit = [], []
+    for c in claims:
+        t = time.perf_counter()
+        pipe.embed_query(c + " (cache probe)")
+        miss.append((time.perf_counter() - t) * 1000)
+        t = time.perf_counter()
+        pipe.embed_query(c + " (cache probe)")
+        hit.append((time.perf_counter() - t) * 1000)
+    full, cached = [], []
+    for c in claims:
+        t = time.perf_counter()
+        pipe.check(c)
+        full.append((time.perf_counter() - t) * 1000)
+        t = time.perf_counter()
+        pipe.check(c)
+        cached.append((time.perf_counter() - t) * 1000)
+    q, v = latency_summary(miss), latency_summary(hit)
+    f, c = latency_summary(full), latency_summary(cached)
+    return {"query_embedding": {"miss_ms": q, "hit_ms": v, "speedup_p50": round(q["p50"] / max(v["p50"], 1e-3), 1)},
+            "verdict": {"miss_ms": f, "hit_ms": c, "speedup_p50": round(f["p50"] / max(c["p50"], 1e-3), 1)}}
+
+
+def bench_check_concurrent(pipe, settings: Settings, claims: Sequence[str], cfg: BenchConfig) -> dict:
+    """16 httpx clients POST /check on loopback for a bounded time/count; latency client- and server-side."""
+    import asyncio
+
+    import httpx
+    import uvicorn
+
+    from .api import create_app
+
+    saved = pipe.verdict_cache.size
+    pipe.verdict_cache.size = 0  # every request does the full work
+    port = _free_port()
+    app = create_app(replace_settings(settings, host="127.0.0.1", port=port), pipe)
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", access_log=False))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        while not server.started:
+            if time.monotonic() > deadline or not thread.is_alive():
+                raise RuntimeError("bench API server did not start")
+            time.sleep(0.05)
+
+        async def run() -> tuple[list[float], list[dict], dict[int, int], float]:
+            lat, timings, status = [], [], {}
+            sent = 0
+            stop_at = time.monotonic() + cfg.concurrent_seconds
+            async with httpx.AsyncClient(base_url=url, timeout=60) as client:
+                async def worker(w: int) -> None:
+                    nonlocal sent
+                    i = w
+                    while time.monotonic() < stop_at and sent < cfg.concurrent_max_requests:
+                        sent += 1
+                        claim = claims[i % len(claims)]
+                        i += cfg.concurrent_clients
+                        t = time.perf_counter()
+                        r = await client.post("/check", json={"claim": claim})
+                        lat.append((time.perf_counter() - t) * 1000)
+                        status[r.status_code] = status.get(r.status_code, 0) + 1
+                        if r.status_code == 200:
+                            timings.append(r.json()["timings_ms"])
+                t0 = time.perf_counter()
+                await asyncio.gather(*(worker(w) for w in range(cfg.concurrent_clients)))
+                return lat, timings, status, time.perf_counter() - t0
+
+        lat, timings, status, wall = asyncio.run(run())
+    finally:
+        server.should_exit = True
+        thread.join(timeout=30)
+        pipe.verdict_cache.size = saved
+    ok = status.get(200, 0)
+    return {"clients": cfg.concurrent_clients, "requests": len(lat), "status": {str(k): v for k, v in status.items()},
+            "seconds": round(wall, 2), "throughput_rps": round(ok / wall, 2) if wall else None,
+            "server_workers": settings.workers, "client_latency_ms": latency_summary(lat),
+            "server_stages_ms": stage_summary(timings)}
+
+
+def replace_settings(settings: Settings, **changes) -> Settings:
+    """A copy of the settings with some fields changed."""
+    return settings.model_copy(update=changes)
+
+
+def bench_verifier_quantized(pipe, claims: Sequence[str]) -> dict | None:
+    """Torch dynamic int8 quantisation of the verifier's Linear layers: judge latency and label agreement."""
+    import torch
+
+    judge = pipe.judge
+    verifier = getattr(judge, "verifier", None)
+    if verifier is None or not hasattr(verifier, "model"):
+        return None
+    hits = [pipe.search(c) for c in claims]
+
+    def run() -> tuple[list[str], list[float], list[float]]:
+        labels, ms, conf = [], [], []
+        judge._last = None
+        for c, h in zip(claims, hits):
+            judge._last = None  # no reuse of the previous claim's scores
+            t = time.perf_counter()
+            v = judge.judge(c, h)
+            ms.append((time.perf_counter() - t) * 1000)
+            labels.append(v.label)
+            conf.append(v.confidence)
+        return labels, ms, conf
+
+    fp32_model = verifier.model
+    base_labels, base_ms, base_conf = run()
+    try:
+        verifier.model = torch.ao.quantization.quantize_dynamic(fp32_model, {torch.nn.Linear}, dtype=torch.qint8)
+        q_labels, q_ms, q_conf = run()
+    finally:
+        verifier.model = fp32_model
+    same = sum(a == b for a, b in zip(base_labels, q_labels))
+    b, q = latency_summary(base_ms), latency_summary(q_ms)
+    return {"claims": len(claims), "fp32_judge_ms": b, "int8_judge_ms": q,
+            "speedup_p50": round(b["p50"] / q["p50"], 2) if q["p50"] else None,
+            "label_agreement": round(same / len(claims), 4),
+            "max_confidence_diff": round(max(abs(x - y) for x, y in zip(base_conf, q_conf)), 4)}
+
+
+def bench_check(cfg: BenchConfig, settings: Settings, index_dir: Path, embedder, log: Callable[[str], None]) -> dict:
+    """End-to-end `check` over the built synthetic index with the offline verifier."""
+    from .errors import FactcheckError
+    from .pipeline import build_pipeline, make_judge
+
+    s = replace_settings(settings, index_dir=index_dir, judge="verifier")
+    try:
+        judge = make_judge(s)
+    except (FactcheckError, OSError) as exc:
+        return {"skipped": f"offline verifier unavailable: {exc}"}
+    pipe = build_pipeline(s, judge=judge, embedder=embedder)
+    claims = load_claims()
+    n = pipe.stats().passages
+    seq_claims = (claims * (cfg.check_claims // len(claims) + 1))[: cfg.check_claims]
+    out: dict[str, Any] = {"index_passages": n, "judge": f"{judge.name} {judge.version}",
+                           "embedder": embedder.name, "index_type": pipe.stats().index_type}
+    log(f"check: sequential, {len(seq_claims)} claims over {n} passages")
+    out["sequential"] = bench_check_sequential(pipe, seq_claims)
+    log("check: caches")
+    out["caches"] = bench_caches(pipe, claims[: min(20, len(claims))])
+    log(f"check: {cfg.concurrent_clients} concurrent API clients for <= {cfg.concurrent_seconds:.0f} s")
+    out["concurrent"] = bench_check_concurrent(pipe, s, claims, cfg)
+    log("check: verifier int8 (torch dynamic quantisation)")
+    with contextlib.suppress(Exception):
+        out["verifier_int8"] = bench_verifier_quantized(pipe, claims[: min(40, len(claims))])
+    return out
+
+
+# --- the run ----------------------------------------------------------------------------------------
+
+
+def run_bench(cfg: BenchConfig, settings: Settings, out_dir: Path, log: Callable[[str], None] = print) -> dict:
+    """Run the selected sections in one process and write bench.json + bench.md to `out_dir`."""
+    from .embed import make_embedder
+    from .index import flat_vectors
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    started = time.perf_counter()
+    result: dict[str, Any] = {"started": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+                              "config": asdict(cfg), "machine": machine_info(),
+                              "settings": {"embed_backend": settings.embed_backend, "ann_threshold": settings.ann_threshold,
+                                           "ann_ef_search": settings.ann_ef_search, "workers": settings.workers}}
+    work = Path(tempfile.mkdtemp(prefix="factcheck-bench-"))
+    try:
+        embedder = make_embedder(settings)
+        real_vecs = real_queries = None
+        if "build" in cfg.sections or "check" in cfg.sections or "ann" in cfg.sections:
+            t = time.perf_counter()
+            result["build"] = bench_build(cfg, settings, work, embedder, log)
+            result["build"]["section_s"] = round(time.perf_counter() - t, 1)
+            snap = _open_snapshot(Path(result["build"]["real_index"]), embedder)
+            real_vecs, _ = flat_vectors(snap.faiss)
+            q_texts = load_claims() + [t for _, t in snap.iter_passage_texts()][:: max(1, snap.faiss.ntotal // 200)]
+            real_queries = embedder.embed(q_texts[: cfg.ann_queries])
+        if "embed" in cfg.sections:
+            t = time.perf_counter()
+            result["embed"] = bench_embed(cfg, settings, log)
+            result["embed"]["section_s"] = round(time.perf_counter() - t, 1)
+        if "ann" in cfg.sections:
+            t = time.perf_counter()
+            result["ann"] = bench_ann(cfg, real_vecs, real_queries, log, dim=embedder.dim, name=embedder.name)
+            result["ann"]["section_s"] = round(time.perf_counter() - t, 1)
+        if "check" in cfg.sections:
+            t = time.perf_counter()
+            result["check"] = bench_check(cfg, settings, Path(result["build"]["real_index"]), embedder, log)
+            result["check"]["section_s"] = round(time.perf_counter() - t, 1)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    result["seconds"] = round(time.perf_counter() - started, 1)
+    result["machine"]["loadavg_end"] = machine_info()["loadavg_1_5_15"]
+    result["targets"] = targets(result)
+    (out_dir / "bench.json").write_text(json.dumps(result, indent=2, default=str))
+    (out_dir / "bench.md").write_text(render_markdown(result))
+    return result
+
+
+def _open_snapshot(path: Path, embedder):
+    from .index import FactIndex
+
+    return FactIndex.open(path, embedder).snapshot()
+
+
+def targets(result: dict) -> list[dict]:
+    """Each issue-7 target against the measured figure (None where the section did not run)."""
+    out = []
+    conc = result.get("check", {}).get("sequential")
+    if conc:
+        total = conc["stages_ms"]["total"]
+        out.append({"target": "/check p50 <= 150 ms (sequential, 10k index, verifier)", "value": total["p50"],
+                    "met": total["p50"] is not None and total["p50"] <= 150})
+        out.append({"target": "/check p95 <= 400 ms (sequential, 10k index, verifier)", "value": total["p95"],
+                    "met": total["p95"] is not None and total["p95"] <= 400})
+    for r in result.get("build", {}).get("runs", []):
+        if r["corpus"].startswith("synthetic"):
+            out.append({"target": f"index build >= 300 passages/s ({r['corpus']}, "
+                                  f"{'measured' if r['measured'] else 'derived'})",
+                        "value": r["passages_per_s"], "met": (r["passages_per_s"] or 0) >= 300})
+    scales = result.get("ann", {}).get("scales", [])
+    if scales:
+        big = scales[-1]
+        ok = [r for r in big["rows"] if "skipped" not in r and r["index"] != "Flat (exact)" and r["recall@10"] >= 0.95]
+        fastest = min(ok, key=lambda r: r["p95_ms"]) if ok else None
+        out.append({"target": f"{big['n']:,}-passage ANN p95 <= 20 ms at recall@10 >= 0.95",
+                    "value": None if fastest is None else
+                    f"{fastest['index']} {fastest['param']}: p95 {fastest['p95_ms']} ms, recall {fastest['recall@10']}",
+                    "met": bool(fastest and fastest["p95_ms"] <= 20)})
+    return out
+
+
+# --- report -----------------------------------------------------------------------------------------
+
+
+def _fmt(v: Any) -> str:
+    if v is None:
+        return "-"
+    if isinstance(v, float):
+        return f"{v:,.2f}" if abs(v) < 100 else f"{v:,.0f}"
+    if isinstance(v, int):
+        return f"{v:,}"
+    return str(v)
+
+
+def _table(headers: list[str], rows: list[list[Any]]) -> str:
+    lines = ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
+    lines += ["| " + " | ".join(_fmt(c) for c in r) + " |" for r in rows]
+    return "\n".join(lines)
+
+
+def render_markdown(result: dict) -> str:
+    """The bench report as Markdown tables."""
+    m = result["machine"]
+    parts = [f"# factcheck bench — {result['started']}",
+             f"{m['cpus']} CPUs, load average {m['loadavg_1_5_15']} at start, {m.get('loadavg_end')} at end; "
+             f"faiss {m['faiss']} ({m['faiss_threads']} threads); total {result['seconds']} s."]
+    if "targets" in result and result["targets"]:
+        parts.append("## Targets\n" + _table(["target", "measured", "met"],
+                                             [[t["target"], t["value"], "yes" if t["met"] else "no"]
+                                              for t in result["targets"]]))
+    b = result.get("build")
+    if b:
+        parts.append("## Index build\nMemory: " + b["memory"] + ".\n\n" + _table(
+            ["corpus", "passages", "seconds", "embed s", "other s", "passages/s", "peak RSS +MiB", "how"],
+            [[r["corpus"], r["passages"], r["seconds"], r["embed_seconds"], r["other_seconds"], r["passages_per_s"],
+              r["peak_rss_delta_mb"], "measured" if r["measured"] else r.get("note", "derived")] for r in b["runs"]]))
+    e = result.get("embed")
+    if e:
+        rows = []
+        for r in e["backends"]:
+            if "error" in r:
+                rows.append([r["backend"], "-", "-", "-", "-", "-", r["error"]])
+                continue
+            ag = r.get("agreement_vs_torch")
+            rows.append([r["backend"], r["passages_per_s"], r.get("speedup_vs_torch"), r["query_ms"]["p50"],
+                         r["query_ms"]["p95"], r["load_s"],
+                         "reference" if ag is None else f"min {ag['min']:.5f} / mean {ag['mean']:.5f}"])
+        parts.append(f"## Embedding backends\n{e['backends'][0].get('texts', '')} passages, batch 64; one-claim "
+                     f"latency over {e['backends'][0].get('query_ms', {}).get('n', '-')} claims. Default backend: "
+                     f"`{e['default_backend']}` (tolerance: min cosine >= {e['tolerance_min_cosine']}).\n\n" + _table(
+                         ["backend", "passages/s", "x torch", "claim p50 ms", "claim p95 ms", "load s",
+                          "cosine vs torch"], rows))
+    a = result.get("ann")
+    if a:
+        for sc in a["scales"]:
+            rows = [[r["index"], r["param"], "-", "-", "-", "-", r["skipped"]] if "skipped" in r else
+                    [r["index"], r["param"], r["recall@10"], r["p50_ms"], r["p95_ms"], r["build_s"], r["mem_mb"]]
+                    for r in sc["rows"]]
+            parts.append(f"## Retrieval at {sc['n']:,} vectors\n{sc['data']}; {sc['queries']} queries; "
+                         f"{a['latency']}.\n\n" + _table(
+                             ["index", "setting", "recall@10", "p50 ms", "p95 ms", "build s", "MiB"], rows))
+    c = result.get("check")
+    if c:
+        if "skipped" in c:
+            parts.append(f"## End-to-end check\nskipped: {c['skipped']}")
+        else:
+            seq, con = c["sequential"], c["concurrent"]
+            rows = [[f"sequential ({seq['claims']} claims)", st, v["p50"], v["p95"]]
+                    for st, v in seq["stages_ms"].items()]
+            rows += [[f"{con['clients']} API clients (server side)", st, v["p50"], v["p95"]]
+                     for st, v in con["server_stages_ms"].items()]
+            rows.append([f"{con['clients']} API clients (client side)", "request", con["client_latency_ms"]["p50"],
+                         con["client_latency_ms"]["p95"]])
+            parts.append(f"## End-to-end check\n{c['index_passages']:,}-passage index ({c['index_type']}), judge "
+                         f"{c['judge']}, embedder {c['embedder']}. Concurrent: {con['requests']} requests in "
+                         f"{con['seconds']} s = {con['throughput_rps']} checks/s, statuses {con['status']}, "
+                         f"{con['server_workers']} server workers.\n\n" + _table(["run", "stage", "p50 ms", "p95 ms"], rows))
+            ca = c["caches"]
+            rows = [["query embedding", ca["query_embedding"]["miss_ms"]["p50"], ca["query_embedding"]["hit_ms"]["p50"],
+                     ca["query_embedding"]["speedup_p50"]],
+                    ["verdict", ca["verdict"]["miss_ms"]["p50"], ca["verdict"]["hit_ms"]["p50"],
+                     ca["verdict"]["speedup_p50"]]]
+            parts.append("## Caches\n" + _table(["cache", "miss p50 ms", "hit p50 ms", "x"], rows))
+            vq = c.get("verifier_int8")
+            if vq:
+                parts.append("## Verifier int8 (torch dynamic quantisation, measured only)\n" + _table(
+                    ["judge", "p50 ms", "p95 ms", "labels same as fp32", "max |confidence diff|"],
+                    [["fp32", vq["fp32_judge_ms"]["p50"], vq["fp32_judge_ms"]["p95"], "-", "-"],
+                     ["int8", vq["int8_judge_ms"]["p50"], vq["int8_judge_ms"]["p95"], vq["label_agreement"],
+                      vq["max_confidence_diff"]]]))
+    return "\n\n".join(parts) + "\n"
+
+
+# --- CLI --------------------------------------------------------------------------------------------
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    """Run the benchmark and print its Markdown (or JSON) report."""
+    import sys
+
+    from .errors import InputError
+
+    settings = Settings()
+    cfg = BenchConfig.quick() if args.quick else BenchConfig()
+    if args.only:
+        wanted = tuple(s.strip() for s in args.only.split(",") if s.strip())
+        bad = [s for s in wanted if s not in SECTIONS]
+        if bad:
+            raise InputError(f"unknown bench section {bad[0]!r} (choose from {', '.join(SECTIONS)})")
+        cfg = replace(cfg, sections=wanted)
+    out = Path(args.out) if args.out else Path("runs") / f"bench-{datetime.now(timezone.utc):%Y%m%d-%H%M%S}"
+    log = (lambda msg: print(f"[bench {time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True))
+    result = run_bench(cfg, settings, out, log)
+    if args.json:
+        print(json.dumps(result, indent=2, default=str))
+    else:
+        print((out / "bench.md").read_text())
+        print(f"written: {out / 'bench.json'}, {out / 'bench.md'}")
+    return 0
+
+
+def add_cli(subparsers: Any) -> None:
+    """Register `factcheck bench`."""
+    b = subparsers.add_parser("bench", help="measure build, embedding, exact vs ANN search and check latency")
+    b.add_argument("--quick", action="store_true", help="small sizes: a smoke run in about a minute")
+    b.add_argument("--out", default=None, help="report folder (default: runs/bench-<UTC timestamp>)")
+    b.add_argument("--json", action="store_true", help="print bench.json instead of the Markdown tables")
+    b.add_argument("--only", default=None, help=f"comma-separated sections to run ({', '.join(SECTIONS)})")
+    b.set_defaults(func=cmd_bench)
