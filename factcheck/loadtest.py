@@ -10,6 +10,7 @@ import statistics
 import sys
 import time
 from collections import Counter
+from datetime import date, timedelta
 from urllib.parse import urlsplit
 
 import httpx
@@ -28,6 +29,7 @@ CLAIMS = [
     "France withdrew all of its troops from Iraq in 2023",
 ]
 MAX_CLIENTS = 256
+CACHE_BUST_BASE = date(2100, 1, 1)
 MAX_DURATION_S = 600.0
 
 
@@ -57,7 +59,7 @@ def _percentile(sorted_ms: list[float], q: float) -> float:
 
 async def _client(
     http: httpx.AsyncClient, url: str, n: int, end: float, budget: list[int], lat_ms: list[float], errors: Counter,
-    top_k: int | None,
+    top_k: int | None, cache_bust: bool = False,
 ) -> None:
     """One client: request after request until time or the shared request budget runs out."""
     i = n
@@ -66,6 +68,10 @@ async def _client(
         body: dict = {"claim": CLAIMS[i % len(CLAIMS)]}
         if top_k:
             body["top_k"] = top_k
+        if cache_bust:
+            # A distinct as_of far after the corpus leaves the evidence unchanged but defeats the
+            # server's verdict cache, so every request pays for retrieval and judging.
+            body["as_of"] = (CACHE_BUST_BASE + timedelta(days=budget[0])).isoformat()
         i += 1
         t0 = time.perf_counter()
         try:
@@ -81,7 +87,7 @@ async def _client(
 
 
 async def run(url: str, clients: int, duration: float, max_requests: int, api_key: str | None, timeout: float,
-              top_k: int | None = None) -> dict:
+              top_k: int | None = None, cache_bust: bool = False) -> dict:
     """Drive the load and return the summary."""
     headers = {"X-API-Key": api_key} if api_key else {}
     limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
@@ -93,7 +99,8 @@ async def run(url: str, clients: int, duration: float, max_requests: int, api_ke
         budget = [max_requests]
         t0 = time.monotonic()
         end = t0 + duration
-        await asyncio.gather(*(_client(http, "/check", n, end, budget, lat_ms, errors, top_k) for n in range(clients)))
+        await asyncio.gather(*(_client(http, "/check", n, end, budget, lat_ms, errors, top_k, cache_bust)
+                               for n in range(clients)))
         elapsed = time.monotonic() - t0
     lat_ms.sort()
     done = len(lat_ms)
@@ -101,6 +108,7 @@ async def run(url: str, clients: int, duration: float, max_requests: int, api_ke
     return {
         "url": url,
         "clients": clients,
+        "cache_bust": cache_bust,
         "duration_s": round(elapsed, 2),
         "requests_ok": done,
         "errors": sum(errors.values()),
@@ -126,6 +134,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--duration", type=float, default=60.0, help=f"seconds (max {MAX_DURATION_S:.0f})")
     ap.add_argument("--max-requests", type=int, default=100_000, help="stop after this many requests in total")
     ap.add_argument("--top-k", type=int, default=None, help="top_k sent with every claim (default: server's)")
+    ap.add_argument("--cache-bust", action="store_true",
+                    help="send a distinct far-future as_of with every request so no verdict comes from the cache")
     ap.add_argument("--api-key", default=None, help="sent as X-API-Key")
     ap.add_argument("--timeout", type=float, default=60.0, help="per-request timeout in seconds")
     ap.add_argument("--json", action="store_true", help="print the summary as JSON")
@@ -143,7 +153,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     try:
         summary = asyncio.run(run(args.url.rstrip("/"), args.clients, args.duration, args.max_requests, args.api_key,
-                                  args.timeout, args.top_k))
+                                  args.timeout, args.top_k, args.cache_bust))
     except httpx.HTTPError as exc:
         print(f"loadtest: error: server not reachable or unhealthy at {args.url}: {exc}", file=sys.stderr)
         return 2
@@ -152,7 +162,8 @@ def main(argv: list[str] | None = None) -> int:
     else:
         lat = summary["latency_ms"]
         print(
-            f"{summary['clients']} clients, {summary['duration_s']}s against {summary['url']}: "
+            f"{summary['clients']} clients, {summary['duration_s']}s against {summary['url']}"
+            f"{' (cache-bust)' if summary['cache_bust'] else ''}: "
             f"{summary['requests_ok']} ok, {summary['errors']} errors {summary['errors_by_kind'] or ''}\n"
             f"  {summary['requests_per_s']} requests/s; latency p50 {lat['p50']} ms, p95 {lat['p95']} ms, "
             f"p99 {lat['p99']} ms, max {lat['max']} ms\n"

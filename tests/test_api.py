@@ -333,7 +333,12 @@ def test_uvicorn_serves_and_loadtest_runs_bounded(shared):
         r = httpx.post(f"{url}/check", content=chunks(), headers={"content-type": "application/json"})
         assert_error(r, 413, "body_too_large")
         summary = asyncio.run(loadtest.run(url, clients=4, duration=30, max_requests=12, api_key=None, timeout=30))
+        calls = pipeline.judge.calls
+        busted = asyncio.run(loadtest.run(url, clients=4, duration=30, max_requests=12, api_key=None, timeout=30,
+                                          cache_bust=True))
     assert summary["requests_ok"] == 12 and summary["errors"] == 0
+    # With cache busting every request reaches the judge.
+    assert busted["requests_ok"] == 12 and pipeline.judge.calls - calls == 12
     assert summary["latency_ms"]["p50"] <= summary["latency_ms"]["p95"]
     assert summary["server"]["judge"]["name"] == "scripted"
 
