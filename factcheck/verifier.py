@@ -1,0 +1,359 @@
+"""The offline verifier: a trained claim/sentence cross-encoder and the default Judge built on it."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from pydantic import BaseModel, Field
+
+from . import consistency
+from .chunk import split_sentences
+from .errors import ModelError
+from .models import Citation, ConsistencyFinding, SearchHit, SourceStance, Stance, Verdict
+from .settings import PACKAGE_DIR, Settings
+
+DEFAULT_MODEL_DIR = PACKAGE_DIR / "models" / "verifier-v1"
+ENTAIL, NEUTRAL, CONTRADICT = 0, 1, 2  # the model's label ids (config.json id2label)
+DEFAULT_THRESHOLDS = {"entail": 0.6, "contradict": 0.6}
+
+
+class PassageScore(BaseModel):
+    """The verifier's reading of one retrieved passage: its best sentence-level scores and checks."""
+
+    passage_id: str
+    article_id: str
+    rank: int
+    p_entail: float
+    p_neutral: float
+    p_contradict: float
+    stance: Stance
+    score: float  # strength of `stance` (calibrated probability)
+    quote: str  # the unit (sentence or two adjacent sentences) that drove the stance, verbatim
+    start: int  # article offsets of `quote`
+    end: int
+    checks: list[ConsistencyFinding] = Field(default_factory=list)
+
+
+@dataclass
+class _Unit:
+    """A scoring unit: a sentence or two adjacent sentences of one hit's passage."""
+
+    hit: int
+    start: int  # local offsets into passage.text
+    end: int
+    text: str
+    probs: np.ndarray | None = None
+    checks: list[ConsistencyFinding] | None = None
+    overlap: float = 0.0
+
+
+def passage_units(text: str) -> list[tuple[int, int]]:
+    """Sentences of `text` plus adjacent sentence pairs, as local (start, end) spans."""
+    sents = split_sentences(text)
+    units = list(sents)
+    units += [(sents[i][0], sents[i + 1][1]) for i in range(len(sents) - 1)]
+    return units or ([(0, len(text))] if text.strip() else [])
+
+
+def decide(e: float, c: float, thresholds: dict) -> str:
+    """Claim-level label from the best entail / contradict probabilities over all units."""
+    if c >= thresholds["contradict"] and c >= e:
+        return "contradicted"
+    if e >= thresholds["entail"]:
+        return "supported"
+    return "unverified"
+
+
+class Verifier:
+    """Loads the shipped cross-encoder (fp16 on disk, fp32 on CPU) and scores claim/sentence pairs."""
+
+    def __init__(self, path: str | Path | None = None, *, batch_size: int = 32, max_length: int = 192,
+                 threads: int | None = None):
+        import torch
+        from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+        self.path = Path(path) if path else DEFAULT_MODEL_DIR
+        weights = self.path / "model.safetensors"
+        if not weights.is_file():
+            raise ModelError(f"no verifier model at {self.path} (model.safetensors missing)")
+        if threads:
+            torch.set_num_threads(threads)
+        self._torch = torch
+        self.tokenizer = AutoTokenizer.from_pretrained(self.path, local_files_only=True)
+        self.model = AutoModelForSequenceClassification.from_pretrained(
+            self.path, local_files_only=True, dtype=torch.float32).eval()
+        id2label = {int(k): v for k, v in self.model.config.id2label.items()}
+        if id2label.get(ENTAIL) != "entailment" or id2label.get(CONTRADICT) != "contradiction":
+            raise ModelError(f"unexpected verifier labels {id2label}")
+        self.batch_size = batch_size
+        self.max_length = max_length
+        cal_path = self.path / "calibration.json"
+        cal = json.loads(cal_path.read_text()) if cal_path.is_file() else {}
+        self.temperature = float(cal.get("temperature", 1.0))
+        self.thresholds = {**DEFAULT_THRESHOLDS, **cal.get("thresholds", {})}
+        self.calibration = cal
+        digest = hashlib.sha256()
+        with weights.open("rb") as f:
+            for block in iter(lambda: f.read(1 << 20), b""):
+                digest.update(block)
+        self.name = self.path.name
+        self.version = f"{self.name}+{digest.hexdigest()[:8]}"
+        self._lock = threading.Lock()  # torch modules are not re-entrant across request threads
+
+    def logits(self, premises: list[str], hypotheses: list[str]) -> np.ndarray:
+        """Raw logits (n, 3) for (evidence, claim) pairs, batched by length."""
+        n = len(premises)
+        out = np.zeros((n, 3), dtype=np.float32)
+        if n == 0:
+            return out
+        order = sorted(range(n), key=lambda i: len(premises[i]) + len(hypotheses[i]))
+        with self._lock, self._torch.inference_mode():
+            for k in range(0, n, self.batch_size):
+                idx = order[k:k + self.batch_size]
+                enc = self.tokenizer([premises[i] for i in idx], [hypotheses[i] for i in idx], truncation="longest_first",
+                                     max_length=self.max_length, padding=True, return_tensors="pt")
+                out[idx] = self.model(**enc).logits.float().numpy()
+        return out
+
+    def probs_from_logits(self, logits: np.ndarray) -> np.ndarray:
+        """Temperature-calibrated probabilities."""
+        z = logits / self.temperature
+        z = z - z.max(axis=1, keepdims=True)
+        p = np.exp(z)
+        return p / p.sum(axis=1, keepdims=True)
+
+    def score_pairs(self, claim: str, sentences: list[str]) -> np.ndarray:
+        """Calibrated probabilities (n, 3) [entail, neutral, contradict] of each sentence towards the claim."""
+        return self.probs_from_logits(self.logits(list(sentences), [claim] * len(sentences)))
+
+
+_SHARED: dict[Path, Verifier] = {}
+_SHARED_LOCK = threading.Lock()
+
+
+def load_verifier(path: str | Path | None = None) -> Verifier:
+    """One Verifier per model folder per process (the model is ~90 MB in fp32)."""
+    key = Path(path).resolve() if path else DEFAULT_MODEL_DIR
+    with _SHARED_LOCK:
+        if key not in _SHARED:
+            _SHARED[key] = Verifier(key)
+        return _SHARED[key]
+
+
+class VerifierJudge:
+    """The default offline Judge: sentence-level verification, consistency checks, cited verdict."""
+
+    name = "verifier"
+
+    def __init__(self, verifier: Verifier | None = None, *, max_citations: int = 3):
+        self.verifier = verifier or load_verifier()
+        self.version = self.verifier.version
+        self.max_citations = max_citations
+        self._last: tuple | None = None
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> VerifierJudge:
+        """Build from settings (`verifier_path` or the bundled model)."""
+        return cls(load_verifier(settings.verifier_path))
+
+    # -- scoring -----------------------------------------------------------------------------
+    def _score_units(self, claim: str, hits: list[SearchHit]) -> list[_Unit]:
+        # The LLM judge asks for a verdict and passage scores on the same hits: score them once.
+        key = (claim, tuple((h.passage.id, h.passage.text) for h in hits))
+        cached = self._last
+        if cached is not None and cached[0] == key:
+            return cached[1]
+        units = self._score_units_uncached(claim, hits)
+        self._last = (key, units)
+        return units
+
+    def _score_units_uncached(self, claim: str, hits: list[SearchHit]) -> list[_Unit]:
+        units: list[_Unit] = []
+        for h, hit in enumerate(hits):
+            text = hit.passage.text
+            for a, b in passage_units(text):
+                units.append(_Unit(h, a, b, text[a:b]))
+        if not units:
+            return units
+        probs = self.verifier.score_pairs(claim, [u.text for u in units])
+        claim_words = consistency._content(claim)
+        for u, p in zip(units, probs):
+            u.probs = p
+            u.checks = consistency.check(claim, u.text, hits[u.hit].passage.id)
+            u.overlap = len(claim_words & consistency._content(u.text)) / max(1, len(claim_words))
+        return units
+
+    def _unit_stance(self, u: _Unit) -> tuple[Stance, float]:
+        """A unit's stance and strength; a number/date/negation mismatch on a close sentence contradicts."""
+        th = self.verifier.thresholds
+        e, c = float(u.probs[ENTAIL]), float(u.probs[CONTRADICT])
+        mismatch = _mismatch(u)
+        if c >= th["contradict"] and c >= e:
+            return "contradicts", c
+        if mismatch and (e >= th["entail"] * 0.5 or u.overlap >= 0.5):
+            # The model reads the sentence as about the claim, but a checked value disagrees.
+            return "contradicts", max(c, 0.5 + 0.5 * max(e, u.overlap) * 0.8)
+        if e >= th["entail"]:
+            return "supports", e
+        return "silent", max(e, c)
+
+    def score_hits(self, claim: str, hits: list[SearchHit]) -> list[PassageScore]:
+        """One score per hit (its best unit), e.g. as hints for an LLM judge."""
+        return self._passage_scores(hits, self._score_units(claim, hits))
+
+    def score_passages(self, claim: str, hits: list[SearchHit]) -> list[PassageScore]:
+        """The `PassageScorer` seam the LLM judge uses for assist hints (same as `score_hits`)."""
+        return self.score_hits(claim, hits)
+
+    def _passage_scores(self, hits: list[SearchHit], units: list[_Unit]) -> list[PassageScore]:
+        out = []
+        for h, hit in enumerate(hits):
+            us = [u for u in units if u.hit == h]
+            if not us:
+                out.append(PassageScore(passage_id=hit.passage.id, article_id=hit.article.id, rank=hit.rank or h + 1,
+                                        p_entail=0.0, p_neutral=1.0, p_contradict=0.0, stance="silent", score=0.0,
+                                        quote="", start=hit.passage.start, end=hit.passage.start))
+                continue
+            best = max(us, key=lambda u: (_rank_key(self._unit_stance(u)), self._unit_stance(u)[1]))
+            stance, strength = self._unit_stance(best)
+            out.append(PassageScore(
+                passage_id=hit.passage.id, article_id=hit.article.id, rank=hit.rank or h + 1,
+                p_entail=round(float(max(u.probs[ENTAIL] for u in us)), 4),
+                p_neutral=round(float(best.probs[NEUTRAL]), 4),
+                p_contradict=round(float(max(u.probs[CONTRADICT] for u in us)), 4),
+                stance=stance, score=round(float(strength), 4), quote=best.text, start=hit.passage.start + best.start,
+                end=hit.passage.start + best.end, checks=[f for u in us for f in (u.checks or []) if u is best]))
+        return out
+
+    # -- judging -----------------------------------------------------------------------------
+    def judge(self, claim: str, hits: list[SearchHit]) -> Verdict:
+        """Label the claim from its best-supporting / best-contradicting sentences, with citations."""
+        base = dict(claim=claim, judge=self.name, judge_version=self.version, model=self.verifier.name)
+        if not hits:
+            return Verdict(label="unverified", confidence=0.9, explanation="No passages were retrieved for this claim.", **base)
+        units = self._score_units(claim, hits)
+        if not units:
+            return Verdict(label="unverified", confidence=0.9, explanation="The retrieved passages hold no text.", **base)
+        label, driver, conf, sup, con, stances = self._label_units(units)
+        sources = self._sources(hits, stances)
+        citations = self._citations(hits, label, driver, sup, con)
+        checks: list[ConsistencyFinding] = []
+        seen: set[tuple] = set()
+        # Overlapping passages repeat a sentence: report each finding once.
+        for u in [driver] + [x[0] for x in (con[:3] if label == "contradicted" else sup[:1])]:
+            for f in u.checks or []:
+                k = (f.kind, f.outcome, f.claim_value, f.evidence_value)
+                if k not in seen:
+                    seen.add(k)
+                    checks.append(f)
+        explanation = _explain(label, hits, driver, sources, checks)
+        return Verdict(label=label, confidence=round(min(1.0, max(0.0, conf)), 4), citations=citations,
+                       explanation=explanation, sources=sources, checks=checks, **base)
+
+    def _label_units(self, units: list[_Unit]):
+        """Aggregate unit stances to (label, driving unit, confidence, supporting, contradicting, all)."""
+        stances = [(u, *self._unit_stance(u)) for u in units]
+        sup = sorted((x for x in stances if x[1] == "supports"), key=lambda x: -x[2])
+        con = sorted((x for x in stances if x[1] == "contradicts"), key=lambda x: -x[2])
+        best_sup = sup[0][2] if sup else 0.0
+        best_con = con[0][2] if con else 0.0
+        if con and best_con >= best_sup:
+            return "contradicted", con[0][0], best_con, sup, con, stances
+        if sup:
+            return "supported", sup[0][0], best_sup, sup, con, stances
+        driver = max(units, key=lambda u: (float(u.probs[ENTAIL] + u.probs[CONTRADICT]) + u.overlap, -u.hit))
+        conf = 1.0 - max(float(driver.probs[ENTAIL]), float(driver.probs[CONTRADICT]))
+        return "unverified", driver, conf, sup, con, stances
+
+    def _sources(self, hits: list[SearchHit], stances) -> list[SourceStance]:
+        """Each source article's strongest stance; syndicated duplicates share their hit's stance."""
+        best: dict[str, tuple[int, float, SourceStance]] = {}
+        for u, st, strength in stances:
+            hit = hits[u.hit]
+            arts = [hit.article] + [d.article for d in hit.duplicates]
+            for art in arts:
+                key = (_rank_key((st, strength)), strength)
+                cur = best.get(art.id)
+                if cur is None or key > cur[:2]:
+                    best[art.id] = (*key, SourceStance(article_id=art.id, title=art.title, source=art.source,
+                                                         published=art.published, stance=st, score=round(strength, 4)))
+        return [v[2] for v in best.values()]
+
+    def _citations(self, hits, label, driver: _Unit, sup, con) -> list[Citation]:
+        chosen: list[tuple[_Unit, Stance]] = []
+        if label == "contradicted":
+            chosen = [(u, "contradicts") for u, _, _ in con]
+        elif label == "supported":
+            chosen = [(u, "supports") for u, _, _ in sup]
+        else:
+            chosen = [(driver, "silent")]
+        seen_articles: set[str] = set()
+        out: list[Citation] = []
+        for u, st in chosen:
+            hit = hits[u.hit]
+            if hit.article.id in seen_articles:
+                continue
+            seen_articles.add(hit.article.id)
+            out.append(_citation(hit, u, st))
+            if len(out) >= self.max_citations:
+                break
+        # When sources disagree, show the strongest other side too.
+        other = sup if label == "contradicted" else con if label == "supported" else []
+        if other and other[0][0].hit is not None:
+            u = other[0][0]
+            if hits[u.hit].article.id not in seen_articles:
+                out.append(_citation(hits[u.hit], u, "supports" if label == "contradicted" else "contradicts"))
+        return out
+
+
+def _rank_key(stance_strength: tuple[Stance, float]) -> int:
+    return {"contradicts": 2, "supports": 2, "silent": 0}[stance_strength[0]]
+
+
+def _mismatch(u: _Unit) -> bool:
+    return any(f.outcome == "mismatch" for f in (u.checks or []))
+
+
+def _citation(hit: SearchHit, u: _Unit, stance: Stance) -> Citation:
+    """A verbatim quote of a unit with article offsets and the hit's article metadata."""
+    p = hit.passage
+    return Citation(article_id=hit.article.id, passage_id=p.id, quote=p.text[u.start:u.end], start=p.start + u.start,
+                    end=p.start + u.end, title=hit.article.title, source=hit.article.source, url=hit.article.url,
+                    published=hit.article.published, stance=stance,
+                    score=round(float(u.probs[CONTRADICT if stance == "contradicts" else ENTAIL]), 4))
+
+
+def _name(hit: SearchHit) -> str:
+    return hit.article.source or hit.article.title or hit.article.id
+
+
+def _short(text: str, n: int = 220) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= n else text[: n - 1].rsplit(" ", 1)[0] + "…"
+
+
+def _explain(label: str, hits: list[SearchHit], driver: _Unit, sources: list[SourceStance], checks) -> str:
+    """A short explanation from the evidence: how many sources say what, and what the checks found."""
+    n = len(sources)
+    n_sup = sum(s.stance == "supports" for s in sources)
+    n_con = sum(s.stance == "contradicts" for s in sources)
+    who = _name(hits[driver.hit])
+    quote = _short(driver.text)
+    mism = [f for f in checks if f.outcome == "mismatch" and f.detail]
+    if label == "supported":
+        text = f"{n_sup} of {n} sources support the claim; {who} states: \"{quote}\""
+    elif label == "contradicted":
+        text = f"{n_con} of {n} sources contradict the claim; {who} states: \"{quote}\""
+    else:
+        text = (f"None of the {n} retrieved sources clearly states or contradicts the claim; "
+                f"the closest passage ({who}) says: \"{quote}\"")
+    if mism:
+        text += "; " + "; ".join(dict.fromkeys(f.detail.replace("the source", who) for f in mism[:2]))
+    if label != "unverified" and n_sup and n_con:
+        text += f". Sources disagree: {n_sup} support, {n_con} contradict"
+    return text + "."
