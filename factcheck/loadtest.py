@@ -10,7 +10,6 @@ import statistics
 import sys
 import time
 from collections import Counter
-from datetime import date, timedelta
 from urllib.parse import urlsplit
 
 import httpx
@@ -28,8 +27,15 @@ CLAIMS = [
     "The talks in Baghdad were cancelled",
     "France withdrew all of its troops from Iraq in 2023",
 ]
+# Templates for --cache-bust: the same topics with a number that differs on every request.
+FRESH_TEMPLATES = [
+    "About {n} US troops are in Iraq",
+    "Spain has more than {n} troops deployed to Iraq",
+    "More than {n} drone strikes or rocket attacks have targeted US and coalition soldiers since mid-October",
+    "The United States has nearly {n} troops in neighboring Syria",
+    "A US official estimated there are around {n} Daesh members in Iraq and Syria",
+]
 MAX_CLIENTS = 256
-CACHE_BUST_BASE = date(2100, 1, 1)
 MAX_DURATION_S = 600.0
 
 
@@ -65,13 +71,15 @@ async def _client(
     i = n
     while time.monotonic() < end and budget[0] > 0:
         budget[0] -= 1
-        body: dict = {"claim": CLAIMS[i % len(CLAIMS)]}
+        if cache_bust:
+            # A claim never sent before (a template with a fresh number) misses every server-side cache
+            # (query embedding, verdict, judge), so each request pays for embedding, retrieval and judging.
+            claim = FRESH_TEMPLATES[i % len(FRESH_TEMPLATES)].format(n=1000 + budget[0])
+        else:
+            claim = CLAIMS[i % len(CLAIMS)]
+        body: dict = {"claim": claim}
         if top_k:
             body["top_k"] = top_k
-        if cache_bust:
-            # A distinct as_of far after the corpus leaves the evidence unchanged but defeats the
-            # server's verdict cache, so every request pays for retrieval and judging.
-            body["as_of"] = (CACHE_BUST_BASE + timedelta(days=budget[0])).isoformat()
         i += 1
         t0 = time.perf_counter()
         try:
@@ -135,7 +143,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--max-requests", type=int, default=100_000, help="stop after this many requests in total")
     ap.add_argument("--top-k", type=int, default=None, help="top_k sent with every claim (default: server's)")
     ap.add_argument("--cache-bust", action="store_true",
-                    help="send a distinct far-future as_of with every request so no verdict comes from the cache")
+                    help="send a claim never sent before with every request, so no server cache answers it")
     ap.add_argument("--api-key", default=None, help="sent as X-API-Key")
     ap.add_argument("--timeout", type=float, default=60.0, help="per-request timeout in seconds")
     ap.add_argument("--json", action="store_true", help="print the summary as JSON")
