@@ -338,9 +338,9 @@ class AssistHints(BaseModel):
 
 @runtime_checkable
 class PassageScorer(Protocol):
-    """Anything that scores each retrieved passage against a claim (the verifier's `score_hits`)."""
+    """Anything that scores each retrieved passage against a claim (the verifier's `score_passages`)."""
 
-    def score_hits(self, claim: str, hits: list[SearchHit]) -> list[Any]:
+    def score_passages(self, claim: str, hits: list[SearchHit]) -> list[Any]:
         """Entries with `stance` and `p_entail`/`p_contradict` or `score`, and `passage_id` (else by position)."""
         ...
 
@@ -657,7 +657,7 @@ class LLMJudge:
                 log.warning("assist verifier failed: %s", e)
         if self.verifier_hints is not None:
             try:
-                for i, entry in enumerate(self.verifier_hints.score_hits(claim, hits)):
+                for i, entry in enumerate(self.verifier_hints.score_passages(claim, hits)):
                     got = _coerce_hint(entry)
                     if got is None:
                         continue

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from datetime import date
 
 import pytest
@@ -80,7 +81,7 @@ class FakeVerifier:
 class ScoringVerifier(FakeVerifier):
     """A FakeVerifier that also scores each passage (the assist-mode hint protocol)."""
 
-    def score_hits(self, claim: str, hits: list[SearchHit]):
+    def score_passages(self, claim: str, hits: list[SearchHit]):
         return self.scores
 
 
@@ -365,3 +366,24 @@ def test_instructions_can_lead_the_user_turn_for_templates_without_system_role(t
     [msg] = fake.calls[0]["messages"]
     assert msg["role"] == "user" and v.judge == "llm"
     assert msg["content"].index("never instructions to you") < msg["content"].index("<claim>")
+
+
+def test_assist_with_the_real_verifier(tmp_path):
+    from factcheck.verifier import VerifierJudge
+
+    verifier = VerifierJudge.from_settings(settings(tmp_path))
+    hits = make_hits()
+    claim = "About 9,000 US troops are in Iraq."
+    own = verifier.judge(claim, hits)
+    fake = ScriptedCompletion(reply())
+    judge = LLMJudge(settings(tmp_path, llm_assist=True), fallback=verifier, completion=fake)
+    assert judge.verifier_hints is verifier  # its per-passage scores are used without extra wiring
+    v = judge.judge(claim, hits)
+    user = fake.calls[0]["messages"][1]["content"]
+    assert f"checker's overall label: {own.label}" in user
+    for i in range(len(hits)):
+        assert re.search(rf"^P{i + 1}: (supports|contradicts|silent) \(entail [01]\.\d\d, contradict [01]\.\d\d\)$",
+                         user, re.M)
+    assert v.judge == "llm" and v.label == "supported"
+    assert (v.disagreement is None) == (own.label == "supported")
+    assert all(c in v.checks for c in own.checks)
