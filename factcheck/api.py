@@ -554,7 +554,15 @@ def create_app(settings: Settings, pipeline: Any = None) -> FastAPI:
             _check_claim_length(c, settings.max_claim_chars, f"claims[{i}]")
         return await pool().run(check_many, req.claims, req.top_k, req.as_of, weight=len(req.claims))
 
-    @app.post("/extract", response_model=ExtractResponse, responses=ERROR_RESPONSES, summary="Find claims in text")
+    @app.post(
+        "/extract",
+        response_model=ExtractResponse,
+        responses={200: {"content": {"application/json": {"example": {
+            "url": None, "extractor": "rules/rules-v1",
+            "claims": [{**ExtractedClaim.model_config["json_schema_extra"]["examples"][0], "verdict": None}],
+        }}}}, **ERROR_RESPONSES},
+        summary="Find claims in text",
+    )
     async def extract(req: ExtractRequest) -> ExtractResponse:
         """Check-worthy sentences with character offsets into `text`; verdicts too when `check` is true."""
         if len(req.text) > settings.max_extract_chars:

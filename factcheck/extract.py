@@ -31,10 +31,10 @@ class ExtractedClaim(BaseModel):
                 {
                     "text": "The United States currently has about 2,500 troops in Iraq and nearly 900 in "
                     "neighboring Syria, all engaged in the international coalition.",
-                    "start": 112,
-                    "end": 253,
+                    "start": 128,
+                    "end": 267,
                     "score": 0.85,
-                    "reasons": ["number", "entity", "quantity"],
+                    "reasons": ["number", "entity", "quantity", "comparison"],
                 }
             ]
         }

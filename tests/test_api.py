@@ -404,3 +404,16 @@ def test_check_in_flight_keeps_its_snapshot_while_an_article_is_added(tmp_path):
     # The in-flight check retrieved before the add: it sees only the old index, whole and consistent.
     assert out["slow"]["label"] == "unverified"
     assert "live-2" not in {c["article_id"] for c in out["slow"]["citations"]}
+
+
+def test_openapi_extract_example_is_what_the_endpoint_returns(client):
+    from factcheck.api import EXAMPLE_TEXT
+
+    spec = client.get("/openapi.json").json()
+    documented = spec["paths"]["/extract"]["post"]["responses"]["200"]["content"]["application/json"]["example"]
+    request_example = spec["components"]["schemas"]["ExtractRequest"]["examples"][0]
+    assert request_example["text"] == EXAMPLE_TEXT
+    actual = client.post("/extract", json=request_example).json()
+    # The schema generator drops null values from examples.
+    assert actual["extractor"] == documented["extractor"]
+    assert [{k: v for k, v in c.items() if v is not None} for c in actual["claims"]] == documented["claims"]
