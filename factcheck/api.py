@@ -463,8 +463,9 @@ def _install_error_handlers(app: FastAPI) -> None:
         code = _HTTP_CODES.get(exc.status_code, "http_error")
         msg = exc.detail if isinstance(exc.detail, str) else json.dumps(exc.detail)
         if exc.status_code == 400 and msg == "There was an error parsing the body":
-            # FastAPI's answer to bytes that are not UTF-8: the same class of error as broken JSON.
-            return error_response(422, "invalid_request", "body is not valid JSON (not UTF-8 text)")
+            # FastAPI's answer to bodies its JSON decoder chokes on (not UTF-8, nested too deep, an
+            # integer too long): the same class of error as broken JSON.
+            return error_response(422, "invalid_request", "body could not be parsed as JSON (bad encoding or too deep)")
         return error_response(exc.status_code, code, msg, getattr(exc, "headers", None))
 
     @app.exception_handler(Exception)

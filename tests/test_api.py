@@ -165,6 +165,9 @@ def test_malformed_json_missing_and_bad_fields_are_422(client):
     assert_error(client.post("/check", content=b"\xf6\xd5", headers={"content-type": "application/json"}), 422,
                  "invalid_request")
     assert_error(client.post("/check", content=b"claim=x", headers={"content-type": "text/plain"}), 422)
+    deep = b"[" * 3000 + b"]" * 3000
+    assert_error(client.post("/check", content=deep, headers={"content-type": "application/json"}), 422,
+                 "invalid_request")
 
 
 def test_claim_over_configured_length_is_422(client):
