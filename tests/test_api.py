@@ -143,7 +143,8 @@ def test_get_article_and_missing_article(client):
 def test_docs_and_openapi_examples(client):
     assert client.get("/docs").status_code == 200
     spec = client.get("/openapi.json").json()
-    assert {"/check", "/check/batch", "/extract", "/articles", "/articles/{article_id}", "/health"} <= set(spec["paths"])
+    paths = {"/check", "/check/batch", "/extract", "/articles", "/articles/{article_id}", "/health"}
+    assert paths <= set(spec["paths"])
     examples = spec["components"]["schemas"]["CheckRequest"]["examples"]
     assert any("2,500" in e["claim"] for e in examples)
 

@@ -69,7 +69,8 @@ def test_lines_without_punctuation_are_separate_candidates():
 
 
 def test_bullets_are_trimmed_from_offsets_and_duplicates_dropped():
-    text = "  • France has deployed 600 soldiers to Iraq since 2014.\n\nFrance has deployed 600 soldiers to Iraq since 2014."
+    sentence = "France has deployed 600 soldiers to Iraq since 2014."
+    text = f"  • {sentence}\n\n{sentence}"
     claims = extract_claims(text)
     assert len(claims) == 1
     assert claims[0].start == text.index("France") and text[claims[0].start:claims[0].end] == claims[0].text
