@@ -289,6 +289,11 @@ def bench_build_one(label: str, articles, embedder, root: Path, *, measure_embed
             "measured": True}
 
 
+def _count(n: int) -> str:
+    """10000 -> '10k', 1500 -> '1,500'."""
+    return f"{n // 1000}k" if n >= 1000 and n % 1000 == 0 else f"{n:,}"
+
+
 def bench_build(cfg: BenchConfig, settings: Settings, work: Path, embedder, log: Callable[[str], None]) -> dict:
     """Index build throughput: sample corpus, ~10k synthetic (real embedder), ~100k synthetic (derived)."""
     from .ingest import load_articles
@@ -303,7 +308,7 @@ def bench_build(cfg: BenchConfig, settings: Settings, work: Path, embedder, log:
     log(f"build: synthetic ~{cfg.build_real} passages with {embedder.name} "
         f"(<= {cfg.build_real_budget_s:.0f} s of embedding)")
     budgeted = BudgetedEmbedder(embedder, cfg.build_real_budget_s)
-    real = bench_build_one(f"synthetic {cfg.build_real // 1000}k", arts, budgeted, work / "idx-real")
+    real = bench_build_one(f"synthetic {_count(cfg.build_real)}", arts, budgeted, work / "idx-real")
     real["embedder"] = embedder.name
     if budgeted.derived:
         # Embedding budget ran out: time the derived share at the measured real rate.
@@ -324,7 +329,7 @@ def bench_build(cfg: BenchConfig, settings: Settings, work: Path, embedder, log:
     arts, _ = synthetic_articles(cfg.build_derived, sents, seed=SEED + 1)
     log(f"build: synthetic ~{cfg.build_derived} passages, precomputed vectors")
     pre = PrecomputedEmbedder("precomputed", embedder.dim)
-    big = bench_build_one(f"synthetic {cfg.build_derived // 1000}k", arts, pre, work / "idx-big")
+    big = bench_build_one(f"synthetic {_count(cfg.build_derived)}", arts, pre, work / "idx-big")
     shutil.rmtree(work / "idx-big", ignore_errors=True)
     embed_rate = rate
     if embed_rate:
@@ -334,7 +339,7 @@ def bench_build(cfg: BenchConfig, settings: Settings, work: Path, embedder, log:
                    passages_per_s=round(big["passages"] / total, 1), embedder=embedder.name,
                    note=(f"chunk+store+FAISS measured ({big['other_seconds']} s, peak RSS without the model); "
                          f"embedding derived at the {embed_rate:.0f} passages/s measured on the "
-                         f"{cfg.build_real // 1000}k build"))
+                         f"{_count(cfg.build_real)} build"))
 
     out["runs"].append(big)
     return out
@@ -575,11 +580,20 @@ def stage_summary(verdict_timings: list[dict[str, float]]) -> dict[str, dict]:
     return {s: latency_summary([t[s] for t in verdict_timings if s in t]) for s in stages}
 
 
-def bench_check_sequential(pipe, claims: Sequence[str]) -> dict:
-    """Distinct claims, one at a time, verdict cache off: per-stage p50/p95 from Verdict.timings_ms."""
-    saved = pipe.verdict_cache.size
-    pipe.verdict_cache.size = 0
+@contextlib.contextmanager
+def caches_off(pipe):
+    """Measure the full work: no query-embedding or verdict cache hits inside the block."""
+    saved = pipe.query_cache.size, pipe.verdict_cache.size
+    pipe.query_cache.size = pipe.verdict_cache.size = 0
     try:
+        yield
+    finally:
+        pipe.query_cache.size, pipe.verdict_cache.size = saved
+
+
+def bench_check_sequential(pipe, claims: Sequence[str]) -> dict:
+    """Distinct claims, one at a time, caches off: per-stage p50/p95 from Verdict.timings_ms."""
+    with caches_off(pipe):
         pipe.check(claims[0])  # warm-up
         timings, wall = [], []
         for c in claims:
@@ -587,8 +601,6 @@ def bench_check_sequential(pipe, claims: Sequence[str]) -> dict:
             v = pipe.check(c)
             wall.append((time.perf_counter() - t) * 1000)
             timings.append(v.timings_ms)
-    finally:
-        pipe.verdict_cache.size = saved
     return {"claims": len(claims), "stages_ms": stage_summary(timings), "wall_ms": latency_summary(wall)}
 
 
@@ -627,14 +639,14 @@ def bench_check_concurrent(pipe, settings: Settings, claims: Sequence[str], cfg:
 
     from .api import create_app
 
-    saved = pipe.verdict_cache.size
-    pipe.verdict_cache.size = 0  # every request does the full work
     port = _free_port()
     app = create_app(replace_settings(settings, host="127.0.0.1", port=port), pipe)
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", access_log=False))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     url = f"http://127.0.0.1:{port}"
+    off = caches_off(pipe)  # every request does the full work
+    off.__enter__()
     try:
         deadline = time.monotonic() + 30
         while not server.started:
@@ -668,7 +680,7 @@ def bench_check_concurrent(pipe, settings: Settings, claims: Sequence[str], cfg:
     finally:
         server.should_exit = True
         thread.join(timeout=30)
-        pipe.verdict_cache.size = saved
+        off.__exit__(None, None, None)
     ok = status.get(200, 0)
     return {"clients": cfg.concurrent_clients, "requests": len(lat), "status": {str(k): v for k, v in status.items()},
             "seconds": round(wall, 2), "throughput_rps": round(ok / wall, 2) if wall else None,
@@ -681,8 +693,57 @@ def replace_settings(settings: Settings, **changes) -> Settings:
     return settings.model_copy(update=changes)
 
 
-def bench_verifier_quantized(pipe, claims: Sequence[str]) -> dict | None:
-    """Torch dynamic int8 quantisation of the verifier's Linear layers: judge latency and label agreement."""
+class OrtSequenceClassifier:
+    """Stands in for a transformers classifier inside `Verifier.logits`: same call, run by onnxruntime."""
+
+    def __init__(self, path: Path, threads: int | None = None):
+        import onnxruntime as ort
+
+        opts = ort.SessionOptions()
+        if threads:
+            opts.intra_op_num_threads = threads
+        opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        self.session = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+        self.inputs = [i.name for i in self.session.get_inputs()]
+
+    def __call__(self, **enc):
+        import torch
+
+        feed = {k: enc[k].numpy().astype(np.int64) for k in self.inputs}
+        return argparse.Namespace(logits=torch.from_numpy(self.session.run(None, feed)[0]))
+
+
+def export_classifier_onnx(model, tokenizer, out_dir: Path) -> tuple[Path, Path]:
+    """fp32 and dynamic-int8 ONNX files of a sequence classifier (logits), exported locally."""
+    import warnings
+
+    import torch
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    class Logits(torch.nn.Module):
+        def __init__(self, inner):
+            super().__init__()
+            self.inner = inner
+
+        def forward(self, input_ids, attention_mask, token_type_ids):
+            return self.inner(input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids).logits
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    fp32, int8 = out_dir / "verifier.onnx", out_dir / "verifier-int8.onnx"
+    names = ("input_ids", "attention_mask", "token_type_ids")
+    enc = tokenizer(["a short premise", "a second, longer premise sentence"], ["claim one", "claim number two here"],
+                    padding=True, return_tensors="pt")
+    with torch.inference_mode(), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(Logits(model).eval(), tuple(enc[k] for k in names), str(fp32), input_names=list(names),
+                          output_names=["logits"], opset_version=17, dynamo=False,
+                          dynamic_axes={**{k: {0: "batch", 1: "seq"} for k in names}, "logits": {0: "batch"}})
+    quantize_dynamic(str(fp32), str(int8), weight_type=QuantType.QInt8, per_channel=True)
+    return fp32, int8
+
+
+def bench_verifier_backends(pipe, claims: Sequence[str], work: Path, log: Callable[[str], None]) -> dict | None:
+    """The verifier on torch fp32 / torch dynamic int8 / ONNX fp32 / ONNX int8: judge latency, agreement with fp32."""
     import torch
 
     judge = pipe.judge
@@ -693,7 +754,6 @@ def bench_verifier_quantized(pipe, claims: Sequence[str]) -> dict | None:
 
     def run() -> tuple[list[str], list[float], list[float]]:
         labels, ms, conf = [], [], []
-        judge._last = None
         for c, h in zip(claims, hits):
             judge._last = None  # no reuse of the previous claim's scores
             t = time.perf_counter()
@@ -704,18 +764,34 @@ def bench_verifier_quantized(pipe, claims: Sequence[str]) -> dict | None:
         return labels, ms, conf
 
     fp32_model = verifier.model
-    base_labels, base_ms, base_conf = run()
+    variants: list[tuple[str, Callable[[], Any]]] = [
+        ("torch fp32", lambda: fp32_model),
+        ("torch int8 (dynamic)", lambda: torch.ao.quantization.quantize_dynamic(
+            fp32_model, {torch.nn.Linear}, dtype=torch.qint8)),
+    ]
     try:
-        verifier.model = torch.ao.quantization.quantize_dynamic(fp32_model, {torch.nn.Linear}, dtype=torch.qint8)
-        q_labels, q_ms, q_conf = run()
+        onnx_fp32, onnx_int8 = export_classifier_onnx(fp32_model, verifier.tokenizer, work / "verifier-onnx")
+        variants += [("onnx fp32", lambda: OrtSequenceClassifier(onnx_fp32)),
+                     ("onnx int8", lambda: OrtSequenceClassifier(onnx_int8))]
+    except Exception as exc:  # measured only: a failed export is reported, not fatal
+        log(f"check: verifier ONNX export failed: {exc}")
+    rows, base = [], None
+    try:
+        for label, make in variants:
+            log(f"check: verifier {label}")
+            verifier.model = make()
+            labels, ms, conf = run()
+            row = {"backend": label, "judge_ms": latency_summary(ms)}
+            if base is None:
+                base = (labels, row["judge_ms"]["p50"], conf)
+            else:
+                row["label_agreement"] = round(sum(a == b for a, b in zip(base[0], labels)) / len(claims), 4)
+                row["max_confidence_diff"] = round(max(abs(x - y) for x, y in zip(base[2], conf)), 4)
+            row["speedup_p50"] = round(base[1] / row["judge_ms"]["p50"], 2) if row["judge_ms"]["p50"] else None
+            rows.append(row)
     finally:
         verifier.model = fp32_model
-    same = sum(a == b for a, b in zip(base_labels, q_labels))
-    b, q = latency_summary(base_ms), latency_summary(q_ms)
-    return {"claims": len(claims), "fp32_judge_ms": b, "int8_judge_ms": q,
-            "speedup_p50": round(b["p50"] / q["p50"], 2) if q["p50"] else None,
-            "label_agreement": round(same / len(claims), 4),
-            "max_confidence_diff": round(max(abs(x - y) for x, y in zip(base_conf, q_conf)), 4)}
+    return {"claims": len(claims), "backends": rows}
 
 
 def verifier_standin(out: Path) -> Path:
@@ -770,9 +846,7 @@ def bench_check(cfg: BenchConfig, settings: Settings, index_dir: Path, embedder,
     out["caches"] = bench_caches(pipe, claims[: cfg.cache_claims])
     log(f"check: {cfg.concurrent_clients} concurrent API clients for <= {cfg.concurrent_seconds:.0f} s")
     out["concurrent"] = bench_check_concurrent(pipe, s, claims, cfg)
-    log("check: verifier int8 (torch dynamic quantisation)")
-    with contextlib.suppress(Exception):
-        out["verifier_int8"] = bench_verifier_quantized(pipe, claims[: cfg.quantized_claims])
+    out["verifier_backends"] = bench_verifier_backends(pipe, claims[: cfg.quantized_claims], index_dir.parent, log)
     return out
 
 
@@ -944,13 +1018,14 @@ def render_markdown(result: dict) -> str:
                     ["verdict", ca["verdict"]["miss_ms"]["p50"], ca["verdict"]["hit_ms"]["p50"],
                      ca["verdict"]["speedup_p50"]]]
             parts.append("## Caches\n" + _table(["cache", "miss p50 ms", "hit p50 ms", "x"], rows))
-            vq = c.get("verifier_int8")
-            if vq:
-                parts.append("## Verifier int8 (torch dynamic quantisation, measured only)\n" + _table(
-                    ["judge", "p50 ms", "p95 ms", "labels same as fp32", "max |confidence diff|"],
-                    [["fp32", vq["fp32_judge_ms"]["p50"], vq["fp32_judge_ms"]["p95"], "-", "-"],
-                     ["int8", vq["int8_judge_ms"]["p50"], vq["int8_judge_ms"]["p95"], vq["label_agreement"],
-                      vq["max_confidence_diff"]]]))
+            vb = c.get("verifier_backends")
+            if vb:
+                parts.append(f"## Verifier backends (judge stage, {vb['claims']} claims; measured, not the default)\n"
+                             + _table(["backend", "judge p50 ms", "judge p95 ms", "x fp32", "labels same as fp32",
+                                       "max |confidence diff|"],
+                                      [[r["backend"], r["judge_ms"]["p50"], r["judge_ms"]["p95"], r["speedup_p50"],
+                                        r.get("label_agreement", "reference"), r.get("max_confidence_diff", "-")]
+                                       for r in vb["backends"]]))
     return "\n\n".join(parts) + "\n"
 
 

@@ -237,7 +237,8 @@ def transformer_embedder(model: str, settings: Settings) -> Embedder:
         try:
             return OnnxEmbedder(model, quantize=settings.embed_backend == "onnx-int8",
                                 cache_dir=settings.onnx_cache_dir)
-        except ImportError as exc:
+        except (ImportError, OSError) as exc:
+            # onnxruntime not installed, or no writable cache for the one-time export: torch still works.
             log.warning("ONNX embedding backend unavailable (%s); using torch", exc)
     return SentenceTransformerEmbedder(model)
 
