@@ -14,7 +14,7 @@ SEED = REPO / "evals" / "datasets" / "seed-news.jsonl"
 SEED_CORPUS = REPO / "evals" / "corpus" / "iraq-coalition-2024"
 
 # A regression guard, not a target: set a little below the figure measured with the shipped verifier.
-# Measured: PENDING (set once the final verifier-v1 is in place).
+# Measured: PENDING for the final verifier-v1 (the step-150 smoke checkpoint measured 0.391).
 MACRO_F1_FLOOR = 0.0
 
 
@@ -24,6 +24,8 @@ def _verifier_present() -> bool:
     return (DEFAULT_MODEL_DIR / "model.safetensors").is_file()
 
 
+# ~1-3 min on 2 shared cores (109 claims through the cross-encoder): in `make test`, not in `make test-fast`.
+@pytest.mark.slow
 @pytest.mark.skipif(not _verifier_present(), reason="verifier model factcheck/models/verifier-v1 not present yet")
 def test_seed_eval_macro_f1_stays_above_floor(tmp_path, minilm):
     settings = Settings(index_dir=tmp_path / "unused", judge="verifier", llm_model=None)
