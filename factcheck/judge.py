@@ -178,7 +178,8 @@ def extract_json_object(raw: str) -> dict[str, Any]:
     """The first JSON object in a reply, tolerating code fences and prose around it."""
     text = (raw or "").strip()
     candidates = [m.group(1) for m in _FENCE.finditer(text)] + [text]
-    decoder = json.JSONDecoder()
+    # strict=False: grammar-constrained servers (llama-cpp-python) let raw newlines into JSON strings.
+    decoder = json.JSONDecoder(strict=False)
     for cand in candidates:
         for i, ch in enumerate(cand):
             if ch != "{":

@@ -139,6 +139,7 @@ def test_code_fences_and_prose_around_json_are_tolerated(tmp_path):
     v = LLMJudge(settings(tmp_path), completion=fake).judge(CLAIM, make_hits())
     assert v.label == "supported" and len(fake.calls) == 1
     assert extract_json_object('noise {"a": {"b": 1}} tail {"c": 2}') == {"a": {"b": 1}}
+    assert extract_json_object('{"quote": "line one\nline two"}') == {"quote": "line one\nline two"}  # raw newline
     with pytest.raises(ModelError) as e:
         extract_json_object("no json here")
     assert e.value.raw == "no json here"

@@ -18,6 +18,7 @@ from factcheck.settings import Settings
 BASE = os.environ.get("FACTCHECK_TEST_LLM_BASE")
 pytestmark = [
     pytest.mark.llm,
+    pytest.mark.timeout(900),  # a tiny CPU model on a shared 2-core box: tens of seconds per reply
     pytest.mark.skipif(not BASE, reason="FACTCHECK_TEST_LLM_BASE is unset (start one with `.ci/llm-server start`)"),
 ]
 
@@ -42,10 +43,11 @@ class RecordingVerifier:
 
 
 def llm_settings(tmp_path, **kw) -> Settings:
+    # max_tokens 600 fits the largest reply the llama.cpp schema bounds allow, so replies are never cut off.
     base = dict(
         index_dir=tmp_path / "index", embedder="hash", llm_model="openai/gemma", llm_api_base=BASE,
         llm_json_mode="llamacpp", llm_system_prompt="user", llm_timeout_s=180, llm_max_retries=1,
-        llm_retry_initial_s=0.5, llm_max_tokens=250, llm_cache_dir=None, llm_assist=False, top_k=2,
+        llm_retry_initial_s=0.5, llm_max_tokens=600, llm_cache_dir=None, llm_assist=False, top_k=2,
     )
     base.update(kw)
     return Settings(_env_file=None, **base)
