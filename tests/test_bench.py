@@ -133,6 +133,30 @@ def test_onnx_int8_is_close_but_named_apart(minilm, onnx_settings):
     assert Settings().embed_backend == "onnx"  # the default, since fp32 ONNX is within tolerance
 
 
+def test_onnx_verifier_matches_torch(tmp_path):
+    from factcheck.pipeline import make_judge
+    from factcheck.verifier import DEFAULT_MODEL_DIR, Verifier
+    from factcheck.verifier_onnx import OrtSequenceClassifier, use_onnx
+
+    if not (DEFAULT_MODEL_DIR / "model.safetensors").is_file():
+        pytest.skip("no shipped verifier model")
+    premises = ["About 2,500 US troops are deployed in Iraq.", "The talks were cancelled on Monday.", "x",
+                "Spain has 300 soldiers in Iraq as part of the coalition against Islamic State, officials said. " * 6]
+    claims = ["There are 2,500 American troops in Iraq"] * 4
+    v = Verifier()
+    ref = v.logits(premises, claims)
+    use_onnx(v, tmp_path)
+    assert isinstance(v.model, OrtSequenceClassifier) and (tmp_path / v.version / "model.onnx").is_file()
+    got = v.logits(premises, claims)
+    assert np.abs(v.probs_from_logits(got) - v.probs_from_logits(ref)).max() < 1e-4
+    assert (got.argmax(1) == ref.argmax(1)).all()
+    assert np.allclose(v.logits(premises[:1], claims[:1]), ref[:1], atol=1e-4)  # a batch of one, no padding
+    use_onnx(v, tmp_path)  # idempotent
+    assert Settings().verifier_backend == "onnx"
+    judge = make_judge(Settings(judge="verifier", onnx_cache_dir=tmp_path))
+    assert isinstance(judge.verifier.model, OrtSequenceClassifier)
+
+
 # --- caches -------------------------------------------------------------------------------------------
 
 
