@@ -15,7 +15,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, replace
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
@@ -130,7 +130,8 @@ def machine_info() -> dict[str, Any]:
         load = None
     import faiss
 
-    return {"cpus": os.cpu_count(), "affinity": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None,
+    affinity = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None
+    return {"cpus": os.cpu_count(), "affinity": affinity,
             "loadavg_1_5_15": load, "python": platform.python_version(), "platform": platform.platform(),
             "faiss": faiss.__version__, "faiss_threads": faiss.omp_get_max_threads()}
 
@@ -483,7 +484,8 @@ def bench_ann_scale(n: int, base: np.ndarray, queries: np.ndarray, cfg: BenchCon
         del hnsw
     else:
         rows.append({"index": f"HNSW M={HNSW_M}", "param": "-", "skipped":
-                     f"not built above {cfg.hnsw_max:,} vectors: graph construction on 2 cores exceeds the bench budget"})
+                     f"not built above {cfg.hnsw_max:,} vectors: graph construction on 2 cores exceeds the "
+                     "bench budget"})
 
     # nlist ~ 4 sqrt(n) with >= 39 training points per list, capped at 1024: k-means on 2 cores must stay
     # within the bench budget at 1M.
@@ -571,7 +573,8 @@ def bench_ann(cfg: BenchConfig, real_vectors: np.ndarray | None, real_queries: n
             basis = real_vectors
             base = derived_vectors(n, dim, basis, rng)
             queries = derived_vectors(cfg.ann_queries, dim, basis, rng)
-            data = (f"derived: unit mixtures of two real {name} vectors + noise (queries drawn alike)" if basis is not None
+            data = (f"derived: unit mixtures of two real {name} vectors + noise (queries drawn alike)"
+                    if basis is not None
                     else "uniform random unit vectors")
         log(f"ann: {n:,} vectors ({data.split(':')[0]})")
         scales.append(bench_ann_scale(n, base, queries, cfg, data=data, log=log))
@@ -848,7 +851,9 @@ def run_bench(cfg: BenchConfig, settings: Settings, out_dir: Path, log: Callable
 
     result: dict[str, Any] = {"started": datetime.now(timezone.utc).isoformat(timespec="seconds"),
                               "config": asdict(cfg), "machine": machine_info(),
-                              "settings": {"embed_backend": settings.embed_backend, "ann_threshold": settings.ann_threshold,
+                              "settings": {"embed_backend": settings.embed_backend,
+                                           "verifier_backend": settings.verifier_backend,
+                                           "ann_threshold": settings.ann_threshold,
                                            "ann_ef_search": settings.ann_ef_search, "workers": settings.workers}}
     work = Path(tempfile.mkdtemp(prefix="factcheck-bench-"))
     try:
@@ -1000,9 +1005,11 @@ def render_markdown(result: dict) -> str:
             pairs = (f" The verifier scores {c['verifier_pairs_per_claim']} claim/sentence pairs per claim."
                      if c.get("verifier_pairs_per_claim") else "")
             parts.append(f"## End-to-end check\n{c['index_passages']:,}-passage index ({c['index_type']}), judge "
-                         f"{c['judge']} ({c.get('verifier_model')}), embedder {c['embedder']}.{note}{pairs} Concurrent: {con['requests']} requests in "
+                         f"{c['judge']} ({c.get('verifier_model')}), embedder {c['embedder']}.{note}{pairs} "
+                         f"Concurrent: {con['requests']} requests in "
                          f"{con['seconds']} s = {con['throughput_rps']} checks/s, statuses {con['status']}, "
-                         f"{con['server_workers']} server workers.\n\n" + _table(["run", "stage", "p50 ms", "p95 ms"], rows))
+                         f"{con['server_workers']} server workers.\n\n"
+                         + _table(["run", "stage", "p50 ms", "p95 ms"], rows))
             ca = c["caches"]
             rows = [["query embedding", ca["query_embedding"]["miss_ms"]["p50"], ca["query_embedding"]["hit_ms"]["p50"],
                      ca["query_embedding"]["speedup_p50"]],
@@ -1038,6 +1045,10 @@ def cmd_bench(args: argparse.Namespace) -> int:
             raise InputError(f"unknown bench section {bad[0]!r} (choose from {', '.join(SECTIONS)})")
         cfg = replace(cfg, sections=wanted)
     out = Path(args.out) if args.out else Path("runs") / f"bench-{datetime.now(timezone.utc):%Y%m%d-%H%M%S}"
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise InputError(f"cannot write the bench report to {out}: {exc.strerror or exc}") from exc
     log = (lambda msg: print(f"[bench {time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True))
     result = run_bench(cfg, settings, out, log)
     if args.json:

@@ -197,7 +197,8 @@ class Snapshot:
                 raise IndexCorruptError(f"index at {root} is {manifest.index_type} but {ann_path.name} is missing")
             self.ann = faiss.read_index(str(ann_path))
             if self.ann.ntotal != manifest.n_passages:
-                raise IndexCorruptError(f"index at {root}: ann.faiss holds {self.ann.ntotal} vectors, not {manifest.n_passages}")
+                raise IndexCorruptError(
+                    f"index at {root}: ann.faiss holds {self.ann.ntotal} vectors, not {manifest.n_passages}")
         self._bm25 = None
         self._bm25_lock = threading.Lock()
 

@@ -294,7 +294,11 @@ def test_run_bench_writes_json_and_markdown(tmp_path):
     assert any(t["target"].startswith("3,000-passage ANN") for t in result["targets"])
 
 
-def test_cli_rejects_unknown_section(capsys):
+def test_cli_rejects_unknown_section_and_bad_out(capsys, tmp_path):
     assert main(["bench", "--only", "build,nope"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "nope" in err[0]
+    (tmp_path / "file").write_text("x")
+    assert main(["bench", "--quick", "--out", str(tmp_path / "file")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "cannot write the bench report" in err[0]
