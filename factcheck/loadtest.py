@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import ipaddress
 import json
+import random
 import statistics
 import sys
 import time
@@ -65,7 +66,7 @@ def _percentile(sorted_ms: list[float], q: float) -> float:
 
 async def _client(
     http: httpx.AsyncClient, url: str, n: int, end: float, budget: list[int], lat_ms: list[float], errors: Counter,
-    top_k: int | None, cache_bust: bool = False,
+    top_k: int | None, cache_bust: bool = False, nonce: int = 0,
 ) -> None:
     """One client: request after request until time or the shared request budget runs out."""
     i = n
@@ -74,7 +75,7 @@ async def _client(
         if cache_bust:
             # A claim never sent before (a template with a fresh number) misses every server-side cache
             # (query embedding, verdict, judge), so each request pays for embedding, retrieval and judging.
-            claim = FRESH_TEMPLATES[i % len(FRESH_TEMPLATES)].format(n=1000 + budget[0])
+            claim = FRESH_TEMPLATES[i % len(FRESH_TEMPLATES)].format(n=f"{nonce + budget[0]:,}")
         else:
             claim = CLAIMS[i % len(CLAIMS)]
         body: dict = {"claim": claim}
@@ -105,9 +106,11 @@ async def run(url: str, clients: int, duration: float, max_requests: int, api_ke
         lat_ms: list[float] = []
         errors: Counter = Counter()
         budget = [max_requests]
+        # Numbers differ between runs too, so a second run against the same server is not served from cache.
+        nonce = random.randrange(1_000, 1_000_000_000)
         t0 = time.monotonic()
         end = t0 + duration
-        await asyncio.gather(*(_client(http, "/check", n, end, budget, lat_ms, errors, top_k, cache_bust)
+        await asyncio.gather(*(_client(http, "/check", n, end, budget, lat_ms, errors, top_k, cache_bust, nonce)
                                for n in range(clients)))
         elapsed = time.monotonic() - t0
     lat_ms.sort()
