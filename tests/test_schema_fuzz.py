@@ -13,10 +13,14 @@ from factcheck.api import create_app  # noqa: E402
 
 
 def _app():
+    import atexit
+    import shutil
     import tempfile
     from pathlib import Path
 
+    # The schema is loaded at import time, before pytest's tmp_path exists: clean up at exit instead.
     tmp = Path(tempfile.mkdtemp(prefix="factcheck-fuzz-"))
+    atexit.register(shutil.rmtree, tmp, ignore_errors=True)
     s = make_settings(tmp, max_claim_chars=300, max_batch=4, max_body_bytes=16_000, max_extract_chars=4_000)
     return create_app(s, make_pipeline(s))
 
