@@ -72,7 +72,7 @@ def decide(e: float, c: float, thresholds: dict) -> str:
 class Verifier:
     """Loads the shipped cross-encoder (fp16 on disk, fp32 on CPU) and scores claim/sentence pairs."""
 
-    def __init__(self, path: str | Path | None = None, *, batch_size: int = 32, max_length: int = 192,
+    def __init__(self, path: str | Path | None = None, *, batch_size: int = 32, max_length: int = 128,
                  threads: int | None = None):
         import torch
         from transformers import AutoModelForSequenceClassification, AutoTokenizer

