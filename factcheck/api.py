@@ -48,7 +48,8 @@ EXAMPLE_TEXT = (
     "responsibility for the fight against jihadism on its territory?"
 )
 
-# A verdict as the service returns it for EXAMPLE_CLAIM over the seed corpus (offsets into the cleaned text).
+# The shape of a verdict for EXAMPLE_CLAIM over the seed corpus: quotes, offsets, passage ids and article
+# metadata are real (tested against the ingested articles); label, scores and timings are illustrative.
 EXAMPLE_VERDICT: dict[str, Any] = {
     "claim": EXAMPLE_CLAIM,
     "label": "supported",
@@ -95,7 +96,7 @@ EXAMPLE_VERDICT: dict[str, Any] = {
          "passage_id": "002_fe05e3191f7400ad#4", "detail": ""}
     ],
     "judge": "verifier",
-    "judge_version": "verifier-v1",
+    "judge_version": "verifier-v1+ba593808",
     "timings_ms": {"embed": 9.1, "retrieve": 4.2, "judge": 61.5, "total": 74.8},
     "retrieved": 6,
 }
