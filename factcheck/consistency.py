@@ -43,6 +43,7 @@ _STOP = {
     "which", "who", "whom", "what", "when", "where", "there", "here", "into", "out", "up", "down", "over",
     "under", "after", "before", "since", "until", "during", "while", "not", "no", "never", "all", "any",
     "most", "such", "so", "than", "then", "now", "still", "just", "only", "very", "s", "do", "does", "did",
+    "roughly", "approximately", "around", "nearly", "almost", "estimated", "according",
 }
 _MODIFIERS = {"us", "u.s.", "american", "british", "foreign", "additional", "more", "new", "extra", "other",
               "coalition", "international", "local", "armed", "active", "combat", "western", "nato", "un"}
@@ -146,7 +147,7 @@ def extract_quantities(text: str) -> list[Quantity]:
             nouns.add("percent")
         # the counted noun: up to three words on, skipping modifiers, stopping at function words
         k = j
-        while k < len(toks) and k < j + 4 and not nouns - {"usd", "eur", "gbp"}:
+        while k < len(toks) and k < j + 4 and "percent" not in nouns:
             w = toks[k][0]
             wl = w.lower()
             if wl in _MODIFIERS or (w[0].isupper() and wl not in _STOP and k < j + 2 and not is_year):
@@ -154,8 +155,11 @@ def extract_quantities(text: str) -> list[Quantity]:
                 continue
             if wl in _STOP or not w[0].isalpha():
                 break
+            # the noun phrase up to its (plural) head: "five expert working groups" ~ "three groups"
             nouns.add(_lemma(w))
-            break
+            if wl.endswith("s") or wl in _SYNONYMS or _lemma(w) in _SYNONYMS.values():
+                break
+            k += 1
         relation = "eq"
         pre = re.sub(r"[^a-z~ ]", " ", before).split()
         pre2 = " ".join(pre[-2:])
@@ -185,14 +189,17 @@ def _compatible(c: Quantity, e: Quantity) -> bool | None:
         return True
     big = max(abs(a), abs(b)) or 1.0
     rel = abs(a - b) / big
+    # In news copy "more than 300" means a little over 300: 3,000 is not what it reports.
+    if e.relation == "gt" and c.relation == "gt":
+        return True if rel <= 0.12 else (False if max(a, b) > 1.5 * min(a, b) else None)
     if e.relation == "gt":
-        return None if a > b else (False if rel > 0.15 else None)
+        return None if b < a <= 1.5 * b else (False if rel > 0.15 else None)
     if e.relation == "lt":
-        return None if a < b else (False if rel > 0.15 else None)
+        return None if b / 1.5 <= a < b else (False if rel > 0.15 else None)
     if c.relation == "gt":
-        return True if b > a else (False if rel > 0.15 else None)
+        return True if a < b <= 1.5 * a else (False if rel > 0.15 else None)
     if c.relation == "lt":
-        return True if b < a else (False if rel > 0.15 else None)
+        return True if a / 1.5 <= b < a else (False if rel > 0.15 else None)
     if "approx" in (c.relation, e.relation):
         return True if rel <= 0.12 else (False if rel > 0.3 else None)
     if rel <= 0.02 or round(a) == b or round(b) == a:  # rounding: "6 percent" for 6.4%
@@ -242,10 +249,15 @@ def check(claim: str, sentence: str, passage_id: str | None = None) -> list[Cons
         if not same:
             continue
         # Different places or actors next to the numbers ("in Iraq" vs "in Syria") mean different referents.
-        claim_caps = _caps(claim)
-        c_local = _caps(_local(claim, cq, c))
-        same = [e for e in same if not ((_caps(_local(sentence, eq, e)) - claim_caps)
-                                        and (c_local - _caps(_local(sentence, eq, e))))]
+        claim_low = _words(claim)
+        sent_low = _words(sentence)
+        lower_claim = claim == claim.lower()  # no capitals to tell names apart: every content word may be one
+        c_ents = set() if lower_claim else _caps(claim, initial=True) - set(_WORD_NUM) - set(_SCALE)
+        c_local = _content(_local(claim, cq, c)) if lower_claim else _caps(_local(claim, cq, c), initial=True)
+        if c_ents - sent_low:
+            continue  # the claim is about someone or somewhere this sentence does not name
+        same = [e for e in same
+                if not ((_caps(_local(sentence, eq, e), initial=True) - claim_low) and (c_local - _words(_local(sentence, eq, e))))]
         if not same:
             continue
         verdicts = [(_compatible(c, e), e) for e in same]
@@ -313,10 +325,23 @@ def _local(text: str, qs: list[Quantity], q: Quantity, reach: int = 40) -> str:
     return text[a:b]
 
 
-def _caps(text: str) -> set[str]:
-    """Capitalised words that are not sentence-initial, months or common heads (places, actors)."""
+_ALIASES = [(re.compile(r"\b(United States|U\.S\.A?\.?|USA|America|American|Americans)\b"), "US")]
+
+
+def _words(text: str) -> set[str]:
+    """Lower-cased words of `text` with country aliases folded ("United States" -> "us")."""
+    for pat, rep in _ALIASES:
+        text = pat.sub(rep, text)
+    return {w.lower() for w in re.findall(r"[A-Za-z]+", text)} | {_lemma(w) for w in re.findall(r"[A-Za-z]+", text)}
+
+
+def _caps(text: str, initial: bool = False) -> set[str]:
+    """Capitalised words and acronyms (places, actors), not months or days; sentence-initial ones only if `initial`."""
+    for pat, rep in _ALIASES:
+        text = pat.sub(rep, text)
     out = set()
-    for m in re.finditer(r"(?<![.!?]\s)(?<!^)\b([A-Z][a-z]{2,})\b", text):
+    pat = r"\b([A-Z][a-z]{2,}|[A-Z]{2,})\b" if initial else r"(?<![.!?]\s)(?<!^)\b([A-Z][a-z]{2,}|[A-Z]{2,})\b"
+    for m in re.finditer(pat, text):
         w = m.group(1).lower()
         if w not in _MONTHS and w not in _STOP and w not in {"monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"}:
             out.add(w)

@@ -195,7 +195,10 @@ class VerifierJudge:
         mismatch = _mismatch(u)
         if c >= th["contradict"] and c >= e:
             return "contradicts", c
-        if mismatch and (e >= th["entail"] * 0.5 or u.overlap >= 0.5):
+        # A negation alone is weaker evidence than a changed value: it must sit on a near-restatement.
+        value_mismatch = any(f.kind != "negation" for f in u.checks or [] if f.outcome == "mismatch")
+        if value_mismatch and (e >= th["entail"] * 0.5 or u.overlap >= 0.5) or (
+                mismatch and not value_mismatch and (u.overlap >= 0.8 or (e >= th["entail"] * 0.5 and u.overlap >= 0.6))):
             # The model reads the sentence as about the claim, but a checked value disagrees.
             return "contradicts", max(c, 0.5 + 0.5 * max(e, u.overlap) * 0.8)
         if e >= th["entail"]:

@@ -96,3 +96,30 @@ def test_negation_in_another_clause_or_unrelated_sentence_is_ignored():
 def test_findings_carry_passage_id():
     found = check("The US has 25,000 troops in Iraq.", "The US has 2,500 troops in Iraq.", passage_id="a#3")
     assert found and all(f.passage_id == "a#3" for f in found)
+
+
+def test_more_than_means_a_little_more():
+    assert _outcomes("Spain has 3,000 troops deployed in Iraq", "Spain has more than 300 troops deployed to Iraq.")[0][:2] == (
+        "number", "mismatch")
+    assert _outcomes("more than 1,500 drone attacks hit US troops", "more than 150 drone strikes targeted US troops.")[0][:2] == (
+        "number", "mismatch")
+    assert _outcomes("Spain has 320 troops in Iraq", "Spain has more than 300 troops in Iraq.") == []
+
+
+def test_counted_noun_can_follow_modifiers():
+    assert _outcomes("Five expert working groups were set up", "These three groups will study the threat.")[0][:2] == (
+        "number", "mismatch")
+
+
+def test_numbers_of_another_country_are_not_compared():
+    sent = "The United States deploys around 2,500 soldiers in Iraq and nearly 900 in Syria."
+    assert _outcomes("Spain has over 300 soldiers in Iraq", sent) == []
+    assert _outcomes("The US has about 2,500 troops in Kuwait.", "There have been more than 150 attacks targeting coalition troops.") == []
+
+
+def test_claim_about_an_entity_the_sentence_does_not_name_is_not_compared():
+    sent = "Currently, there are approximately 2,500 US troops deployed in Iraq and about 900 in Syria."
+    assert _outcomes("Spain has over 300 soldiers in Iraq", sent) == []
+    assert _outcomes("Spain has more than 300 troops in Syria", sent) == []
+    assert _outcomes("italy has about 650 soldiers deployed in iraq", "Spain has more than 300 troops deployed to Iraq.") == []
+    assert _outcomes("The US has 9,000 troops in Syria.", sent)[0][:2] == ("number", "mismatch")
