@@ -740,8 +740,12 @@ def run_eval(
                         top_k=top_k, progress=progress)
     ordered = [results[c.id] for c in cases if c.id in results]
     summary = summarize(ordered, top_k=top_k)
-    summary["judge"] = summary.get("judge") or inner.name
-    summary["judge_version"] = summary.get("judge_version") or inner.version
+    # The run's judge is the configured one; which judge decided each case (an LLM judge can fall
+    # back to the verifier) is counted apart.
+    summary["decided_by"] = summary.pop("judge_all", None) or (
+        {summary["judge"]: len(ordered)} if summary.get("judge") else {}
+    )
+    summary["judge"], summary["judge_version"] = inner.name, inner.version
     summary.update({
         "dataset": {"name": eval_set.name, "path": str(eval_set.path), "sha256": eval_set.sha256,
                     "format": eval_set.fmt, "label_policy": eval_set.label_policy, "rows": len(eval_set.cases),
