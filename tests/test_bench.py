@@ -281,7 +281,7 @@ def test_ann_scale_reports_recall_and_latency():
 
 def test_run_bench_writes_json_and_markdown(tmp_path):
     cfg = bench.BenchConfig(build_real=150, build_derived=400, ann_sizes=(150, 3000), ann_queries=20, pq_bits=4,
-                            hnsw_max=1000, hnsw_ef=(32,), ivf_nprobe=(8,), sections=("build", "ann"))
+                            hnsw_max=1000, hnsw_ef=(32,), ivf_nprobe=(8,), pq_min=0, sections=("build", "ann"))
     result = bench.run_bench(cfg, Settings(embedder="hash"), tmp_path / "out", log=lambda m: None)
     data = json.loads((tmp_path / "out" / "bench.json").read_text())
     assert data["build"]["runs"][0]["corpus"] == "sample corpus"
