@@ -605,7 +605,7 @@ class LLMJudge:
         retrying = Retrying(
             retry=retry_if_exception(_is_transient),
             stop=stop_after_attempt(attempts),
-            wait=wait_exponential_jitter(initial=s.llm_retry_initial_s, max=s.llm_retry_max_s,
+            wait=wait_exponential_jitter(multiplier=s.llm_retry_initial_s, max=s.llm_retry_max_s,
                                          jitter=s.llm_retry_initial_s),
             before_sleep=lambda rs: log.warning(
                 "LLM call failed (%s), retry %d/%d", type(rs.outcome.exception()).__name__,
