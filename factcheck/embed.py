@@ -51,10 +51,7 @@ class SentenceTransformerEmbedder:
 
     def __init__(self, model: str = BUNDLED_MINILM):
         from sentence_transformers import SentenceTransformer
-        from transformers.utils import logging as hf_logging
 
-        # The per-load "Loading weights" bar is noise on every CLI call and API start.
-        hf_logging.disable_progress_bar()
         path = bundled_minilm_path() if model == BUNDLED_MINILM else model
         try:
             self._model = SentenceTransformer(str(path), device="cpu", local_files_only=True)
