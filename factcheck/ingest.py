@@ -200,9 +200,8 @@ def _build(default_id: str, fields: dict, path: str) -> Article | None:
     )
 
 
-def _load_jsonl(file: Path, raw: str, report: IngestReport) -> list[Article]:
-    """One article per line; a bad line is reported as `file:line` and the rest still load."""
-    articles: list[Article] = []
+def _json_rows(file: Path, raw: str, report: IngestReport) -> Iterator[tuple[int, str, dict]]:
+    """(line number, `file:line`, object) for each JSON-object line; other lines are reported and skipped."""
     for lineno, line in enumerate(raw.splitlines(), start=1):
         if not line.strip():
             continue
@@ -215,6 +214,13 @@ def _load_jsonl(file: Path, raw: str, report: IngestReport) -> list[Article]:
         if not isinstance(row, dict):
             report.skipped.append(Skipped(path=where, reason="line is not a JSON object"))
             continue
+        yield lineno, where, row
+
+
+def _load_jsonl(file: Path, raw: str, report: IngestReport) -> list[Article]:
+    """One article per line; a bad line is reported as `file:line` and the rest still load."""
+    articles: list[Article] = []
+    for lineno, where, row in _json_rows(file, raw, report):
         problem = _check_row(row)
         if problem:
             report.skipped.append(Skipped(path=where, reason=problem))
@@ -268,16 +274,8 @@ def _dir_meta(directory: Path, cache: dict[Path, dict[str, dict]], report: Inges
     except (OSError, UnicodeDecodeError) as exc:
         report.skipped.append(Skipped(path=str(meta_file), reason=f"unreadable sidecar: {exc}"))
         return rows
-    for lineno, line in enumerate(raw.splitlines(), start=1):
-        if not line.strip():
-            continue
-        where = f"{meta_file}:{lineno}"
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError as exc:
-            report.skipped.append(Skipped(path=where, reason=f"invalid JSON: {exc.msg}"))
-            continue
-        if not isinstance(row, dict) or not isinstance(row.get("id"), str) or not row["id"]:
+    for _, where, row in _json_rows(meta_file, raw, report):
+        if not isinstance(row.get("id"), str) or not row["id"]:
             report.skipped.append(Skipped(path=where, reason="sidecar row needs a string 'id'"))
             continue
         unknown = set(row) - META_KEYS
