@@ -24,18 +24,7 @@ def _verifier_judge(settings: Settings) -> Judge:
     """The offline default judge: the project's trained verifier."""
     from .verifier import VerifierJudge
 
-    judge = VerifierJudge.from_settings(settings)
-    if settings.verifier_backend == "onnx":
-        # Same probabilities as torch fp32 (to 1e-5), about twice as fast on 2 cores (`factcheck bench`).
-        try:
-            from .verifier_onnx import use_onnx
-
-            use_onnx(judge.verifier, settings.onnx_cache_dir)
-        except (ImportError, OSError) as exc:
-            import logging
-
-            logging.getLogger(__name__).warning("ONNX verifier backend unavailable (%s); using torch", exc)
-    return judge
+    return VerifierJudge.from_settings(settings)
 
 
 def _llm_judge(settings: Settings) -> Judge:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -136,12 +137,28 @@ _SHARED: dict[Path, Verifier] = {}
 _SHARED_LOCK = threading.Lock()
 
 
-def load_verifier(path: str | Path | None = None) -> Verifier:
-    """One Verifier per model folder per process (the model is ~90 MB in fp32)."""
-    key = Path(path).resolve() if path else DEFAULT_MODEL_DIR
+def load_verifier(
+    path: str | Path | None = None, *, backend: str = "torch", onnx_cache_dir: str | Path | None = None
+) -> Verifier:
+    """One Verifier per model folder and backend per process (the model is ~90 MB in fp32).
+
+    `backend="onnx"` runs the same weights through onnxruntime (exported once into `onnx_cache_dir`);
+    without onnxruntime or a writable cache it stays on torch, with a warning.
+    """
+    folder = Path(path).resolve() if path else DEFAULT_MODEL_DIR
+    cache = Path(onnx_cache_dir or ".cache/onnx").resolve() if backend == "onnx" else None
+    key = (folder, backend, cache)
     with _SHARED_LOCK:
         if key not in _SHARED:
-            _SHARED[key] = Verifier(key)
+            verifier = Verifier(folder)
+            if backend == "onnx":
+                try:
+                    from .verifier_onnx import use_onnx
+
+                    use_onnx(verifier, cache)
+                except (ImportError, OSError) as exc:
+                    logging.getLogger(__name__).warning("ONNX verifier backend unavailable (%s); using torch", exc)
+            _SHARED[key] = verifier
         return _SHARED[key]
 
 
@@ -158,8 +175,9 @@ class VerifierJudge:
 
     @classmethod
     def from_settings(cls, settings: Settings) -> VerifierJudge:
-        """Build from settings (`verifier_path` or the bundled model)."""
-        return cls(load_verifier(settings.verifier_path))
+        """Build from settings (`verifier_path` or the bundled model, on `verifier_backend`)."""
+        return cls(load_verifier(settings.verifier_path, backend=settings.verifier_backend,
+                                 onnx_cache_dir=settings.onnx_cache_dir))
 
     # -- scoring -----------------------------------------------------------------------------
     def _score_units(self, claim: str, hits: list[SearchHit]) -> list[_Unit]:
