@@ -94,8 +94,38 @@ def _pooled_encoder(model):
     return Pooled(model).eval()
 
 
-_INPUTS = ("input_ids", "attention_mask", "token_type_ids")
+ONNX_INPUTS = ("input_ids", "attention_mask", "token_type_ids")
 _EXPORT_LOCK = threading.Lock()
+
+
+def trace_to_onnx(module, enc, target: Path, output: str) -> None:
+    """Trace a BERT-style module (inputs ONNX_INPUTS) to `target`, written via a temp file + os.replace."""
+    import torch
+
+    tmp = target.with_name(f"{target.name}.tmp{os.getpid()}-{threading.get_ident()}")
+    # The tracer's warnings about shape-dependent branches are expected (checked by the agreement tests).
+    with torch.inference_mode(), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(
+            module.eval(), tuple(enc[k] for k in ONNX_INPUTS), str(tmp),
+            input_names=list(ONNX_INPUTS), output_names=[output], opset_version=17, dynamo=False,
+            dynamic_axes={**{k: {0: "batch", 1: "seq"} for k in ONNX_INPUTS}, output: {0: "batch"}},
+        )
+    # Concurrent exporters (processes too) never see a half-written file.
+    os.replace(tmp, target)
+
+
+def onnx_session(path: Path, threads: int | None = None):
+    """A CPU onnxruntime session that does not spin-wait."""
+    import onnxruntime as ort
+
+    opts = ort.SessionOptions()
+    if threads:
+        opts.intra_op_num_threads = threads
+    # Spin-waiting worker threads starve everything else on a small shared box (API threads, the
+    # verifier): measured 25 -> 15 ms per claim under load with spinning off (see `factcheck bench`).
+    opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    return ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
 
 
 def _model_fingerprint(path: Path) -> str:
@@ -125,8 +155,6 @@ def export_onnx(model_dir: Path, out_dir: Path, *, quantize: bool = False) -> Pa
         raise InputError(f"ONNX export supports mean-pooling models only; {model_dir} pools differently")
     with _EXPORT_LOCK:
         out_dir.mkdir(parents=True, exist_ok=True)
-        # Temp names + os.replace: concurrent exporters (processes too) never see a half-written file.
-        tmp_suffix = f".tmp{os.getpid()}-{threading.get_ident()}"
         if not fp32.is_file():
             import torch
             from transformers import AutoModel, AutoTokenizer
@@ -136,20 +164,11 @@ def export_onnx(model_dir: Path, out_dir: Path, *, quantize: bool = False) -> Pa
             # Two texts of different lengths so the traced graph handles padding.
             enc = tok(["an example sentence", "a second, longer example sentence for padding"],
                       padding=True, return_tensors="pt")
-            tmp = fp32.with_name(fp32.name + tmp_suffix)
-            # The tracer's warnings about shape-dependent branches are expected (checked by the agreement test).
-            with torch.inference_mode(), warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                torch.onnx.export(
-                    _pooled_encoder(model), tuple(enc[k] for k in _INPUTS), str(tmp),
-                    input_names=list(_INPUTS), output_names=["embedding"], opset_version=17, dynamo=False,
-                    dynamic_axes={**{k: {0: "batch", 1: "seq"} for k in _INPUTS}, "embedding": {0: "batch"}},
-                )
-            os.replace(tmp, fp32)
+            trace_to_onnx(_pooled_encoder(model), enc, fp32, "embedding")
         if quantize and not target.is_file():
             from onnxruntime.quantization import QuantType, quantize_dynamic
 
-            tmp = target.with_name(target.name + tmp_suffix)
+            tmp = target.with_name(f"{target.name}.tmp{os.getpid()}-{threading.get_ident()}")
             quantize_dynamic(str(fp32), str(tmp), weight_type=QuantType.QInt8, per_channel=True)
             os.replace(tmp, target)
     return target
@@ -160,7 +179,7 @@ class OnnxEmbedder:
 
     def __init__(self, model: str = BUNDLED_MINILM, *, quantize: bool = False, cache_dir: Path | str = ".cache/onnx",
                  threads: int | None = None):
-        import onnxruntime as ort
+        import onnxruntime  # noqa: F401 - fail early (ImportError -> torch fallback) before exporting
         from tokenizers import Tokenizer
 
         path = bundled_minilm_path() if model == BUNDLED_MINILM else Path(model)
@@ -173,13 +192,7 @@ class OnnxEmbedder:
         self._tok = Tokenizer.from_file(str(path / "tokenizer.json"))
         self._tok.enable_truncation(max_length=max_len)
         self._tok.no_padding()  # padded per batch below, to the batch's longest text
-        opts = ort.SessionOptions()
-        if threads:
-            opts.intra_op_num_threads = threads
-        # Spin-waiting worker threads starve everything else on a small shared box (API threads, the
-        # verifier): measured 25 -> 15 ms per claim under load with spinning off (see `factcheck bench`).
-        opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
-        self._session = ort.InferenceSession(str(self.model_file), opts, providers=["CPUExecutionProvider"])
+        self._session = onnx_session(self.model_file, threads)
         base = MINILM_NAME if model == BUNDLED_MINILM else str(model)
         # int8 vectors differ measurably from fp32 (cosine ~0.96): a distinct name keeps indexes honest.
         self.name = base + "+onnx-int8" if quantize else base
@@ -196,7 +209,7 @@ class OnnxEmbedder:
         for k in range(0, len(order), batch_size):
             idx = order[k:k + batch_size]
             width = max(len(encs[i].ids) for i in idx)
-            feed = {name: np.zeros((len(idx), width), dtype=np.int64) for name in _INPUTS}
+            feed = {name: np.zeros((len(idx), width), dtype=np.int64) for name in ONNX_INPUTS}
             for row, i in enumerate(idx):
                 e, n = encs[i], len(encs[i].ids)
                 feed["input_ids"][row, :n] = e.ids

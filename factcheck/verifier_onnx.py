@@ -7,15 +7,14 @@ but changed labels, so they are not offered here.
 
 from __future__ import annotations
 
-import os
 import threading
-import warnings
 from pathlib import Path
 from types import SimpleNamespace
 
 import numpy as np
 
-_INPUTS = ("input_ids", "attention_mask", "token_type_ids")
+from .embed import onnx_session, trace_to_onnx
+
 _EXPORT_LOCK = threading.Lock()
 
 
@@ -23,15 +22,8 @@ class OrtSequenceClassifier:
     """Callable like a transformers classifier (`model(**enc).logits`), backed by an onnxruntime session."""
 
     def __init__(self, path: Path, threads: int | None = None):
-        import onnxruntime as ort
-
-        opts = ort.SessionOptions()
-        if threads:
-            opts.intra_op_num_threads = threads
-        # Spinning worker threads starve the API and embedder threads on a small shared box.
-        opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
         self.path = path
-        self.session = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+        self.session = onnx_session(path, threads)
         self.inputs = [i.name for i in self.session.get_inputs()]
 
     def __call__(self, **enc):
@@ -60,16 +52,10 @@ def export_classifier(model, tokenizer, target: Path) -> Path:
         if target.is_file():
             return target
         target.parent.mkdir(parents=True, exist_ok=True)
-        tmp = target.with_name(f"{target.name}.tmp{os.getpid()}-{threading.get_ident()}")
         # Pairs of different lengths so the traced graph handles padding.
         enc = tokenizer(["a short premise", "a second, longer premise sentence"],
                         ["claim one", "claim number two here"], padding=True, return_tensors="pt")
-        with torch.inference_mode(), warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # tracer notes on shape-dependent branches (checked by the tests)
-            torch.onnx.export(Logits(model).eval(), tuple(enc[k] for k in _INPUTS), str(tmp),
-                              input_names=list(_INPUTS), output_names=["logits"], opset_version=17, dynamo=False,
-                              dynamic_axes={**{k: {0: "batch", 1: "seq"} for k in _INPUTS}, "logits": {0: "batch"}})
-        os.replace(tmp, target)
+        trace_to_onnx(Logits(model), enc, target, "logits")
     return target
 
 
