@@ -135,8 +135,7 @@ def _model_fingerprint(path: Path) -> str:
         f = path / name
         if f.is_file():
             with f.open("rb") as fh:
-                for block in iter(lambda: fh.read(1 << 20), b""):
-                    digest.update(block)
+                digest.update(hashlib.file_digest(fh, "sha256").digest())
     return digest.hexdigest()[:12]
 
 

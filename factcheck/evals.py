@@ -265,11 +265,8 @@ def majority_baseline(gold: Sequence[str]) -> tuple[str | None, list[str]]:
 
 def _sha256(path: Path) -> str:
     """Hex sha256 of a file."""
-    h = hashlib.sha256()
     with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
+        return hashlib.file_digest(f, "sha256").hexdigest()
 
 
 def _read_jsonl(path: Path) -> list[dict]:

@@ -98,12 +98,10 @@ class Verifier:
         self.temperature = float(cal.get("temperature", 1.0))
         self.thresholds = {**DEFAULT_THRESHOLDS, **cal.get("thresholds", {})}
         self.calibration = cal
-        digest = hashlib.sha256()
         with weights.open("rb") as f:
-            for block in iter(lambda: f.read(1 << 20), b""):
-                digest.update(block)
+            digest = hashlib.file_digest(f, "sha256").hexdigest()
         self.name = self.path.name
-        self.version = f"{self.name}+{digest.hexdigest()[:8]}"
+        self.version = f"{self.name}+{digest[:8]}"
         self._lock = threading.Lock()  # torch modules are not re-entrant across request threads
 
     def logits(self, premises: list[str], hypotheses: list[str]) -> np.ndarray:
