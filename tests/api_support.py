@@ -50,6 +50,22 @@ def _words(text: str) -> set[str]:
     return {w for w in re.findall(r"\w+", text.lower().replace(",", "")) if len(w) > 2}
 
 
+class FixedLabelJudge:
+    """A judge that always answers one label (optionally with consistency findings) and counts its calls."""
+
+    def __init__(self, label: str = "unverified", *, name: str = "fixed", version: str = "fixed-1", checks=(),
+                 confidence: float = 0.5) -> None:
+        self.label, self.name, self.version = label, name, version
+        self.checks, self.confidence = list(checks), confidence
+        self.calls = 0
+
+    def judge(self, claim: str, hits: list[SearchHit]) -> Verdict:
+        """The fixed label, uncited."""
+        self.calls += 1
+        return Verdict(claim=claim, label=self.label, confidence=self.confidence, judge=self.name,
+                       judge_version=self.version, checks=self.checks, explanation=f"fixed label {self.label}")
+
+
 class ScriptedJudge:
     """A deterministic judge: cites each hit's best-overlapping sentence; 'supported' when the top
     citation contains every number in the claim. Claims starting with SLOW wait on `gate`; claims

@@ -17,6 +17,7 @@ from factcheck.models import Article, SearchHit, Verdict
 from factcheck.pipeline import LRUCache, Pipeline
 from factcheck.retrieve import Retriever
 from factcheck.settings import REPO_DIR, Settings
+from tests.api_support import FixedLabelJudge
 
 
 @functools.cache
@@ -172,20 +173,6 @@ class CountingEmbedder(HashEmbedder):
         return super().embed(texts, batch_size=batch_size, progress=progress)
 
 
-class CountingJudge:
-    """A fixed-label judge that counts its calls."""
-
-    name = "counting"
-    version = "c-1"
-
-    def __init__(self):
-        self.calls = 0
-
-    def judge(self, claim: str, hits: list[SearchHit]) -> Verdict:
-        self.calls += 1
-        return Verdict(claim=claim, label="unverified", confidence=0.5, judge=self.name, judge_version=self.version)
-
-
 def test_lru_cache_evicts_least_recent():
     c = LRUCache(2)
     c.put("a", 1)
@@ -200,7 +187,7 @@ def test_lru_cache_evicts_least_recent():
 
 def test_verdict_and_query_caches(tmp_path):
     settings = Settings(embedder="hash", index_dir=tmp_path)
-    emb, judge = CountingEmbedder(), CountingJudge()
+    emb, judge = CountingEmbedder(), FixedLabelJudge(name="counting")
     idx = FactIndex.open(tmp_path, emb, create=True)
     idx.add_articles(_articles(20))
     pipe = Pipeline(settings, idx, emb, judge)

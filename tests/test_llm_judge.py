@@ -13,6 +13,7 @@ from factcheck.errors import LLMUnavailableError, ModelError
 from factcheck.judge import Judge, LLMJudge, PassageHint, extract_json_object, resolve_json_mode
 from factcheck.models import Article, ArticleMeta, ConsistencyFinding, SearchHit, Verdict
 from factcheck.settings import Settings
+from tests.api_support import FixedLabelJudge
 
 import litellm  # noqa: E402  (after factcheck, which sets the offline cost-map env default)
 
@@ -62,24 +63,17 @@ class ScriptedCompletion:
         return litellm.completion(**kwargs, mock_response=self.script.pop(0))
 
 
-class FakeVerifier:
-    """A scripted offline judge: a fixed label, counted calls, optional per-passage scores."""
+def FakeVerifier(label="unverified", checks=()):  # noqa: N802 (reads as the class it builds)
+    """The offline fallback stand-in: a fixed label named like the verifier."""
+    return FixedLabelJudge(label, name="verifier", checks=checks, confidence=0.6)
 
-    name = "verifier"
-    version = "fake-1"
+
+class ScoringVerifier(FixedLabelJudge):
+    """A fixed-label verifier that also scores each passage (the assist-mode hint protocol)."""
 
     def __init__(self, label="unverified", checks=(), scores=None):
-        self.label, self.checks, self.scores = label, list(checks), scores
-        self.calls = 0
-
-    def judge(self, claim: str, hits: list[SearchHit]) -> Verdict:
-        self.calls += 1
-        return Verdict(claim=claim, label=self.label, confidence=0.6, judge=self.name, judge_version=self.version,
-                       checks=self.checks, explanation="fake verifier")
-
-
-class ScoringVerifier(FakeVerifier):
-    """A FakeVerifier that also scores each passage (the assist-mode hint protocol)."""
+        super().__init__(label, name="verifier", checks=checks, confidence=0.6)
+        self.scores = scores
 
     def score_passages(self, claim: str, hits: list[SearchHit]):
         return self.scores

@@ -14,6 +14,7 @@ from factcheck.judge import LLMJudge, parse_output, validate_citations
 from factcheck.models import SearchHit, Verdict
 from factcheck.pipeline import build_pipeline
 from factcheck.settings import Settings
+from tests.api_support import FixedLabelJudge
 
 BASE = os.environ.get("FACTCHECK_TEST_LLM_BASE")
 pytestmark = [
@@ -26,20 +27,6 @@ CLAIMS = [
     "Roughly 2500 American soldiers are stationed in Iraq.",
     "The coalition mission in Iraq will end in 2030.",
 ]
-
-
-class RecordingVerifier:
-    """A scripted offline fallback that records when the LLM judge hands over to it."""
-
-    name = "verifier"
-    version = "scripted-1"
-
-    def __init__(self):
-        self.calls = 0
-
-    def judge(self, claim: str, hits: list[SearchHit]) -> Verdict:
-        self.calls += 1
-        return Verdict(claim=claim, label="unverified", confidence=0.5, judge=self.name, judge_version=self.version)
 
 
 def llm_settings(tmp_path, **kw) -> Settings:
@@ -87,7 +74,7 @@ def test_raw_reply_parses_into_the_schema_and_citations_validate(small_index, ha
 def test_pipeline_check_with_llm_judge_records_protocol_fields(small_index, hash_embedder, claim):
     tmp, texts = small_index
     s = llm_settings(tmp)
-    fallback = RecordingVerifier()
+    fallback = FixedLabelJudge(name="verifier")
     pipe = build_pipeline(s, embedder=hash_embedder, judge=LLMJudge(s, fallback=fallback))
     v = pipe.check(claim)
     assert v.retrieved > 0
