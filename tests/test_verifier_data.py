@@ -1,0 +1,100 @@
+"""The verifier's hand-written hard-case generators: what they change, and what they refuse to touch."""
+
+import random
+
+import pytest
+
+from factcheck.verifier_data import (
+    ENTITY_NEWS_SENTENCES,
+    HELDOUT_ENTITY_SENTENCES,
+    add_detail,
+    alias_entity,
+    drop_detail,
+    entity_cases,
+    find_mentions,
+    flip_antonym,
+    swap_entity,
+    swap_roles,
+    wrap_claim,
+    wrapped_cases,
+)
+
+
+def test_mentions_prefer_the_longest_name():
+    s = "The United States and the UK met in Addis Ababa in June."
+    got = [(s[a:b], kind) for a, b, kind, _ in find_mentions(s)]
+    assert got == [("United States", "country"), ("UK", "country"), ("Addis Ababa", "city"), ("June", "month")]
+
+
+def test_mentions_need_word_boundaries():
+    assert find_mentions("Usually the Ukrainian usher waits.") == []
+
+
+def test_swap_entity_changes_exactly_one_mention_to_another_referent():
+    rng = random.Random(0)
+    s = "Germany has sent 300 engineers to help rebuild the port in Kenya."
+    for _ in range(20):
+        out = swap_entity(s, rng)
+        assert out and out != s
+        names = {out[a:b] for a, b, _, _ in find_mentions(out)}
+        assert len(names & {"Germany", "Kenya"}) == 1  # one kept, one replaced by a different country
+
+
+def test_swap_roles_exchanges_two_mentions_of_one_kind():
+    assert swap_roles("Brazil beat Argentina 2-1 in the final.") == "Argentina beat Brazil 2-1 in the final."
+    assert swap_roles("NATO will meet in Warsaw in June.") is None  # three kinds, no pair to exchange
+
+
+def test_alias_keeps_the_referent():
+    rng = random.Random(1)
+    out = alias_entity("The United Kingdom will reopen its embassy.", rng)
+    assert out in {"The UK will reopen its embassy.", "The Britain will reopen its embassy."}
+    assert alias_entity("Kenya and Chad signed it.", rng) is None  # no alias known
+
+
+def test_antonym_flip_and_its_refusal_under_negation():
+    rng = random.Random(2)
+    assert flip_antonym("The senate approved the bill.", rng) == "The senate rejected the bill."
+    assert flip_antonym("Chile would not join the alliance.", rng) is None
+
+
+def test_drop_detail_cuts_a_trailing_phrase_but_never_a_clause_or_a_negation():
+    rng = random.Random(3)
+    assert drop_detail("The rebels captured the city of Goma in November.", rng) in {
+        "The rebels captured the city of Goma.", "The rebels captured the city."}
+    assert drop_detail("The mayor said the tunnel will not be finished before 2030.", rng) is None
+    out = drop_detail("The World Health Organization said the outbreak in Peru was under control.", rng)
+    assert out is None or "was under control" in out
+
+
+def test_add_detail_and_wrap_keep_the_claim_text():
+    rng = random.Random(4)
+    s = "The strike in Lyon was called off."
+    added = add_detail(s, rng)
+    assert added.startswith("The strike in Lyon was called off ") and added.endswith(".")
+    for _ in range(10):
+        assert "strike in Lyon was called off" in wrap_claim(s, rng)
+
+
+def test_entity_cases_are_labelled_by_generator_and_reproducible():
+    rows = entity_cases(ENTITY_NEWS_SENTENCES, random.Random(5), "hard:t", 300, context=ENTITY_NEWS_SENTENCES)
+    assert rows == entity_cases(ENTITY_NEWS_SENTENCES, random.Random(5), "hard:t", 300, context=ENTITY_NEWS_SENTENCES)
+    expected = {"entity_swap": 2, "role_swap": 2, "antonym": 2, "alias": 0, "shortened": 0, "added_detail": 1}
+    kinds = set()
+    for premise, hyp, label, src in rows:
+        kind = src.split(":")[-1]
+        kinds.add(kind)
+        assert label == expected[kind] and hyp != premise
+    assert kinds == set(expected)
+    assert any(p not in ENTITY_NEWS_SENTENCES for p, _, _, _ in rows)  # some premises carry a context sentence
+
+
+def test_wrapped_cases_keep_labels_and_skip_two_way_rows():
+    rows = [("p1", "The claim one.", 0, "a"), ("p2", "The claim two.", 2, "b"), ("p3", "h3", 3, "rte")]
+    out = wrapped_cases(rows, random.Random(6), 10)
+    assert len(out) == 2 and {r[2] for r in out} == {0, 2}
+
+
+@pytest.mark.parametrize("sentence", HELDOUT_ENTITY_SENTENCES)
+def test_heldout_sentences_are_not_trained_on(sentence):
+    assert sentence not in ENTITY_NEWS_SENTENCES
