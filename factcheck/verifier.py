@@ -18,7 +18,7 @@ from .errors import ModelError
 from .models import Citation, ConsistencyFinding, SearchHit, SourceStance, Stance, Verdict
 from .settings import PACKAGE_DIR, Settings
 
-DEFAULT_MODEL_DIR = PACKAGE_DIR / "models" / "verifier-v1"
+DEFAULT_MODEL_DIR = PACKAGE_DIR / "models" / "verifier-v2"
 ENTAIL, NEUTRAL, CONTRADICT = 0, 1, 2  # the model's label ids (config.json id2label)
 DEFAULT_THRESHOLDS = {"entail": 0.6, "contradict": 0.6}
 

