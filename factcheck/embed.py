@@ -98,11 +98,16 @@ ONNX_INPUTS = ("input_ids", "attention_mask", "token_type_ids")
 _EXPORT_LOCK = threading.Lock()
 
 
+def _tmp_beside(target: Path) -> Path:
+    """A per-process, per-thread temp name next to `target`, for write-then-os.replace."""
+    return target.with_name(f"{target.name}.tmp{os.getpid()}-{threading.get_ident()}")
+
+
 def trace_to_onnx(module, enc, target: Path, output: str) -> None:
     """Trace a BERT-style module (inputs ONNX_INPUTS) to `target`, written via a temp file + os.replace."""
     import torch
 
-    tmp = target.with_name(f"{target.name}.tmp{os.getpid()}-{threading.get_ident()}")
+    tmp = _tmp_beside(target)
     # The tracer's warnings about shape-dependent branches are expected (checked by the agreement tests).
     with torch.inference_mode(), warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -167,7 +172,7 @@ def export_onnx(model_dir: Path, out_dir: Path, *, quantize: bool = False) -> Pa
         if quantize and not target.is_file():
             from onnxruntime.quantization import QuantType, quantize_dynamic
 
-            tmp = target.with_name(f"{target.name}.tmp{os.getpid()}-{threading.get_ident()}")
+            tmp = _tmp_beside(target)
             quantize_dynamic(str(fp32), str(tmp), weight_type=QuantType.QInt8, per_channel=True)
             os.replace(tmp, target)
     return target

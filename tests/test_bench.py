@@ -13,7 +13,7 @@ from factcheck.cli import main
 from factcheck.embed import ONNX_AGREEMENT_TOLERANCE, HashEmbedder, make_embedder
 from factcheck.errors import IndexCorruptError
 from factcheck.index import FLAT, FactIndex, hnsw_type
-from factcheck.models import Article, SearchHit, Verdict
+from factcheck.models import Article
 from factcheck.pipeline import LRUCache, Pipeline
 from factcheck.retrieve import Retriever
 from factcheck.settings import REPO_DIR, Settings

@@ -11,7 +11,6 @@ import os
 import pytest
 
 from factcheck.judge import LLMJudge, parse_output, validate_citations
-from factcheck.models import SearchHit, Verdict
 from factcheck.pipeline import build_pipeline
 from factcheck.settings import Settings
 from tests.api_support import FixedLabelJudge
