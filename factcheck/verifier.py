@@ -16,11 +16,18 @@ from . import consistency
 from .chunk import split_sentences
 from .errors import ModelError
 from .models import Citation, ConsistencyFinding, SearchHit, SourceStance, Stance, Verdict
+from .retrieve import drop_thousands_separators
 from .settings import PACKAGE_DIR, Settings
 
 DEFAULT_MODEL_DIR = PACKAGE_DIR / "models" / "verifier-v2"
 ENTAIL, NEUTRAL, CONTRADICT = 0, 1, 2  # the model's label ids (config.json id2label)
 DEFAULT_THRESHOLDS = {"entail": 0.6, "contradict": 0.6}
+
+
+def model_text(text: str) -> str:
+    """The text the cross-encoder reads: thousands separators dropped, so "2,500" and "2500" tokenize alike."""
+    # WordPiece splits "2,500" into three tokens and "2500" into one; the model read the two as different numbers.
+    return drop_thousands_separators(text)
 
 
 class PassageScore(BaseModel):
@@ -61,15 +68,6 @@ def passage_units(text: str) -> list[tuple[int, int]]:
     return units or ([(0, len(text))] if text.strip() else [])
 
 
-def decide(e: float, c: float, thresholds: dict) -> str:
-    """Claim-level label from the best entail / contradict probabilities over all units."""
-    if c >= thresholds["contradict"] and c >= e:
-        return "contradicted"
-    if e >= thresholds["entail"]:
-        return "supported"
-    return "unverified"
-
-
 class Verifier:
     """Loads the shipped cross-encoder (fp16 on disk, fp32 on CPU) and scores claim/sentence pairs."""
 
@@ -99,9 +97,11 @@ class Verifier:
         self.thresholds = {**DEFAULT_THRESHOLDS, **cal.get("thresholds", {})}
         self.calibration = cal
         with weights.open("rb") as f:
-            digest = hashlib.file_digest(f, "sha256").hexdigest()
+            digest = hashlib.file_digest(f, "sha256")
+        if cal_path.is_file():
+            digest.update(cal_path.read_bytes())  # new thresholds change verdicts as much as new weights do
         self.name = self.path.name
-        self.version = f"{self.name}+{digest[:8]}"
+        self.version = f"{self.name}+{digest.hexdigest()[:8]}"
         self._lock = threading.Lock()  # torch modules are not re-entrant across request threads
 
     def logits(self, premises: list[str], hypotheses: list[str]) -> np.ndarray:
@@ -114,7 +114,8 @@ class Verifier:
         with self._lock, self._torch.inference_mode():
             for k in range(0, n, self.batch_size):
                 idx = order[k:k + self.batch_size]
-                enc = self.tokenizer([premises[i] for i in idx], [hypotheses[i] for i in idx], truncation="longest_first",
+                enc = self.tokenizer([model_text(premises[i]) for i in idx], [model_text(hypotheses[i]) for i in idx],
+                                     truncation="longest_first",
                                      max_length=self.max_length, padding=True, return_tensors="pt")
                 out[idx] = self.model(**enc).logits.float().numpy()
         return out
@@ -209,7 +210,9 @@ class VerifierJudge:
         th = self.verifier.thresholds
         e, c = float(u.probs[ENTAIL]), float(u.probs[CONTRADICT])
         mismatch = _mismatch(u)
-        if c >= th["contradict"] and c >= e:
+        # A contradiction must be about what the claim is about: the model reads some topically close but
+        # different sentences as contradicting, so a unit sharing few of the claim's words cannot (fitted).
+        if c >= th["contradict"] and c >= e and u.overlap >= th.get("contradict_overlap", 0.0):
             return "contradicts", c
         # A negation alone is weaker evidence than a changed value: it must sit on a near-restatement.
         value_mismatch = any(f.kind != "negation" for f in u.checks or [] if f.outcome == "mismatch")

@@ -288,3 +288,159 @@ def wrapped_cases(rows: list[tuple[str, str, int, str]], rng: random.Random, n: 
     """Copies of labelled pairs with the claim wrapped in questions, labels or injected instructions."""
     pool = [r for r in rows if r[2] < 3 and len(r[1]) < 200]
     return [(p, wrap_claim(h, rng), lab, "hard:wrapped") for p, h, lab, _ in rng.sample(pool, min(n, len(pool)))]
+
+
+# Transliteration: news outlets spell the same name differently ("Mohammed Shia al-Sudani" / "Mohamed
+# Chia al-Soudani"). One rule changes one name; the initial letter is kept, as spellings keep it.
+_RESPELL = [("mm", "m"), ("ou", "u"), ("u", "ou"), ("sh", "ch"), ("ch", "sh"), ("ee", "i"), ("y", "i"), ("i", "y"),
+            ("k", "q"), ("q", "k"), ("ph", "f"), ("j", "dj"), ("w", "v"), ("v", "w"), ("ei", "ey"), ("a", "e")]
+_NAME = re.compile(r"(?<=[\w,;:] )(?:[Aa]l-|[Ee]l-)?[A-Z][a-z]{3,}(?:-[A-Z][a-z]+)?")
+_NOT_NAMES = {w for g in MONTHS + WEEKDAYS for w in g} | {"The", "This", "That", "These", "Those", "There", "They",
+                                                          "When", "While", "After", "Before", "During", "Since"}
+_WORD = re.compile(r"[a-z0-9]+")
+
+
+def respell_name(sentence: str, rng: random.Random) -> str | None:
+    """The sentence with one proper name (never the first word) spelled another way; None without one."""
+    cands = [m for m in _NAME.finditer(sentence) if m.group(0) not in _NOT_NAMES]
+    rng.shuffle(cands)
+    for m in cands:
+        word = m.group(0)
+        rules = [(a, b) for a, b in _RESPELL if a in word[1:]]
+        if not rules:
+            continue
+        a, b = rng.choice(rules)
+        k = word.index(a, 1)
+        return sentence[:m.start()] + word[:k] + b + word[k + len(a):] + sentence[m.end():]
+    return None
+
+
+def respelled_cases(sentences: list[str], rng: random.Random, source: str, n: int) -> list[tuple[str, str, int, str]]:
+    """A sentence and its restatement with a name spelled another way (sometimes also shortened): true."""
+    out: list[tuple[str, str, int, str]] = []
+    pool = list(sentences)
+    for _ in range(n * 5):
+        if len(out) >= n or not pool:
+            break
+        s = rng.choice(pool)
+        h = respell_name(s, rng)
+        if not h:
+            continue
+        if rng.random() < 0.4:
+            h = drop_detail(h, rng) or h
+        pair = (s, h) if rng.random() < 0.7 else (respell_name(s, rng) or s, s)
+        if pair[0] != pair[1]:
+            out.append((*pair, 0, f"{source}:respelled"))
+    return out
+
+
+def word_overlap(claim: str, evidence: str) -> float:
+    """Share of the claim's words (3+ characters) that occur in the evidence."""
+    c = {w for w in _WORD.findall(claim.lower()) if len(w) > 2}
+    return len(c & set(_WORD.findall(evidence.lower()))) / max(1, len(c))
+
+
+def shared_actor_cases(pairs: list[tuple[str, str]], rng: random.Random, source: str, n: int) -> list[tuple[str, str, int, str]]:
+    """A statement next to another statement about the same country, city, organisation or office: unrelated.
+
+    `pairs` are (context, statement) items: a statement is only ever set against another item's context, so
+    what a passage says about an actor is never read as deciding a different fact about that actor.
+    """
+    by_actor: dict[tuple[str, int], list[int]] = {}
+    for i, (_, statement) in enumerate(pairs):
+        for _, _, kind, gi in find_mentions(statement):
+            if kind in ("country", "city", "org", "role"):
+                by_actor.setdefault((kind, gi), []).append(i)
+    actors = sorted(k for k, v in by_actor.items() if len(set(v)) >= 2)
+    out: list[tuple[str, str, int, str]] = []
+    if not actors:
+        return out
+    for _ in range(n * 10):
+        if len(out) >= n:
+            break
+        i, j = rng.sample(sorted(set(by_actor[rng.choice(actors)])), 2)
+        premise, claim = pairs[i][0], pairs[j][1]
+        # A near-restatement could be decided by the other sentence; only clearly different facts are neutral.
+        if len(claim.split()) >= 6 and word_overlap(claim, premise) < 0.5:
+            out.append((premise, claim, 1, f"{source}:shared_actor"))
+    return out
+
+
+# Readers type claims in their own words: lower case, no full stop, a synonym for the article's word. These
+# swaps keep the meaning in news copy (both directions), so a restyled claim keeps its label.
+READER_SYNONYMS = [
+    ("soldiers", "troops"), ("demanding", "asking for"), ("demands", "asks for"), ("rise", "increase"),
+    ("raise", "increase"), ("began", "started"), ("begin", "start"), ("launched", "started"), ("talks", "discussions"),
+    ("around", "about"), ("roughly", "about"), ("approximately", "about"), ("percent", "%"), ("per cent", "%"),
+    ("workers", "employees"), ("company", "firm"), ("announced", "said"), ("stated", "said"), ("wants", "seeks"),
+    ("built", "constructed"), ("chief executive", "CEO"), ("killed", "left dead"), ("more than", "over"),
+    ("fewer than", "under"), ("met", "held talks with"), ("plans to", "intends to"), ("said", "says"),
+    ("will", "is going to"), ("government", "authorities"), ("residents", "locals"), ("president", "head of state"),
+]
+_SYN_RULES = [(i, re.compile(r"\b" + re.escape(a) + r"\b", re.I), b) for i, (a, b) in enumerate(READER_SYNONYMS)] + \
+             [(i, re.compile(r"\b" + re.escape(b) + r"\b", re.I), a) for i, (a, b) in enumerate(READER_SYNONYMS) if b != "%"]
+
+
+def reader_style(claim: str, rng: random.Random, *, min_swaps: int = 0) -> str | None:
+    """The claim as a reader might type it (synonyms, maybe lower case, no full stop); None if < `min_swaps` swaps."""
+    out = claim
+    swaps = 0
+    used: set[int] = set()  # a pair swapped one way must not swap straight back
+    for pair, rule, new in rng.sample(_SYN_RULES, len(_SYN_RULES)):
+        if swaps >= 2:
+            break
+        m = rule.search(out) if pair not in used else None
+        if m and rng.random() < 0.7:
+            used.add(pair)
+            repl = new if not m.group(0)[0].isupper() or new == "%" else new[0].upper() + new[1:]
+            if new == "%":
+                out = re.sub(r"\s+%", "%", out[:m.start()].rstrip() + "%" + out[m.end():])
+            else:
+                out = out[:m.start()] + repl + out[m.end():]
+            swaps += 1
+    if swaps < min_swaps:
+        return None
+    if rng.random() < 0.5:
+        out = out.rstrip(" .")
+    if rng.random() < 0.3:
+        out = out.lower()
+    return out
+
+
+def reader_paraphrases(sentences: list[str], rng: random.Random, source: str, n: int) -> list[tuple[str, str, int, str]]:
+    """A sentence and a reader's restatement of it (synonyms, sometimes shortened): true."""
+    out: list[tuple[str, str, int, str]] = []
+    for _ in range(n * 5):
+        if len(out) >= n:
+            break
+        s = rng.choice(sentences)
+        base = (drop_detail(s, rng) or s) if rng.random() < 0.5 else s
+        h = reader_style(base, rng, min_swaps=1)
+        if h and h != s:
+            out.append((s, h, 0, f"{source}:reader_paraphrase"))
+    return out
+
+
+_PERSON_AFTER = re.compile(r" ([A-Z][a-z]+(?: [A-Z][a-z'\-]+){1,2})")
+_TITLE_TEMPLATES = ["{n} is the {r}", "{n} is {r}", "{n} serves as {r}", "{n}, the {r}", "the {r} is {n}"]
+
+
+def title_claims(sentences: list[str], rng: random.Random, source: str, n: int) -> list[tuple[str, str, int, str]]:
+    """"X is the <office>" claims from "<office> X ..." sentences: the stated office (true) or another (false)."""
+    found = []
+    for s in sentences:
+        for _, b, kind, gi in find_mentions(s):
+            m = _PERSON_AFTER.match(s, b) if kind == "role" else None
+            if m:
+                found.append((s, m.group(1), gi))
+    out: list[tuple[str, str, int, str]] = []
+    if not found:
+        return out
+    for _ in range(n):
+        s, name, gi = rng.choice(found)
+        label = rng.choice([0, 2])
+        group = ROLES[gi] if label == 0 else rng.choice([g for i, g in enumerate(ROLES) if i != gi])
+        role = rng.choice(group)
+        claim = rng.choice(_TITLE_TEMPLATES).format(n=name, r=role if role.isupper() else role.lower())
+        out.append((s, claim[0].upper() + claim[1:], label, f"{source}:title_claim"))
+    return out

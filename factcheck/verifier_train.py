@@ -13,6 +13,7 @@ from collections import Counter, defaultdict
 from pathlib import Path
 
 from . import settings as _settings  # noqa: F401  (sets HF_HUB_OFFLINE before transformers loads)
+from .verifier import model_text
 from .verifier_data import (
     CONTRADICTING_KINDS,
     ENTITY_NEWS_SENTENCES,
@@ -23,8 +24,13 @@ from .verifier_data import (
     entity_cases,
     find_mentions,
     flip_antonym,
+    reader_paraphrases,
+    reader_style,
+    respelled_cases,
+    shared_actor_cases,
     swap_entity,
     swap_roles,
+    title_claims,
     wrapped_cases,
 )
 
@@ -110,6 +116,10 @@ OWN_NEWS_SENTENCES = [
     "The embassy was closed in 2013 and reopened four years later.",
     "The drought has destroyed nearly half of the wheat harvest.",
 ]
+
+# Where the tuning claims live (evals/README.md: a tuning set, never reported) and the overlap floors tried.
+NEWS_DEV = Path(__file__).resolve().parent.parent / "evals" / "datasets" / "news-dev.jsonl"
+CONTRADICT_OVERLAP_GRID = (0.0, 0.15, 0.3)
 
 _NUM = re.compile(r"(?<![\w.\-])(\d{1,3}(?:,\d{3})+|\d+(?:\.\d+)?)(?![\w.]*\d)")
 _COMPARATIVE_BEFORE = re.compile(r"(more than|over|at least|less than|fewer than|up to|under|below|above|nearly|almost|at most)\s*\$?$", re.I)
@@ -256,6 +266,30 @@ def scifact_pairs(claims: list[dict], docs: dict[int, dict], rng: random.Random)
     return out
 
 
+def scifact_retrieved_neutrals(claims: list[dict], docs: dict[int, dict], exclude: set[int],
+                               per_claim: int = 2) -> list[tuple[str, str, int, str]]:
+    """A claim next to the closest sentence of a top BM25 abstract it does not cite: close but undecided.
+
+    Retrieval over the full corpus brings such abstracts to every claim; an uncited one rarely decides it.
+    """
+    import numpy as np
+
+    from .retrieve import BM25Index
+    from .verifier_data import word_overlap
+
+    ids = sorted(d for d in docs if d not in exclude)
+    bm25 = BM25Index([docs[d]["title"] + " " + " ".join(docs[d]["abstract"]) for d in ids], np.arange(len(ids)))
+    out = []
+    for c in claims:
+        cited = {int(x) for x in c.get("cited_doc_ids", [])} | {int(x) for x in (c.get("evidence") or {})}
+        near = [ids[v] for v, _ in bm25.search(c["claim"], per_claim + 4) if ids[v] not in cited][:per_claim]
+        for d in near:
+            best = max(docs[d]["abstract"], key=lambda s: word_overlap(c["claim"], s), default=None)
+            if best:
+                out.append((best, c["claim"], 1, "hard:scifact_retrieved_neutral"))
+    return out
+
+
 def healthver_pairs(claim_ids: set[str], root: Path) -> list[tuple[str, str, int, str]]:
     """HealthVer dev pairs of the given claims (evidence as premise, claim as hypothesis)."""
     lab = {"supported": 0, "nei": 1, "contradicted": 2}
@@ -326,6 +360,24 @@ def build_data(root: Path, seed: int, scale: float) -> dict:
         i, j = rng.sample(range(len(d["abstract"])), 2)
         if abs(i - j) > 1:
             train.append((d["abstract"][i], d["abstract"][j], 1, "hard:scifact_topical_neutral"))
+    # Names spelled another way (true) and another fact about the same actor (unrelated), added last so the
+    # rows above, and every held-out split, are the same as for verifier-v2.
+    train += respelled_cases(context, rng, "hard:own_entity", int(250 * scale))
+    train += respelled_cases(nli_ent, rng, "hard:nli_entity", int(200 * scale))
+    train += shared_actor_cases([(s, s) for s in context], rng, "hard:own_entity", int(300 * scale))
+    nli_stmt = [(p, h) for p, h, _, src in train if src.startswith(("taxinli", "cad_snli", "conjnli", "textfooler"))
+                and len(p) < 300]
+    train += shared_actor_cases(nli_stmt, rng, "hard:nli_entity", int(500 * scale))
+    train += scifact_retrieved_neutrals(sf_train, docs, reserved)
+    # Readers' wording: restatements with synonyms (true), and generated claims of every label restyled the
+    # same way, so that a reader's wording is never itself a cue for a label.
+    train += reader_paraphrases(context, rng, "hard:own_entity", int(300 * scale))
+    train += reader_paraphrases(sorted(set(nli_prem) | set(nli_ent)), rng, "hard:nli", int(400 * scale))
+    train += title_claims(context, rng, "hard:own_entity", int(250 * scale))
+    train += title_claims(nli_ent, rng, "hard:nli_entity", int(150 * scale))
+    for i, (p, h, label, src) in enumerate(train):
+        if src.startswith("hard:") and not src.endswith(("reader_paraphrase", "wrapped")) and rng.random() < 0.4:
+            train[i] = (p, reader_style(h, rng) or h, label, src)
     rng.shuffle(train)
     return {"train": train, "calib": calib, "scifact_heldout_claims": sf_held, "healthver_heldout_claims": hv_held}
 
@@ -400,7 +452,7 @@ def train(args) -> None:
     for step, b in enumerate(batches, 1):
         if args.stop_at and step > args.stop_at:
             break  # the LR schedule stays that of the full run; this only ends it early
-        enc = tok([rows[i][0] for i in b], [rows[i][1] for i in b], truncation="longest_first",
+        enc = tok([model_text(rows[i][0]) for i in b], [model_text(rows[i][1]) for i in b], truncation="longest_first",
                   max_length=args.max_len, padding=True, return_tensors="pt")
         y = torch.tensor([rows[i][2] for i in b])
         logp = torch.log_softmax(model(**enc).logits, dim=-1)
@@ -568,21 +620,42 @@ def _score_cases(judge, cases):
 
 
 def _grid_fit(judge, scored) -> tuple[dict, dict]:
-    """Entail/contradict thresholds maximising claim-level macro-F1 on the scored cases."""
+    """Entail/contradict thresholds and the contradiction overlap floor maximising claim-level macro-F1."""
     import numpy as np
 
     best = (-1.0, None)
     grid = [round(x, 2) for x in np.arange(0.30, 0.96, 0.05)]
-    for te in grid:
-        for tc in grid:
-            judge.verifier.thresholds = {"entail": te, "contradict": tc}
-            pred = [judge._label_units(u)[0] if u else "unverified" for u, _ in scored]
-            m = _macro_f1([g for _, g in scored], pred, ("supported", "contradicted", "unverified"))
-            # ties: prefer the more demanding thresholds (fewer confident false verdicts)
-            key = (m["macro_f1"], te + tc)
-            if best[1] is None or key > best[0]:
-                best = (key, {"entail": float(te), "contradict": float(tc)}, m)
+    for floor in CONTRADICT_OVERLAP_GRID:
+        for te in grid:
+            for tc in grid:
+                judge.verifier.thresholds = {"entail": te, "contradict": tc, "contradict_overlap": floor}
+                pred = [judge._label_units(u)[0] if u else "unverified" for u, _ in scored]
+                m = _macro_f1([g for _, g in scored], pred, ("supported", "contradicted", "unverified"))
+                # ties: prefer the more demanding thresholds (fewer confident false verdicts), then no floor
+                key = (m["macro_f1"], te + tc, -floor)
+                if best[1] is None or key > best[0]:
+                    best = (key, {"entail": float(te), "contradict": float(tc), "contradict_overlap": floor}, m)
     return best[1], best[2]
+
+
+def news_dev_claim_cases(path: Path = NEWS_DEV) -> list[tuple[str, list, str]]:
+    """The news-dev tuning claims with the hits the product retrieves for them (a real index of its corpus)."""
+    import tempfile
+
+    from .embed import make_embedder
+    from .evals import load_eval_set, prepare_index
+    from .pipeline import build_pipeline
+    from .settings import Settings
+
+    if not path.is_file():
+        return []
+    eval_set = load_eval_set(path, corpus=path.parent.parent / "corpus" / "news-dev")
+    settings = Settings()
+    embedder = make_embedder(settings)
+    with tempfile.TemporaryDirectory() as tmp:
+        index_dir = prepare_index(eval_set.corpus, settings, embedder, Path(tmp), path, cache_dir=Path(tmp), progress=False)
+        pipeline = build_pipeline(settings.model_copy(update={"index_dir": index_dir}), embedder=embedder, load_judge=False)
+        return [(c.claim, pipeline.search(c.claim), c.label) for c in eval_set.cases]
 
 
 def calibrate(args) -> None:
@@ -618,7 +691,9 @@ def calibrate(args) -> None:
         "healthver/claims_dev (held-out 25%)": healthver_claim_cases(data["healthver_heldout_claims"], root),
         "own news-style claims": own_news_claim_cases(rng),
         "own entity claims (held-out sentences)": own_entity_claim_cases(rng),
+        "own news-dev claims (invented articles, retrieved)": news_dev_claim_cases(),
     }
+    cases = {k: v for k, v in cases.items() if v}  # news-dev is absent from a checkout without evals/
     scored = {k: _score_cases(judge, v[: args.claim_limit or None]) for k, v in cases.items()}
     pooled = [x for v in scored.values() for x in v]
     thresholds, fit_m = _grid_fit(judge, pooled)
@@ -634,7 +709,8 @@ def calibrate(args) -> None:
         "temperature": round(temp, 4), "thresholds": thresholds,
         "ece_before": round(ece_before, 4), "ece_after": round(ece_after, 4), "ece_bins": 15,
         "temperature_fitted_on": f"{n_pairs} held-out pairs from the training sources (NLI train files, scifact/claims_train held-out claims, healthver/claims_dev held-out claims)",
-        "thresholds_fitted_on": list(cases), "fit_objective": "claim-level macro-F1 (grid 0.30-0.95 step 0.05)",
+        "thresholds_fitted_on": list(cases), "fit_objective": "claim-level macro-F1 (thresholds grid 0.30-0.95 step 0.05; contradiction overlap floor "
+                         f"{list(CONTRADICT_OVERLAP_GRID)})",
         "labels": {"0": "entailment", "1": "neutral", "2": "contradiction"}, "seed": args.seed,
     }
     (out / "calibration.json").write_text(json.dumps(cal, indent=2) + "\n")

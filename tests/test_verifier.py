@@ -8,7 +8,7 @@ import pytest
 from factcheck.chunk import chunk_article
 from factcheck.judge import Judge
 from factcheck.models import Article, ArticleMeta, DuplicateRef, SearchHit
-from factcheck.verifier import CONTRADICT, ENTAIL, NEUTRAL, DEFAULT_MODEL_DIR, Verifier, VerifierJudge, passage_units
+from factcheck.verifier import CONTRADICT, ENTAIL, NEUTRAL, DEFAULT_MODEL_DIR, Verifier, VerifierJudge, model_text, passage_units
 
 FLOODS = Article(
     id="floods", title="Floods hit river towns", source="Valley Herald", url="https://example.org/floods",
@@ -60,6 +60,20 @@ def test_loads_offline_with_versioned_name(judge, monkeypatch):
     assert judge.verifier.temperature > 0 and 0 < judge.verifier.thresholds["entail"] < 1
 
 
+@pytest.mark.parametrize("text,expected", [
+    ("about 2,500 troops", "about 2500 troops"), ("1,234,567 people", "1234567 people"),
+    ("in 2014, 300 soldiers", "in 2014, 300 soldiers"), ("pi is 3,14", "pi is 3,14"), ("(12,5000)", "(12,5000)"),
+])
+def test_model_text_drops_thousands_separators_only(text, expected):
+    assert model_text(text) == expected
+
+
+def test_number_format_does_not_change_the_reading(judge):
+    premise = "Currently, there are approximately 2,500 US troops deployed in Iraq."
+    p = judge.verifier.score_pairs("Roughly 2500 American soldiers are stationed in Iraq.", [premise, premise.replace("2,500", "2500")])
+    assert np.allclose(p[0], p[1], atol=1e-6) and p[0].argmax() == ENTAIL
+
+
 def test_score_pairs_are_probabilities(judge):
     p = judge.verifier.score_pairs("A man plays a guitar.", ["A man is playing a guitar on stage.", "It rained."])
     assert p.shape == (2, 3) and np.allclose(p.sum(1), 1.0, atol=1e-5)
@@ -102,6 +116,17 @@ def test_changed_number_is_contradicted_with_check(judge):
     _check_citations(v, [FLOODS, BUDGET])
     assert any(f.kind == "number" and f.outcome == "mismatch" and f.claim_value == "25,000" for f in v.checks)
     assert "25,000" in v.explanation and "2,500" in v.explanation
+
+
+def test_contradiction_needs_the_fitted_word_overlap(judge, monkeypatch):
+    hits = _hits(BUDGET)
+    claim = "The city council rejected the road repair budget."
+    assert judge.judge(claim, hits).label == "contradicted"
+    # The same units, read with an overlap floor no sentence can reach: no contradiction is left.
+    monkeypatch.setitem(judge.verifier.thresholds, "contradict_overlap", 1.01)
+    judge._last = None
+    v = judge.judge(claim, hits)
+    assert v.label != "contradicted" and all(s.stance != "contradicts" for s in v.sources)
 
 
 def test_unrelated_claim_is_unverified(judge):

@@ -15,8 +15,14 @@ from factcheck.verifier_data import (
     entity_cases,
     find_mentions,
     flip_antonym,
+    reader_paraphrases,
+    reader_style,
+    respell_name,
+    respelled_cases,
+    shared_actor_cases,
     swap_entity,
     swap_roles,
+    title_claims,
     wrap_claim,
     wrapped_cases,
 )
@@ -112,3 +118,64 @@ def test_wrapped_cases_keep_labels_and_skip_two_way_rows():
 @pytest.mark.parametrize("sentence", HELDOUT_ENTITY_SENTENCES)
 def test_heldout_sentences_are_not_trained_on(sentence):
     assert sentence not in ENTITY_NEWS_SENTENCES
+
+
+def test_respell_changes_one_name_keeping_its_initial_and_never_the_first_word():
+    s = "Foreign Minister Ana Ribeiro met her counterpart from Japan in Lisbon on Thursday."
+    seen = set()
+    for seed in range(30):
+        out = respell_name(s, random.Random(seed))
+        assert out and out != s and out.split()[0] == "Foreign"
+        changed = [(a, b) for a, b in zip(s.split(), out.split()) if a != b]
+        assert len(changed) == 1 and changed[0][0][0] == changed[0][1][0] and changed[0][0] != "Thursday"
+        seen.add(changed[0][0])
+    assert len(seen) > 1  # more than one name is eligible
+    assert respell_name("the talks ended early.", random.Random(0)) is None
+
+
+def test_respelled_cases_are_entailments_that_differ_from_their_premise():
+    rows = respelled_cases(ENTITY_NEWS_SENTENCES, random.Random(3), "hard:t", 80)
+    assert len(rows) == 80 and rows == respelled_cases(ENTITY_NEWS_SENTENCES, random.Random(3), "hard:t", 80)
+    assert all(label == 0 and p != h and src == "hard:t:respelled" for p, h, label, src in rows)
+
+
+def test_shared_actor_cases_pair_different_statements_about_one_actor_as_neutral():
+    items = [("Germany sent 300 engineers to Kenya.", "Germany sent 300 engineers to Kenya."),
+             ("Ukraine received air defence systems from Germany in the spring.",
+              "Ukraine received air defence systems from Germany in the spring."),
+             ("Chile will not join the alliance, its president said.", "Chile will not join the alliance, its president said.")]
+    rows = shared_actor_cases(items, random.Random(0), "hard:t", 10)
+    assert rows and all(label == 1 and src == "hard:t:shared_actor" for _, _, label, src in rows)
+    for premise, claim, _, _ in rows:
+        assert premise != claim and "Germany" in premise and "Germany" in claim  # only Germany is shared
+    near = [("Germany sent 300 engineers to Kenya on Monday.", "Germany hosted the climate summit in Berlin last year."),
+            ("The port reopened after the strike ended.", "Germany sent 300 engineers to Kenya.")]
+    rows = shared_actor_cases(near, random.Random(0), "hard:t", 5)
+    # the near-restatement (item 0's passage, item 1's statement) is never labelled neutral
+    assert rows and {(p, c) for p, c, _, _ in rows} == {(near[1][0], near[0][1])}
+
+
+def test_reader_style_swaps_synonyms_without_swapping_back():
+    s = "The company announced that workers will get a 5 percent raise."
+    outs = {reader_style(s, random.Random(seed), min_swaps=1) for seed in range(40)}
+    outs.discard(None)
+    assert outs and all(o.rstrip(".").lower() != s.rstrip(".").lower() for o in outs)
+    assert all("5" in o for o in outs)  # the number is never touched
+    assert any("5%" in o for o in outs) and any("firm" in o.lower() for o in outs)
+    assert reader_style("Tigers are native to Asia.", random.Random(0), min_swaps=1) is None
+
+
+def test_reader_paraphrases_are_true_restatements():
+    rows = reader_paraphrases(ENTITY_NEWS_SENTENCES, random.Random(4), "hard:t", 60)
+    assert len(rows) == 60 and all(label == 0 and src == "hard:t:reader_paraphrase" for _, _, label, src in rows)
+    assert all(h.rstrip(".").lower() != p.rstrip(".").lower() for p, h, _, _ in rows)
+
+
+def test_title_claims_state_the_named_office_as_true_and_another_as_false():
+    s = "Defence Minister Piotr Nowak confirmed that Poland will buy 48 fighter jets."
+    rows = title_claims([s, "The talks ended without a deal."], random.Random(2), "hard:t", 40)
+    assert len(rows) == 40 and {label for _, _, label, _ in rows} == {0, 2}
+    for premise, claim, label, src in rows:
+        assert premise == s and "Piotr Nowak" in claim and src == "hard:t:title_claim"
+        assert (("defence minister" in claim.lower() or "defense minister" in claim.lower()) == (label == 0)), claim
+    assert title_claims(["The talks ended without a deal."], random.Random(0), "hard:t", 5) == []
