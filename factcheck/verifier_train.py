@@ -118,7 +118,7 @@ OWN_NEWS_SENTENCES = [
 ]
 
 # Where the tuning claims live (evals/README.md: a tuning set, never reported) and the overlap floors tried.
-NEWS_DEV = Path(__file__).resolve().parent.parent / "evals" / "datasets" / "news-dev.jsonl"
+NEWS_DEV = Path(__file__).resolve().parent.parent / "evals" / "tuning" / "news-dev.jsonl"
 CONTRADICT_OVERLAP_GRID = (0.0, 0.15, 0.3)
 
 _NUM = re.compile(r"(?<![\w.\-])(\d{1,3}(?:,\d{3})+|\d+(?:\.\d+)?)(?![\w.]*\d)")
@@ -649,7 +649,7 @@ def news_dev_claim_cases(path: Path = NEWS_DEV) -> list[tuple[str, list, str]]:
 
     if not path.is_file():
         return []
-    eval_set = load_eval_set(path, corpus=path.parent.parent / "corpus" / "news-dev")
+    eval_set = load_eval_set(path, corpus=path.with_suffix(""))
     settings = Settings()
     embedder = make_embedder(settings)
     with tempfile.TemporaryDirectory() as tmp:

@@ -15,8 +15,8 @@ from factcheck import evals
 from factcheck.ingest import load_articles
 
 REPO = Path(__file__).resolve().parent.parent
-DATASET = REPO / "evals" / "datasets" / "news-dev.jsonl"
-CORPUS = REPO / "evals" / "corpus" / "news-dev"
+DATASET = REPO / "evals" / "tuning" / "news-dev.jsonl"
+CORPUS = REPO / "evals" / "tuning" / "news-dev"
 SEED = REPO / "evals" / "datasets" / "seed-news.jsonl"
 S, C, U = "supported", "contradicted", "unverified"
 CATEGORIES = {
