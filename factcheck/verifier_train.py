@@ -360,8 +360,8 @@ def build_data(root: Path, seed: int, scale: float) -> dict:
         i, j = rng.sample(range(len(d["abstract"])), 2)
         if abs(i - j) > 1:
             train.append((d["abstract"][i], d["abstract"][j], 1, "hard:scifact_topical_neutral"))
-    # Names spelled another way (true) and another fact about the same actor (unrelated), added last so the
-    # rows above, and every held-out split, are the same as for verifier-v2.
+    # New in v3, drawn after everything v2 drew so that every held-out split is the one v2 was fitted on:
+    # names spelled another way (true), another fact about the same actor (unrelated), close SciFact abstracts.
     train += respelled_cases(context, rng, "hard:own_entity", int(250 * scale))
     train += respelled_cases(nli_ent, rng, "hard:nli_entity", int(200 * scale))
     train += shared_actor_cases([(s, s) for s in context], rng, "hard:own_entity", int(300 * scale))
