@@ -38,7 +38,7 @@ LABELS = ("entailment", "neutral", "contradiction")  # ids 0 / 1 / 2; the verdic
 LABEL2ID = {name: i for i, name in enumerate(LABELS)}
 NOT_ENTAILMENT = 3  # 2-way rows (RTE): the target is "neutral or contradiction"
 
-DEFAULT_OUT = _settings.PACKAGE_DIR / "models" / "verifier-v2"
+DEFAULT_OUT = _settings.PACKAGE_DIR / "models" / "verifier-v3"
 
 # Training mix: (file under nli/, rows to sample). Template sets (IMPPRES, fragments, MED) and the
 # contradiction-skewed Breaking NLI are kept small so they do not teach their templates.
