@@ -92,14 +92,14 @@ class Verifier:
         self.batch_size = batch_size
         self.max_length = max_length
         cal_path = self.path / "calibration.json"
-        cal = json.loads(cal_path.read_text()) if cal_path.is_file() else {}
+        cal_bytes = cal_path.read_bytes() if cal_path.is_file() else b""
+        cal = json.loads(cal_bytes) if cal_bytes else {}
         self.temperature = float(cal.get("temperature", 1.0))
         self.thresholds = {**DEFAULT_THRESHOLDS, **cal.get("thresholds", {})}
         self.calibration = cal
         with weights.open("rb") as f:
             digest = hashlib.file_digest(f, "sha256")
-        if cal_path.is_file():
-            digest.update(cal_path.read_bytes())  # new thresholds change verdicts as much as new weights do
+        digest.update(cal_bytes)  # new thresholds change verdicts as much as new weights do
         self.name = self.path.name
         self.version = f"{self.name}+{digest.hexdigest()[:8]}"
         self._lock = threading.Lock()  # torch modules are not re-entrant across request threads

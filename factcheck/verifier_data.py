@@ -392,10 +392,10 @@ def reader_style(claim: str, rng: random.Random, *, min_swaps: int = 0) -> str |
         m = rule.search(out) if pair not in used else None
         if m and rng.random() < 0.7:
             used.add(pair)
-            repl = new if not m.group(0)[0].isupper() or new == "%" else new[0].upper() + new[1:]
             if new == "%":
                 out = re.sub(r"\s+%", "%", out[:m.start()].rstrip() + "%" + out[m.end():])
             else:
+                repl = new[0].upper() + new[1:] if m.group(0)[0].isupper() else new
                 out = out[:m.start()] + repl + out[m.end():]
             swaps += 1
     if swaps < min_swaps:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import math
 import random
@@ -31,6 +32,7 @@ from .verifier_data import (
     swap_entity,
     swap_roles,
     title_claims,
+    word_overlap,
     wrapped_cases,
 )
 
@@ -275,7 +277,6 @@ def scifact_retrieved_neutrals(claims: list[dict], docs: dict[int, dict], exclud
     import numpy as np
 
     from .retrieve import BM25Index
-    from .verifier_data import word_overlap
 
     ids = sorted(d for d in docs if d not in exclude)
     bm25 = BM25Index([docs[d]["title"] + " " + " ".join(docs[d]["abstract"]) for d in ids], np.arange(len(ids)))
@@ -351,8 +352,10 @@ def build_data(root: Path, seed: int, scale: float) -> dict:
     # entity-bearing news sentences and from NLI train premises that name a country, city or organisation.
     context = ENTITY_NEWS_SENTENCES + OWN_NEWS_SENTENCES
     train += entity_cases(ENTITY_NEWS_SENTENCES, rng, "hard:own_entity", int(1500 * scale), context=context)
-    nli_ent = sorted({p for p, _, _, src in train if src.startswith(("taxinli", "cad_snli", "conjnli", "textfooler"))
-                      and len(p) < 300 and find_mentions(p)})
+    # General-text NLI train rows with short premises: premises and hypotheses for entity and actor cases.
+    nli_stmt = [(p, h) for p, h, _, src in train if src.startswith(("taxinli", "cad_snli", "conjnli", "textfooler"))
+                and len(p) < 300]
+    nli_ent = sorted({p for p, _ in nli_stmt if find_mentions(p)})
     train += entity_cases(nli_ent, rng, "hard:nli_entity", int(800 * scale))
     train += wrapped_cases(train, rng, int(1200 * scale))
     # Topical neutrals: a claim next to another sentence of the same abstract it is not about.
@@ -365,8 +368,6 @@ def build_data(root: Path, seed: int, scale: float) -> dict:
     train += respelled_cases(context, rng, "hard:own_entity", int(250 * scale))
     train += respelled_cases(nli_ent, rng, "hard:nli_entity", int(200 * scale))
     train += shared_actor_cases([(s, s) for s in context], rng, "hard:own_entity", int(300 * scale))
-    nli_stmt = [(p, h) for p, h, _, src in train if src.startswith(("taxinli", "cad_snli", "conjnli", "textfooler"))
-                and len(p) < 300]
     train += shared_actor_cases(nli_stmt, rng, "hard:nli_entity", int(500 * scale))
     train += scifact_retrieved_neutrals(sf_train, docs, reserved)
     # Readers' wording: restatements with synonyms (true), and generated claims of every label restyled the
@@ -625,16 +626,15 @@ def _grid_fit(judge, scored) -> tuple[dict, dict]:
 
     best = (-1.0, None)
     grid = [round(x, 2) for x in np.arange(0.30, 0.96, 0.05)]
-    for floor in CONTRADICT_OVERLAP_GRID:
-        for te in grid:
-            for tc in grid:
-                judge.verifier.thresholds = {"entail": te, "contradict": tc, "contradict_overlap": floor}
-                pred = [judge._label_units(u)[0] if u else "unverified" for u, _ in scored]
-                m = _macro_f1([g for _, g in scored], pred, ("supported", "contradicted", "unverified"))
-                # ties: prefer the more demanding thresholds (fewer confident false verdicts), then no floor
-                key = (m["macro_f1"], te + tc, -floor)
-                if best[1] is None or key > best[0]:
-                    best = (key, {"entail": float(te), "contradict": float(tc), "contradict_overlap": floor}, m)
+    for floor, te, tc in itertools.product(CONTRADICT_OVERLAP_GRID, grid, grid):
+        th = {"entail": float(te), "contradict": float(tc), "contradict_overlap": floor}
+        judge.verifier.thresholds = th
+        pred = [judge._label_units(u)[0] if u else "unverified" for u, _ in scored]
+        m = _macro_f1([g for _, g in scored], pred, ("supported", "contradicted", "unverified"))
+        # ties: prefer the more demanding thresholds (fewer confident false verdicts), then no floor
+        key = (m["macro_f1"], te + tc, -floor)
+        if best[1] is None or key > best[0]:
+            best = (key, th, m)
     return best[1], best[2]
 
 

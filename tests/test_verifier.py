@@ -124,7 +124,6 @@ def test_contradiction_needs_the_fitted_word_overlap(judge, monkeypatch):
     assert judge.judge(claim, hits).label == "contradicted"
     # The same units, read with an overlap floor no sentence can reach: no contradiction is left.
     monkeypatch.setitem(judge.verifier.thresholds, "contradict_overlap", 1.01)
-    judge._last = None
     v = judge.judge(claim, hits)
     assert v.label != "contradicted" and all(s.stance != "contradicts" for s in v.sources)
 
