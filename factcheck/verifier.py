@@ -19,7 +19,7 @@ from .models import Citation, ConsistencyFinding, SearchHit, SourceStance, Stanc
 from .retrieve import drop_thousands_separators
 from .settings import PACKAGE_DIR, Settings
 
-DEFAULT_MODEL_DIR = PACKAGE_DIR / "models" / "verifier-v3"
+DEFAULT_MODEL_DIR = PACKAGE_DIR / "models" / "verifier-v4"
 ENTAIL, NEUTRAL, CONTRADICT = 0, 1, 2  # the model's label ids (config.json id2label)
 DEFAULT_THRESHOLDS = {"entail": 0.6, "contradict": 0.6}
 
@@ -220,7 +220,9 @@ class VerifierJudge:
                 mismatch and not value_mismatch and (u.overlap >= 0.8 or (e >= th["entail"] * 0.5 and u.overlap >= 0.6))):
             # The model reads the sentence as about the claim, but a checked value disagrees.
             return "contradicts", max(c, 0.5 + 0.5 * max(e, u.overlap) * 0.8)
-        if e >= th["entail"]:
+        # Support needs some of the claim's words too: the model gives some wordless inputs (an instruction
+        # instead of a claim) a middling P(entail) against any sentence (floor fitted; 0 in older models).
+        if e >= th["entail"] and u.overlap >= th.get("support_overlap", 0.0):
             return "supports", e
         return "silent", max(e, c)
 

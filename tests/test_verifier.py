@@ -56,7 +56,7 @@ def test_loads_offline_with_versioned_name(judge, monkeypatch):
     assert os.environ.get("HF_HUB_OFFLINE") == "1"
     assert (DEFAULT_MODEL_DIR / "model.safetensors").stat().st_size < 60_000_000
     assert isinstance(judge, Judge)
-    assert judge.name == "verifier" and judge.version.startswith("verifier-v3+")
+    assert judge.name == "verifier" and judge.version.startswith("verifier-v4+")
     assert judge.verifier.temperature > 0 and 0 < judge.verifier.thresholds["entail"] < 1
 
 
@@ -126,6 +126,17 @@ def test_contradiction_needs_the_fitted_word_overlap(judge, monkeypatch):
     monkeypatch.setitem(judge.verifier.thresholds, "contradict_overlap", 1.01)
     v = judge.judge(claim, hits)
     assert v.label != "contradicted" and all(s.stance != "contradicts" for s in v.sources)
+
+
+def test_support_needs_the_fitted_word_overlap(judge, monkeypatch):
+    hits = _hits(FLOODS, BUDGET)
+    claim = "The ministry said 140 schools were damaged by the floods."
+    monkeypatch.setitem(judge.verifier.thresholds, "support_overlap", 0.0)
+    assert judge.judge(claim, hits).label == "supported"
+    # The same units, read with a support floor no sentence can reach: nothing supports the claim any more.
+    monkeypatch.setitem(judge.verifier.thresholds, "support_overlap", 1.01)
+    v = judge.judge(claim, hits)
+    assert v.label != "supported" and all(s.stance != "supports" for s in v.sources)
 
 
 def test_unrelated_claim_is_unverified(judge):

@@ -179,3 +179,21 @@ def test_title_claims_state_the_named_office_as_true_and_another_as_false():
         assert premise == s and "Piotr Nowak" in claim and src == "hard:t:title_claim"
         assert (("defence minister" in claim.lower() or "defense minister" in claim.lower()) == (label == 0)), claim
     assert title_claims(["The talks ended without a deal."], random.Random(0), "hard:t", 5) == []
+
+
+def test_instruction_only_tuning_inputs_are_unverified_and_not_seed_claims():
+    import json
+    from pathlib import Path
+
+    from factcheck.consistency import _content
+    from factcheck.verifier_train import INSTRUCTION_ONLY_INPUTS, instruction_only_cases
+
+    cases = instruction_only_cases(random.Random(16))
+    assert len(cases) == len(INSTRUCTION_ONLY_INPUTS) and {gold for _, _, gold in cases} == {"unverified"}
+    assert all(hits and hits[0].passage.text for _, hits, _ in cases)
+    # they are our own, not the reported seed set's injection claims
+    seed = Path(__file__).resolve().parent.parent / "evals" / "datasets" / "seed-news.jsonl"
+    seed_claims = {json.loads(line)["claim"].strip().lower() for line in seed.read_text().splitlines() if line.strip()}
+    assert not {t.lower() for t in INSTRUCTION_ONLY_INPUTS} & seed_claims
+    # the point of the split: an instruction shares no content word with the news text it is checked against
+    assert all(not (_content(text) & _content(hits[0].passage.text)) for text, hits, _ in cases)
