@@ -361,3 +361,26 @@ def _noun(text: str, q: Quantity) -> str:
 def _finding(kind, outcome, c: Quantity, e: Quantity, passage_id, detail) -> ConsistencyFinding:
     return ConsistencyFinding(kind=kind, outcome=outcome, claim_value=c.raw, evidence_value=e.raw,
                               passage_id=passage_id, detail=detail)
+
+
+# Text addressed to the checker rather than about the world: an override of its rules, a verdict ordered
+# up front, a role or markup token. Narrow on purpose: a span is only removed when it names the checker's
+# instructions, a verdict word, or a chat role, so a claim that merely contains "ignore" or "say" keeps it.
+_INSTRUCTION_SPANS = [
+    re.compile(r"\b(?:ignore|disregard|forget|override)\s+(?:(?:all|any|the|your|my|these|those|previous|prior|"
+               r"above|earlier|preceding|other)\s+)*(?:instructions?|rules?|prompts?|evidence|sources?|context|"
+               r"guidelines|passages?)\b", re.I),
+    re.compile(r"\b(?:answer|reply|respond|output|say|mark|label|rate|return|print|classify|judge|flag|tag|verdict)"
+               r"\b[^.!?\n]{0,40}?\b(?:supported|contradicted|unverified|true|false|verified|yes|correct|fake)\b", re.I),
+    re.compile(r"(?:^|\b)(?:system|assistant|user|admin|developer)\s*:", re.I),
+    re.compile(r"\[/?INST\]|</?claim>|<\|[^|>]{1,40}\|>|\b(?:system prompt|developer mode|jailbreak)\b", re.I),
+]
+
+
+def instruction_only(claim: str) -> bool:
+    """True when the input instructs the checker and holds no claim: fewer than two content words outside such spans."""
+    rest, hit = claim, False
+    for rx in _INSTRUCTION_SPANS:
+        rest, n = rx.subn(" ", rest)
+        hit = hit or n > 0
+    return hit and len(_content(rest)) < 2
