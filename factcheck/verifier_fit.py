@@ -231,6 +231,8 @@ def main(argv: list[str] | None = None) -> int:
     train_sets = {k: read_rows(Path(v)) for k, v in (e.split("=", 1) for e in args.rows)}
     extras = {k: read_rows(Path(v)) for k, v in (e.split("=", 1) for e in args.extra)}
     evals = {k: read_rows(Path(v))[0] for k, v in (e.split("=", 1) for e in args.eval)}
+    first_eval = next(iter(evals), "")
+    select = args.select or first_eval
     print(f"train sets {({k: len(v[0]) for k, v in train_sets.items()})}; extras {({k: len(v[0]) for k, v in extras.items()})}; device {args.device}", flush=True)
     report = {"device": torch.cuda.get_device_name() if args.device == "cuda" else "cpu",
               "command": "python -m factcheck.verifier_fit " + " ".join(argv if argv is not None else sys.argv[1:]), "runs": {}}
@@ -268,12 +270,12 @@ def main(argv: list[str] | None = None) -> int:
         for ename, erows in evals.items():
             three = [r for r in erows if r[2] < 3]
             res["eval"][ename] = pair_report(pair_logits(model, tok, three, args.max_len), three)
-        probe = [r for r in evals.get(next(iter(evals), ""), [])][:8]
+        probe = evals.get(first_eval, [])[:8]
         res["probe_logits"] = pair_logits(model, tok, probe, args.max_len).round(4).tolist() if probe else []
         save_trained_part(model, Path(args.work) / name)
         report["runs"][name] = res
         print(json.dumps({name: {k: v for k, v in res.items() if k != "probe_logits"}}), flush=True)
-        _keep_best(report, Path(args.work), out, args.select or next(iter(evals), ""), args.keep)
+        _keep_best(report, Path(args.work), out, select, args.keep)
     print(f"kept {report.get('kept')}; done in {time.time() - t_start:.0f}s", flush=True)
     return 0
 

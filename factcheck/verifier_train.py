@@ -15,7 +15,6 @@ from pathlib import Path
 
 from . import settings as _settings  # noqa: F401  (sets HF_HUB_OFFLINE before transformers loads)
 from .verifier import model_text
-from .verifier_fit import LABEL2ID, LABELS, NOT_ENTAILMENT, assemble, export, fit, with_extra, write_rows
 from .verifier_data import (
     CONTRADICTING_KINDS,
     ENTITY_NEWS_SENTENCES,
@@ -36,6 +35,7 @@ from .verifier_data import (
     word_overlap,
     wrapped_cases,
 )
+from .verifier_fit import LABEL2ID, LABELS, NOT_ENTAILMENT, assemble, export, fit, with_extra, write_rows
 
 
 DEFAULT_OUT = _settings.PACKAGE_DIR / "models" / "verifier-v4"
@@ -306,10 +306,10 @@ def nli_dev_samples(root: Path, rng: random.Random) -> dict[str, list[dict]]:
     }
 
 
-def extra_nli_rows(root: Path, seed: int, exclude: set[str]) -> list[tuple[str, str, int, str]]:
-    """Pairs of the NLI sets held out by default (MNLI dev, ANLI, SNLI dev/test), less the dev samples and `exclude`."""
+def extra_nli_rows(root: Path, seed: int, drawn: list[tuple[str, str, int, str]]) -> list[tuple[str, str, int, str]]:
+    """Pairs of the NLI sets held out by default (MNLI dev, ANLI, SNLI dev/test), less the dev samples and `drawn` rows."""
     held = {_norm_pair(r["premise"], r["hypothesis"]) for v in nli_dev_samples(root, random.Random(seed + 2)).values() for r in v}
-    seen = held | exclude
+    seen = held | {_norm_pair(p, h) for p, h, _, _ in drawn}
     rows = []
     for rel in NLI_EVAL_FILES:
         if "subset" in rel:
@@ -407,13 +407,9 @@ def build_data(root: Path, seed: int, scale: float, extra_nli: bool = False) -> 
         if src.startswith("hard:") and not src.endswith(("reader_paraphrase", "wrapped")) and rng.random() < 0.4:
             train[i] = (p, reader_style(h, rng) or h, label, src)
     rng.shuffle(train)
-    extra: list[tuple[str, str, int, str]] = []
     if extra_nli:
-        keys = {_norm_pair(p, h) for p, h, _, _ in train + calib}
-        extra = extra_nli_rows(root, seed, keys)
-        train = with_extra(train, extra, seed)
-    return {"train": train, "calib": calib, "scifact_heldout_claims": sf_held, "healthver_heldout_claims": hv_held,
-            "extra": extra}
+        train = with_extra(train, extra_nli_rows(root, seed, train + calib), seed)
+    return {"train": train, "calib": calib, "scifact_heldout_claims": sf_held, "healthver_heldout_claims": hv_held}
 
 
 def mix_table(rows: list[tuple[str, str, int, str]]) -> str:
@@ -464,12 +460,11 @@ def write_rows_dir(args) -> None:
     root = Path(args.data)
     data = build_data(root, args.seed, args.scale)
     out = Path(args.rows_dir)
-    keys = {_norm_pair(p, h) for p, h, _, _ in data["train"] + data["calib"]}
     held = [r for r in data["calib"] if r[3].startswith(("scifact", "healthver"))]
     diag = nli_dev_samples(root, random.Random(args.seed + 2))
     files = {
         "train.jsonl.gz": data["train"],
-        "extra-nli.jsonl.gz": extra_nli_rows(root, args.seed, keys),
+        "extra-nli.jsonl.gz": extra_nli_rows(root, args.seed, data["train"] + data["calib"]),
         "heldout-claims-pairs.jsonl.gz": held,  # held-out SciFact-train / HealthVer-dev claims: same at every scale
         "calib.jsonl.gz": data["calib"],
         "diag-mnli.jsonl.gz": [(r["premise"], r["hypothesis"], LABEL2ID[r["label"]], "mnli") for r in diag["mnli/dev_matched (1000 sample)"]],
