@@ -38,7 +38,7 @@ from .verifier_data import (
 from .verifier_fit import LABEL2ID, LABELS, NOT_ENTAILMENT, assemble, export, fit, with_extra, write_rows
 
 
-DEFAULT_OUT = _settings.PACKAGE_DIR / "models" / "verifier-v4"
+DEFAULT_OUT = _settings.PACKAGE_DIR / "models" / "verifier-v5"
 
 # Training mix: (file under nli/, rows to sample). Template sets (IMPPRES, fragments, MED) and the
 # contradiction-skewed Breaking NLI are kept small so they do not teach their templates.
@@ -121,6 +121,7 @@ OWN_NEWS_SENTENCES = [
 NEWS_DEV = Path(__file__).resolve().parent.parent / "evals" / "tuning" / "news-dev.jsonl"
 CONTRADICT_OVERLAP_GRID = (0.0, 0.15, 0.3)
 SUPPORT_OVERLAP_GRID = (0.0, 0.1, 0.2)
+SIDE_WEIGHT_GRID = (0.0, 0.25, 0.5, 1.0)  # exponent of word overlap when supporting and contradicting units compete
 
 _NUM = re.compile(r"(?<![\w.\-])(\d{1,3}(?:,\d{3})+|\d+(?:\.\d+)?)(?![\w.]*\d)")
 _COMPARATIVE_BEFORE = re.compile(r"(more than|over|at least|less than|fewer than|up to|under|below|above|nearly|almost|at most)\s*\$?$", re.I)
@@ -427,6 +428,36 @@ def mix_table(rows: list[tuple[str, str, int, str]]) -> str:
     return "\n".join(lines)
 
 
+def other_actor_number_cases(sentences: list[str], rng: random.Random, source: str, n: int) -> list[tuple[str, str, int, str]]:
+    """Another country, city or organisation with another number: unrelated, not false.
+
+    "The UK has 400 troops in Iraq" says nothing against "The US has 2,500 troops in Iraq"; the changed-number
+    cases alone taught the model that any differing number contradicts."""
+    pool = [s for s in sentences if _NUM.search(s) and any(k in OTHER_ACTOR_KINDS for _, _, k, _ in find_mentions(s))]
+    out: list[tuple[str, str, int, str]] = []
+    tries = 0
+    while pool and len(out) < n and tries < n * 20:
+        tries += 1
+        s = rng.choice(pool)
+        h = swap_entity(s, rng, OTHER_ACTOR_KINDS)
+        h = perturb_number(h, rng) if h else None
+        if h and h != s:
+            out.append((s, h, 1, f"{source}:other_actor_number"))
+    return out
+
+
+def finetune_rows(data: dict, seed: int, scale: float, replay: int) -> list[tuple[str, str, int, str]]:
+    """A warm-start mix: the new other-actor-with-another-number cases plus a replay sample of the full mix."""
+    rng = random.Random(seed + 7)
+    nli_ent = sorted({p for p, _, _, src in data["train"] if src.startswith(("taxinli", "cad_snli", "conjnli", "textfooler"))
+                      and len(p) < 300 and find_mentions(p)})
+    rows = other_actor_number_cases(ENTITY_NEWS_SENTENCES + OWN_NEWS_SENTENCES, rng, "hard:own_entity", int(150 * scale))
+    rows += other_actor_number_cases(nli_ent, rng, "hard:nli_entity", int(400 * scale))
+    rows += rng.sample(data["train"], min(replay, len(data["train"])))
+    rng.shuffle(rows)
+    return rows
+
+
 def train(args) -> None:
     """Fine-tune the base as a 3-label cross-encoder (verifier_fit's torch loop) and export fp16 weights."""
     import numpy as np
@@ -439,7 +470,7 @@ def train(args) -> None:
     torch.set_num_threads(args.threads)
     root = Path(args.data)
     data = build_data(root, args.seed, args.scale, extra_nli=args.extra_nli)
-    rows = data["train"]
+    rows = finetune_rows(data, args.seed, args.scale, args.replay) if args.replay else data["train"]
     print("## Data mix (train)\n" + mix_table(rows), flush=True)
     print(f"\ncalibration slice: {len(data['calib'])} pairs; held-out claims: scifact {len(data['scifact_heldout_claims'])}, healthver {len(data['healthver_heldout_claims'])}", flush=True)
     model, tok, stats = fit(
@@ -665,18 +696,20 @@ def _score_cases(judge, cases):
 
 
 def _grid_fit(judge, scored) -> tuple[dict, dict]:
-    """Entail/contradict thresholds and the two word-overlap floors maximising claim-level macro-F1."""
+    """Entail/contradict thresholds, the two word-overlap floors and the side weight maximising claim-level macro-F1."""
     import numpy as np
 
     best = (-1.0, None)
     grid = [round(x, 2) for x in np.arange(0.30, 0.96, 0.05)]
-    for s_floor, floor, te, tc in itertools.product(SUPPORT_OVERLAP_GRID, CONTRADICT_OVERLAP_GRID, grid, grid):
-        th = {"entail": float(te), "contradict": float(tc), "contradict_overlap": floor, "support_overlap": s_floor}
+    for alpha, s_floor, floor, te, tc in itertools.product(SIDE_WEIGHT_GRID, SUPPORT_OVERLAP_GRID,
+                                                           CONTRADICT_OVERLAP_GRID, grid, grid):
+        th = {"entail": float(te), "contradict": float(tc), "contradict_overlap": floor, "support_overlap": s_floor,
+              "side_overlap_weight": alpha}
         judge.verifier.thresholds = th
         pred = [judge._label_units(u)[0] if u else "unverified" for u, _ in scored]
         m = _macro_f1([g for _, g in scored], pred, ("supported", "contradicted", "unverified"))
-        # ties: prefer the more demanding thresholds (fewer confident false verdicts), then no floors
-        key = (m["macro_f1"], te + tc, -floor, -s_floor)
+        # ties: prefer the more demanding thresholds (fewer confident false verdicts), then no floors or weight
+        key = (m["macro_f1"], te + tc, -floor, -s_floor, -alpha)
         if best[1] is None or key > best[0]:
             best = (key, th, m)
     return best[1], best[2]
@@ -756,7 +789,8 @@ def calibrate(args) -> None:
         "ece_before": round(ece_before, 4), "ece_after": round(ece_after, 4), "ece_bins": 15,
         "temperature_fitted_on": f"{n_pairs} held-out pairs from the training sources (NLI train files, scifact/claims_train held-out claims, healthver/claims_dev held-out claims)",
         "thresholds_fitted_on": list(cases), "fit_objective": "claim-level macro-F1 (thresholds grid 0.30-0.95 step 0.05; contradiction overlap floor "
-                         f"{list(CONTRADICT_OVERLAP_GRID)}; support overlap floor {list(SUPPORT_OVERLAP_GRID)})",
+                         f"{list(CONTRADICT_OVERLAP_GRID)}; support overlap floor {list(SUPPORT_OVERLAP_GRID)}; side overlap weight "
+                         f"{list(SIDE_WEIGHT_GRID)})",
         "labels": {"0": "entailment", "1": "neutral", "2": "contradiction"}, "seed": args.seed,
     }
     (out / "calibration.json").write_text(json.dumps(cal, indent=2) + "\n")
@@ -852,6 +886,8 @@ def _write_train_info(out: Path, args, rows, *, steps: int | None, schedule_step
             "trainer": "plain torch loop (AdamW, linear warmup/decay), AutoModelForSequenceClassification",
             "labels": dict(enumerate(LABELS)), "mix_table": mix_table(rows),
             "command": "python -m factcheck.verifier_train " + " ".join(sys.argv[1:])}
+    if getattr(args, "replay", 0) and args.base:
+        info["warm_start"] = f"{args.base} (fine-tuned further on the --replay mix)"
     if trained_on:
         # verifier_fit's report: device, config, held-out pair metrics; this machine only assembled the weights
         info["trained_elsewhere"] = trained_on
@@ -889,6 +925,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--stop-at", type=int, default=0, help="end training after this step, keeping the full schedule")
     ap.add_argument("--ckpt-every", type=int, default=50)
     ap.add_argument("--freeze-embeddings", action=argparse.BooleanOptionalAction, default=True)
+    ap.add_argument("--replay", type=int, default=0,
+                    help="train: warm-start mix (use with --base MODEL): the other-actor-number cases plus this many rows of the full mix")
     args = ap.parse_args(argv)
     if args.phase == "export":
         export_checkpoint(args)

@@ -2,7 +2,7 @@
 
 import pytest
 
-from factcheck.consistency import check, extract_quantities, instruction_only
+from factcheck.consistency import align_acronyms, check, extract_quantities, instruction_only
 
 IRAQ_SYRIA = "The United States has about 2,500 troops in Iraq and about 900 in Syria."
 
@@ -146,3 +146,22 @@ def test_instructions_without_a_claim_are_recognised(text):
 ])
 def test_claims_are_not_mistaken_for_instructions(text):
     assert not instruction_only(text)
+
+
+@pytest.mark.parametrize("claim, evidence, expected", [
+    # a spelled-out name read against its acronym, and the other way round
+    ("Kareem Benani is the chief executive of Mediterranean Gateway Terminals", "MGT chief executive Karim Benani said",
+     "Kareem Benani is the chief executive of MGT"),
+    ("Iraqi PM al-Sudani launched talks", "Iraqi Prime Minister Mohamed Chia al-Soudani recently launched",
+     "Iraqi Prime Minister al-Sudani launched talks"),
+    ("The U.S. deploys 2,500 troops", "The United States deploys around 2,500 soldiers",
+     "The United States deploys 2,500 troops"),
+    # nothing to align: another entity, the same form, a name the evidence does not abbreviate, a shouted claim
+    ("The UK has 400 troops in Iraq", "The United States currently has about 2,500 troops", "The UK has 400 troops in Iraq"),
+    ("The US deploys 2,500 troops", "The US deploys around 2,500 soldiers", "The US deploys 2,500 troops"),
+    ("Sabrina Singh is a State Department spokesperson", "the spokesperson for the US Department of Defense, Sabrina Singh",
+     "Sabrina Singh is a State Department spokesperson"),
+    ("THE US HAS TROOPS IN IRAQ", "The United States has troops in Iraq", "THE US HAS TROOPS IN IRAQ"),
+])
+def test_acronyms_are_spelled_as_the_evidence_spells_them(claim, evidence, expected):
+    assert align_acronyms(claim, evidence) == expected

@@ -56,7 +56,7 @@ def test_loads_offline_with_versioned_name(judge, monkeypatch):
     assert os.environ.get("HF_HUB_OFFLINE") == "1"
     assert (DEFAULT_MODEL_DIR / "model.safetensors").stat().st_size < 60_000_000
     assert isinstance(judge, Judge)
-    assert judge.name == "verifier" and judge.version.startswith("verifier-v4+")
+    assert judge.name == "verifier" and judge.version.startswith("verifier-v5+")
     assert judge.verifier.temperature > 0 and 0 < judge.verifier.thresholds["entail"] < 1
 
 
@@ -107,6 +107,16 @@ def test_supported_claim_is_cited_verbatim(judge):
     assert v.citations[0].article_id == "budget" and v.citations[0].stance == "supports"
     assert v.citations[0].source == "City Times" and v.citations[0].published == date(2023, 3, 1)
     assert "City Times" in v.explanation
+
+
+def test_claim_spelling_out_an_acronym_is_read_as_the_source_writes_it(judge):
+    port = Article(id="port", title="Port strike", source="Wire",
+                   text=("Around 12,000 dock workers walked off the job at the port of Nador on Monday. "
+                         "MGT chief executive Karim Benani said the company had lost about 25 million dirhams a day."))
+    v = judge.judge("Karim Benani is the chief executive of Mediterranean Gateway Terminals.", _hits(port))
+    assert v.label == "supported", v.explanation
+    _check_citations(v, [port])  # the quote is the source's text, not the re-spelled claim
+    assert "MGT chief executive" in v.citations[0].quote
 
 
 def test_changed_number_is_contradicted_with_check(judge):

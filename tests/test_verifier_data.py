@@ -197,3 +197,18 @@ def test_instruction_only_tuning_inputs_are_unverified_and_not_seed_claims():
     assert not {t.lower() for t in INSTRUCTION_ONLY_INPUTS} & seed_claims
     # the point of the split: an instruction shares no content word with the news text it is checked against
     assert all(not (_content(text) & _content(hits[0].passage.text)) for text, hits, _ in cases)
+
+
+def test_other_actor_number_cases_change_the_actor_and_a_number_and_are_neutral():
+    import re
+
+    from factcheck.verifier_train import other_actor_number_cases
+
+    sentences = ["Germany has sent 300 engineers to help rebuild the port in Kenya.", "The river rose four metres."]
+    cases = other_actor_number_cases(sentences, random.Random(3), "t", 20)
+    assert len(cases) == 20 and {label for _, _, label, _ in cases} == {1}
+    for premise, claim, _, source in cases:
+        assert premise == sentences[0] and source == "t:other_actor_number"  # only sentences with an actor and a number
+        assert re.findall(r"\d+", claim) != ["300"]
+        assert ("Germany" in claim) != ("Kenya" in claim)  # exactly one actor replaced
+    assert cases == other_actor_number_cases(sentences, random.Random(3), "t", 20)
