@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import itertools
 import re
 from dataclasses import dataclass, field
 
@@ -398,6 +397,7 @@ def instruction_only(claim: str) -> bool:
 _ACRONYM = re.compile(r"\b(?:[A-Z]\.){2,}|\b[A-Z]{2,6}\b")
 _LONG_FORM = re.compile(r"\b[A-Z][a-z]+(?:\s+(?:(?:of|and|for|the|de|du|des|la|le)\s+)*[A-Z][a-z]+)+")
 _CONNECTORS = {"of", "and", "for", "the", "de", "du", "des", "la", "le"}
+_MAX_RUN = 12  # words in a long form, connectors included (6 initials at most, as the acronym pattern)
 
 
 def _initials(long_form: str) -> str:
@@ -410,10 +410,13 @@ def _long_forms(text: str) -> dict[str, str]:
     out: dict[str, str] = {}
     for m in _LONG_FORM.finditer(text):
         words = m.group(0).split()
-        for i, j in itertools.combinations(range(len(words) + 1), 2):
-            run = words[i:j]
-            if len(run) >= 2 and run[0] not in _CONNECTORS and run[-1] not in _CONNECTORS:
-                out.setdefault(_initials(" ".join(run)), " ".join(run))
+        # Acronyms have at most 6 letters, so longer runs never match: capping them keeps a title-case
+        # passage linear instead of quadratic in its length.
+        for i in range(len(words)):
+            for j in range(i + 2, min(len(words), i + _MAX_RUN) + 1):
+                run = words[i:j]
+                if run[0] not in _CONNECTORS and run[-1] not in _CONNECTORS:
+                    out.setdefault(_initials(" ".join(run)), " ".join(run))
     return out
 
 

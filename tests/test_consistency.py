@@ -165,3 +165,10 @@ def test_claims_are_not_mistaken_for_instructions(text):
 ])
 def test_acronyms_are_spelled_as_the_evidence_spells_them(claim, evidence, expected):
     assert align_acronyms(claim, evidence) == expected
+
+
+def test_acronym_alignment_on_a_long_title_case_run():
+    # one run of 2,400 capitalised words: long forms are taken from bounded windows of it
+    wall = " ".join(["Big Title Words Of The Day"] * 400)
+    assert align_acronyms("The BTW said so", wall) == "The Big Title Words said so"
+    assert align_acronyms("Big Title Words said so", "BTW said so") == "BTW said so"
