@@ -127,9 +127,13 @@ class Verifier:
         p = np.exp(z)
         return p / p.sum(axis=1, keepdims=True)
 
+    def score(self, premises: list[str], hypotheses: list[str]) -> np.ndarray:
+        """Calibrated probabilities (n, 3) [entail, neutral, contradict] of each (evidence, claim) pair."""
+        return self.probs_from_logits(self.logits(premises, hypotheses))
+
     def score_pairs(self, claim: str, sentences: list[str]) -> np.ndarray:
-        """Calibrated probabilities (n, 3) [entail, neutral, contradict] of each sentence towards the claim."""
-        return self.probs_from_logits(self.logits(list(sentences), [claim] * len(sentences)))
+        """Calibrated probabilities (n, 3) of each sentence towards one claim."""
+        return self.score(list(sentences), [claim] * len(sentences))
 
 
 _SHARED: dict[Path, Verifier] = {}
@@ -200,9 +204,10 @@ class VerifierJudge:
             return units
         # Each unit reads the claim with acronyms spelled as the unit spells them ("PM" / "Prime Minister").
         claims = [consistency.align_acronyms(claim, u.text) for u in units]
-        probs = self.verifier.probs_from_logits(self.verifier.logits([u.text for u in units], claims))
+        probs = self.verifier.score([u.text for u in units], claims)
+        words = {c: consistency._content(c) for c in set(claims)}  # most units keep the claim as written
         for u, p, c in zip(units, probs, claims):
-            claim_words = consistency._content(c)
+            claim_words = words[c]
             u.probs = p
             u.checks = consistency.check(c, u.text, hits[u.hit].passage.id)
             u.overlap = len(claim_words & consistency._content(u.text)) / max(1, len(claim_words))

@@ -324,6 +324,17 @@ def extra_nli_rows(root: Path, seed: int, drawn: list[tuple[str, str, int, str]]
     return rows
 
 
+def nli_statements(rows: list[tuple[str, str, int, str]]) -> list[tuple[str, str]]:
+    """General-text NLI train rows with short premises, as (premise, hypothesis): sources for entity and actor cases."""
+    return [(p, h) for p, h, _, src in rows if src.startswith(("taxinli", "cad_snli", "conjnli", "textfooler"))
+            and len(p) < 300]
+
+
+def entity_premises(statements: list[tuple[str, str]]) -> list[str]:
+    """The distinct premises among `statements` that name a country, city, organisation or office, sorted."""
+    return sorted({p for p, _ in statements if find_mentions(p)})
+
+
 def build_data(root: Path, seed: int, scale: float, extra_nli: bool = False) -> dict:
     """Assemble train / calibration pairs and the held-out claim-level split; nothing from eval sets.
 
@@ -380,10 +391,8 @@ def build_data(root: Path, seed: int, scale: float, extra_nli: bool = False) -> 
     # entity-bearing news sentences and from NLI train premises that name a country, city or organisation.
     context = ENTITY_NEWS_SENTENCES + OWN_NEWS_SENTENCES
     train += entity_cases(ENTITY_NEWS_SENTENCES, rng, "hard:own_entity", int(1500 * scale), context=context)
-    # General-text NLI train rows with short premises: premises and hypotheses for entity and actor cases.
-    nli_stmt = [(p, h) for p, h, _, src in train if src.startswith(("taxinli", "cad_snli", "conjnli", "textfooler"))
-                and len(p) < 300]
-    nli_ent = sorted({p for p, _ in nli_stmt if find_mentions(p)})
+    nli_stmt = nli_statements(train)
+    nli_ent = entity_premises(nli_stmt)
     train += entity_cases(nli_ent, rng, "hard:nli_entity", int(800 * scale))
     train += wrapped_cases(train, rng, int(1200 * scale))
     # Topical neutrals: a claim next to another sentence of the same abstract it is not about.
@@ -449,8 +458,7 @@ def other_actor_number_cases(sentences: list[str], rng: random.Random, source: s
 def finetune_rows(data: dict, seed: int, scale: float, replay: int) -> list[tuple[str, str, int, str]]:
     """A warm-start mix: the new other-actor-with-another-number cases plus a replay sample of the full mix."""
     rng = random.Random(seed + 7)
-    nli_ent = sorted({p for p, _, _, src in data["train"] if src.startswith(("taxinli", "cad_snli", "conjnli", "textfooler"))
-                      and len(p) < 300 and find_mentions(p)})
+    nli_ent = entity_premises(nli_statements(data["train"]))
     rows = other_actor_number_cases(ENTITY_NEWS_SENTENCES + OWN_NEWS_SENTENCES, rng, "hard:own_entity", int(150 * scale))
     rows += other_actor_number_cases(nli_ent, rng, "hard:nli_entity", int(400 * scale))
     rows += rng.sample(data["train"], min(replay, len(data["train"])))
