@@ -373,7 +373,7 @@ _INSTRUCTION_SPANS = [
     re.compile(r"\b(?:answer|reply|respond|output|say|mark|label|rate|return|print|classify|judge|flag|tag|verdict)"
                r"\b[^.!?\n]{0,40}?\b(?:supported|contradicted|unverified|true|false|verified|yes|correct|fake)\b", re.I),
     re.compile(r"(?:^|\b)(?:system|assistant|user|admin|developer)\s*:", re.I),
-    re.compile(r"\[/?INST\]|</?claim>|<\|[^|>]{1,40}\|>|\b(?:system prompt|developer mode|jailbreak)\b", re.I),
+    re.compile(r"\[/?INST\]|</?claim>|<\|[^|>]{1,40}\|>|\b(?:system prompt|system override|developer mode|jailbreak)\b", re.I),
 ]
 
 
@@ -388,6 +388,41 @@ def instruction_only(claim: str) -> bool:
         rest, n = rx.subn(" ", rest)
         hit = hit or n > 0
     return hit and len(_content(rest)) < 2
+
+
+# Where pasted text around a claim breaks: markup and role tokens, sentence ends, and a colon that
+# introduces what follows ("answer supported: <claim>", "Claim: <claim>").
+_SEGMENT_BREAK = re.compile(r"\[/?INST\]|</?claim>|<\|[^|>]{1,40}\|>|(?<=[.!?:])\s+|\n+", re.I)
+# Stricter than _INSTRUCTION_SPANS, since here a sentence beside a claim is removed: a verdict is only one of
+# the checker's own labels ("the short answer is YES" and "rates ... false" are claims people make).
+_STRIP_SPANS = [_INSTRUCTION_SPANS[0], _INSTRUCTION_SPANS[2], _INSTRUCTION_SPANS[3], re.compile(
+    r"\b(?:answer|reply|respond|output|say|mark|label|return|print|classify|flag|tag|verdict)\b[^.!?\n]{0,40}?"
+    r"\b(?:supported|contradicted|unverified)\b", re.I)]
+# A piece that is only a field name or a verdict word ("Claim:", "verdict:", "contradicted") carries no claim.
+_CLAIM_LABEL = re.compile(r"^(?:(?:claim|statement|fact[- ]check|verify|check|verdict|label|answer|output)\s*:?|"
+                          r"(?:supported|contradicted|unverified)[.!]?)$", re.I)
+
+
+SET_ASIDE_NOTE = "Instructions to the checker in the input were set aside; the rest was checked."
+
+
+def strip_instructions(claim: str) -> str:
+    """The claim without the pieces that address the checker; the claim unchanged when nothing else remains."""
+    pieces, start, markup = [], 0, False
+    for m in _SEGMENT_BREAK.finditer(claim):
+        pieces.append(claim[start:m.start()])
+        start, markup = m.end(), markup or bool(m.group().strip())
+    pieces.append(claim[start:])
+    pieces = [p.strip() for p in pieces if p.strip()]
+    instructive = [any(rx.search(p) for rx in _STRIP_SPANS) for p in pieces]
+    dropped = markup or any(instructive)
+    # Field names and bare verdict words go only with an instruction: "Claim: X" on its own is left as sent.
+    rest = " ".join(p for p, bad in zip(pieces, instructive) if not bad and not (dropped and _CLAIM_LABEL.match(p)))
+    # A lone sentence that trips a pattern ("the label 'organic' was false") is a claim, not a wrapper: only
+    # a piece beside other text with a claim's worth of words is removed.
+    if not dropped or len(_content(rest)) < 2:
+        return claim
+    return rest
 
 
 # Acronyms and their spelled-out names ("MGT" / "Mediterranean Gateway Terminals", "PM" / "Prime Minister"):

@@ -118,6 +118,8 @@ class Verdict(BaseModel):
     """The judgement of one claim with its evidence."""
 
     claim: str
+    # The text actually judged, when pieces addressed to the checker were set aside from the claim as sent.
+    judged_claim: str | None = None
     label: Label
     confidence: float = Field(ge=0.0, le=1.0)
     citations: list[Citation] = Field(default_factory=list)

@@ -14,6 +14,7 @@ from collections import Counter, defaultdict
 from pathlib import Path
 
 from . import settings as _settings  # noqa: F401  (sets HF_HUB_OFFLINE before transformers loads)
+from . import consistency
 from .verifier import model_text
 from .verifier_data import (
     CONTRADICTING_KINDS,
@@ -740,7 +741,9 @@ def news_dev_claim_cases(path: Path = NEWS_DEV) -> list[tuple[str, list, str]]:
     with tempfile.TemporaryDirectory() as tmp:
         index_dir = prepare_index(eval_set.corpus, settings, embedder, Path(tmp), path, cache_dir=Path(tmp), progress=False)
         pipeline = build_pipeline(settings.model_copy(update={"index_dir": index_dir}), embedder=embedder, load_judge=False)
-        return [(c.claim, pipeline.search(c.claim), c.label) for c in eval_set.cases]
+        # The claim as Pipeline.check judges it: pieces addressed to the checker set aside.
+        claims = [(consistency.strip_instructions(c.claim), c.label) for c in eval_set.cases]
+        return [(claim, pipeline.search(claim), label) for claim, label in claims]
 
 
 def calibrate(args) -> None:

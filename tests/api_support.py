@@ -58,10 +58,12 @@ class FixedLabelJudge:
         self.label, self.name, self.version = label, name, version
         self.checks, self.confidence = list(checks), confidence
         self.calls = 0
+        self.claims: list[str] = []  # the text each call was asked to judge
 
     def judge(self, claim: str, hits: list[SearchHit]) -> Verdict:
         """The fixed label, uncited."""
         self.calls += 1
+        self.claims.append(claim)
         return Verdict(claim=claim, label=self.label, confidence=self.confidence, judge=self.name,
                        judge_version=self.version, checks=self.checks, explanation=f"fixed label {self.label}")
 
