@@ -16,7 +16,12 @@ from pathlib import Path
 LABELS = ("entailment", "neutral", "contradiction")  # ids 0 / 1 / 2; the verdict maps them to supports/silent/contradicts
 LABEL2ID = {name: i for i, name in enumerate(LABELS)}
 NOT_ENTAILMENT = 3  # 2-way rows (RTE): the target is "neutral or contradiction"
-WORD_EMBEDDINGS = "bert.embeddings.word_embeddings.weight"
+
+
+def word_embeddings_key(model) -> str:
+    """The state-dict key of the model's input word embeddings, whatever the encoder family (BERT, MPNet, ...)."""
+    weight = model.get_input_embeddings().weight
+    return next(name for name, p in model.named_parameters() if p is weight)
 
 Row = tuple[str, str, int, str]  # premise, hypothesis, label id, source
 
@@ -74,7 +79,7 @@ def fit(rows: list[Row], lengths: list[int], base: str | Path, *, seed: int, epo
         base, num_labels=3, id2label=dict(enumerate(LABELS)), label2id=LABEL2ID, dtype=torch.float32)
     if freeze_embeddings:
         # The word-embedding matrix is half the parameters; freezing it makes CPU steps cheaper.
-        model.bert.embeddings.word_embeddings.weight.requires_grad_(False)
+        model.get_input_embeddings().weight.requires_grad_(False)
     model.to(device)
     model.train()
     brng = random.Random(seed)
@@ -168,7 +173,8 @@ def save_trained_part(model, out: Path, parts: int = 2) -> list[Path]:
     """Write the fp16 weights except the frozen word embeddings, split in `parts` files (small enough to move)."""
     from safetensors.torch import save_file
 
-    sd = {k: v.detach().half().cpu().contiguous() for k, v in model.state_dict().items() if k != WORD_EMBEDDINGS}
+    skip = word_embeddings_key(model)
+    sd = {k: v.detach().half().cpu().contiguous() for k, v in model.state_dict().items() if k != skip}
     keys = sorted(sd)
     per = math.ceil(len(keys) / parts)
     out.mkdir(parents=True, exist_ok=True)
@@ -190,7 +196,7 @@ def assemble(base: str | Path, parts: list[Path], out: Path) -> None:
     model = AutoModelForSequenceClassification.from_config(cfg).to(torch.float32)
     base_sd = load_file(str(Path(base) / "model.safetensors"))
     emb = next(v for k, v in base_sd.items() if k.endswith("embeddings.word_embeddings.weight"))
-    sd = {WORD_EMBEDDINGS: emb.float()}
+    sd = {word_embeddings_key(model): emb.float()}
     for p in parts:
         sd.update({k: v.float() for k, v in load_file(str(p)).items()})
     missing, unexpected = model.load_state_dict(sd, strict=False)
