@@ -996,17 +996,61 @@ def render_compare(cmp: dict) -> str:
     return "\n".join(lines)
 
 
+def cohen_kappa(a: Sequence[str], b: Sequence[str], labels: Sequence[str] = LABELS) -> float | None:
+    """Agreement beyond chance between two labelings of the same items; None when undefined."""
+    m = confusion_matrix(a, b, labels)
+    n = sum(map(sum, m))
+    if not n:
+        return None
+    po = sum(m[i][i] for i in range(len(labels))) / n
+    pe = sum(sum(m[i]) * sum(row[i] for row in m) for i in range(len(labels))) / n / n
+    return None if pe == 1 else (po - pe) / (1 - pe)
+
+
+def label_agreement(gold_path: Path | str, second_path: Path | str) -> dict:
+    """Compare a dataset's labels with a second annotator's labels of the same claim ids."""
+    gold = {r["id"]: r for r in _read_jsonl(Path(gold_path)) if "id" in r}
+    second = {r["id"]: r for r in _read_jsonl(Path(second_path)) if "id" in r}
+    ids = [i for i in gold if i in second]
+    if not ids:
+        raise InputError(f"{second_path} labels none of the claim ids in {gold_path}")
+    g = [normalize_label(gold[i]["label"]) for i in ids]
+    s = [normalize_label(second[i]["label"]) for i in ids]
+    return {
+        "gold": str(gold_path), "second": str(second_path), "n": len(ids),
+        "unlabelled": len(gold) - len(ids), "unknown_ids": sorted(set(second) - set(gold)),
+        "agreement": accuracy(g, s), "kappa": cohen_kappa(g, s),
+        "confusion": {"labels": list(LABELS), "matrix": confusion_matrix(g, s)},
+        "disagreements": [{"id": i, "claim": gold[i].get("claim"), "gold": a, "second": b, "note": second[i].get("note")}
+                          for i, a, b in zip(ids, g, s) if a != b],
+    }
+
+
+def render_agreement(r: dict) -> str:
+    """The agreement report as plain text."""
+    lines = [f"{r['n']} claims labelled by both ({r['unlabelled']} only in the dataset): agreement "
+             f"{_fmt(r['agreement'], True)}, Cohen's kappa {_fmt(r['kappa'])}", "",
+             f"{'dataset / second':<18}" + "".join(f"{lab:>14}" for lab in LABELS)]
+    for lab, row in zip(LABELS, r["confusion"]["matrix"]):
+        lines.append(f"{lab:<18}" + "".join(f"{v:>14}" for v in row))
+    for d in r["disagreements"]:
+        lines.append(f"{d['id']}: dataset {d['gold']}, second {d['second']}: {d['claim']}")
+    return "\n".join(lines)
+
+
 # --------------------------------------------------------------------------------------------------
 # Command line (wired by factcheck.cli through add_cli)
 
 
 def add_cli(subparsers) -> None:
-    """Register `factcheck eval PATH ...` and `factcheck eval compare RUN_A RUN_B`."""
+    """Register `factcheck eval PATH ...`, `factcheck eval compare RUN_A RUN_B` and `eval agreement DATASET SECOND`."""
     p = subparsers.add_parser(
         "eval", help="run a labelled claim set through the pipeline (or: eval compare RUN_A RUN_B)",
-        description="factcheck eval PATH [options]  |  factcheck eval compare RUN_A RUN_B [--json]",
+        description="factcheck eval PATH [options]  |  factcheck eval compare RUN_A RUN_B [--json]  |  "
+                    "factcheck eval agreement DATASET SECOND_LABELS [--json]",
     )
-    p.add_argument("targets", nargs="+", metavar="PATH", help="dataset file, or: compare RUN_A RUN_B")
+    p.add_argument("targets", nargs="+", metavar="PATH",
+                   help="dataset file, or: compare RUN_A RUN_B, or: agreement DATASET SECOND_LABELS")
     p.add_argument("--format", choices=FORMATS, default="auto", help="dataset layout (default: guessed)")
     p.add_argument("--corpus", default=None, help="index dir, article files/folder, or the dataset's corpus.jsonl")
     p.add_argument("--limit", type=int, default=None, help="only the first N cases")
@@ -1028,8 +1072,15 @@ def cmd_eval(args: argparse.Namespace) -> int:
         cmp = compare_runs(args.targets[1], args.targets[2])
         print(json.dumps(cmp, default=str) if args.json else render_compare(cmp))
         return 0
+    if args.targets[0] == "agreement":
+        if len(args.targets) != 3:
+            raise InputError("usage: factcheck eval agreement DATASET SECOND_LABELS")
+        agr = label_agreement(args.targets[1], args.targets[2])
+        print(json.dumps(agr) if args.json else render_agreement(agr))
+        return 0
     if len(args.targets) != 1:
-        raise InputError("give one dataset file (or: factcheck eval compare RUN_A RUN_B)")
+        raise InputError("give one dataset file (or: factcheck eval compare RUN_A RUN_B, "
+                         "or: factcheck eval agreement DATASET SECOND_LABELS)")
     if args.top_k is not None and args.top_k < 1:
         raise InputError("--top-k must be at least 1")
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr, format="%(message)s")

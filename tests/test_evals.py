@@ -330,6 +330,44 @@ def test_cli_compare_prints_deltas(cli_env, capsys, monkeypatch):
     assert cmp["provenance"]["dataset_sha256"]["same"] is True
 
 
+def test_cohen_kappa_by_hand():
+    # 10 items, agreement 0.7; marginals (5 S, 5 C) and (6 S, 4 C): chance 0.5, so kappa 0.4
+    a = [S] * 5 + [C] * 5
+    b = [S, S, S, S, C, C, C, C, S, S]
+    assert evals.cohen_kappa(a, b) == pytest.approx(0.4)
+    assert evals.cohen_kappa(a, a) == pytest.approx(1.0)
+    assert evals.cohen_kappa([], []) is None
+
+
+def test_cli_agreement_reports_kappa_and_each_disagreement(tmp_path, capsys):
+    gold = tmp_path / "gold.jsonl"
+    gold.write_text("".join(json.dumps({"id": f"c{i}", "claim": f"claim {i}", "label": lab}) + "\n"
+                            for i, lab in enumerate([S, S, C, U, U])))
+    second = tmp_path / "second.jsonl"
+    second.write_text("".join(json.dumps({"id": f"c{i}", "label": lab, "note": "why"}) + "\n"
+                              for i, lab in enumerate([S, C, C, U])))  # c4 left unlabelled
+    assert main(["eval", "agreement", str(gold), str(second), "--json"]) == 0
+    r = json.loads(capsys.readouterr().out)
+    assert (r["n"], r["unlabelled"], r["agreement"]) == (4, 1, 0.75)
+    assert r["confusion"]["matrix"][0] == [1, 1, 0]
+    assert [d["id"] for d in r["disagreements"]] == ["c1"] and r["disagreements"][0]["second"] == C
+    assert main(["eval", "agreement", str(gold), str(second)]) == 0
+    assert "c1: dataset supported, second contradicted" in capsys.readouterr().out
+    other = tmp_path / "other.jsonl"
+    other.write_text(json.dumps({"id": "zz", "label": S}) + "\n")
+    assert main(["eval", "agreement", str(gold), str(other)]) == 2
+    assert "none of the claim ids" in capsys.readouterr().err
+
+
+def test_committed_second_annotations_cover_their_datasets():
+    for dataset, second in [(SEED, REPO / "evals" / "datasets" / "seed-news.second-annotator.jsonl"),
+                            (REPO / "evals" / "tuning" / "news-dev.jsonl",
+                             REPO / "evals" / "tuning" / "news-dev.second-annotator.jsonl")]:
+        r = evals.label_agreement(dataset, second)
+        assert r["n"] >= 90 and not r["unknown_ids"], second
+        assert r["kappa"] is not None and -1.0 <= r["kappa"] <= 1.0
+
+
 def test_cli_bad_input_exits_2_with_one_line(cli_env, capsys):
     assert main(["eval", str(cli_env / "nope.jsonl"), "--quiet"]) == 2
     err = capsys.readouterr().err

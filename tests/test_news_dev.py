@@ -38,10 +38,10 @@ def texts() -> dict[str, str]:
     return {a.id: a.text for a in report.articles}
 
 
-def test_corpus_loads_five_articles_with_sidecar_metadata():
+def test_corpus_loads_eight_articles_with_sidecar_metadata():
     report = load_articles([CORPUS])
     assert not report.skipped, report.skipped
-    assert len(report.articles) == 5
+    assert len(report.articles) == 8
     meta = {}
     for line in (CORPUS / "_meta.jsonl").read_text(encoding="utf-8").splitlines():
         row = json.loads(line)
@@ -63,7 +63,7 @@ def test_loads_through_the_eval_loader_and_is_balanced(rows):
     counts = Counter(c.label for c in es.cases)
     assert set(counts) == {S, C, U}
     for label in (S, C, U):
-        assert 27 <= counts[label] <= 33, counts
+        assert 57 <= counts[label] <= 63, counts
     assert {c.category for c in es.cases} == CATEGORIES
 
 
