@@ -102,6 +102,7 @@ def extract_quantities(text: str) -> list[Quantity]:
     """Numbers (digits, "2.5k", "three thousand", percentages, money) and years, with their nouns."""
     toks = _tokens(text)
     out: list[Quantity] = []
+    partitive: list[bool] = []  # "three of the eleven wells", "9 out of 64 samples": counts what the next number counts
     i = 0
     while i < len(toks):
         tok, s, e = toks[i]
@@ -174,11 +175,21 @@ def extract_quantities(text: str) -> list[Quantity]:
             is_year = False  # "2000 troops" counts troops, it is not a year
         if is_year:
             nouns = set()
-        if not nouns and not is_year and out and not out[-1].is_year and out[-1].nouns and s - out[-1].end < 60:
+        after = [t[0].lower() for t in toks[j:j + 4]]
+        if after[:1] == ["out"]:
+            after = after[1:]
+        part = not is_year and not nouns and after[:1] == ["of"] and any(
+            w[0].isdigit() or w in _WORD_NUM for w in (after[1:2] if after[1:2] and after[1] not in ("the", "its", "their")
+                                                       else after[2:3]))
+        if not nouns and not part and not is_year and out and not out[-1].is_year and out[-1].nouns and s - out[-1].end < 60:
             nouns = set(out[-1].nouns)  # elided noun: "2,500 troops in Iraq and about 900 in Syria"
         win = text[max(0, s - 60): min(len(text), end + 60)]
         out.append(Quantity(value, text[s:end], s, end, nouns, relation, is_year, _content(win)))
+        partitive.append(part)
         i = max(j, i + 1)
+    for k in range(len(out) - 2, -1, -1):
+        if partitive[k]:
+            out[k].nouns = set(out[k + 1].nouns)
     return out
 
 
@@ -301,8 +312,12 @@ def _negation(claim: str, sentence: str, claim_words: set[str], overlap: float, 
         cue = _NEG_CUES.search(claim).group()
         return [ConsistencyFinding(kind="negation", outcome="mismatch", claim_value=cue, evidence_value="(affirmative)",
                                    passage_id=passage_id, detail=f"the claim is negated (\"{cue}\") but the source states it affirmatively")]
-    # The source's negation must govern words of the claim, not an unrelated clause.
+    # The source's negation must govern words of the claim, not an unrelated clause, and sit in a sentence that
+    # restates the claim: a unit of two sentences may hold the claim in one and an unrelated "not" in the other.
     for pos in sn:
+        own = _sentence_at(sentence, pos)
+        if len(claim_words & _content(own)) / max(1, len(claim_words)) < 0.6:
+            continue
         # scope of the negation: up to the end of its clause
         clause = re.split(r"[,;:]| but | and | while | although | though | whereas ", sentence[pos:])[0]
         scope = _content(" ".join(clause.split()[:6]))
@@ -311,6 +326,16 @@ def _negation(claim: str, sentence: str, claim_words: set[str], overlap: float, 
             return [ConsistencyFinding(kind="negation", outcome="mismatch", claim_value="(affirmative)", evidence_value=cue,
                                        passage_id=passage_id, detail=f"the source says \"{cue}\" where the claim is affirmative")]
     return []
+
+
+_SENTENCE_END = re.compile(r"[.!?][\"'”’)]*\s+|\n+")
+
+
+def _sentence_at(text: str, pos: int) -> str:
+    """The sentence of `text` that holds character `pos`."""
+    start = max((m.end() for m in _SENTENCE_END.finditer(text, 0, pos)), default=0)
+    m = _SENTENCE_END.search(text, pos)
+    return text[start:m.start() + 1 if m else len(text)]
 
 
 def _local(text: str, qs: list[Quantity], q: Quantity, reach: int = 40) -> str:

@@ -199,3 +199,27 @@ def test_pieces_addressed_to_the_checker_are_set_aside(sent, claim):
 ])
 def test_claims_without_pieces_for_the_checker_are_left_as_sent(text):
     assert strip_instructions(text) == text
+
+
+@pytest.mark.parametrize("text, counted", [
+    ("ASI shut three of the eleven wells at its pumping station", [(3.0, {"well"}), (11.0, {"well"})]),
+    ("nine out of 64 samples tested positive", [(9.0, {"sample"}), (64.0, {"sample"})]),
+    ("At 7 p.m. it shut three of the eleven wells", [(7.0, {"p.m"}), (3.0, {"well"}), (11.0, {"well"})]),
+])
+def test_a_partitive_number_counts_what_the_whole_counts(text, counted):
+    assert [(q.value, q.nouns) for q in extract_quantities(text)] == counted
+
+
+def test_a_part_of_a_whole_is_not_a_changed_number():
+    sent = "The company issued the notice at 7 p.m. on Monday and shut three of the eleven wells at its station."
+    assert _outcomes("three wells were shut at the station", sent)[0][:2] == ("number", "match")
+    assert ("number", "mismatch") in [o[:2] for o in _outcomes("five wells were shut at the station", sent)]
+
+
+def test_a_not_in_the_next_sentence_is_no_negation_of_the_claim():
+    unit = ("Civil Protection volunteers are handing out bottled water at six points, the coordinator said. "
+            "The mayor said households would not be charged for water in September.")
+    claim = "bottled water is being handed out by civil protection volunteers"
+    assert _outcomes(claim, unit, "negation") == []
+    negated = "Civil Protection volunteers are not handing out bottled water, the coordinator said. The mayor spoke."
+    assert [o[:2] for o in _outcomes(claim, negated, "negation")] == [("negation", "mismatch")]
