@@ -456,12 +456,59 @@ def other_actor_number_cases(sentences: list[str], rng: random.Random, source: s
     return out
 
 
-def finetune_rows(data: dict, seed: int, scale: float, replay: int) -> list[tuple[str, str, int, str]]:
-    """A warm-start mix: the new other-actor-with-another-number cases plus a replay sample of the full mix."""
+# General-text 3-way NLI sources whose hypotheses can be negated (no hard cases, no 2-way rows).
+_NEGATABLE_SOURCES = ("taxinli", "cad_snli", "conjnli", "textfooler", "extra:mnli", "extra:snli", "sick")
+_CONTENT_WORD = re.compile(r"[a-z]{3,}")
+
+
+def negated_pair_cases(rows: list[tuple[str, str, int, str]], rng: random.Random, n: int) -> list[tuple[str, str, int, str]]:
+    """NLI pairs with the hypothesis negated and the label carried over by logic, a third from each label.
+
+    In NLI data a "not" in the hypothesis mostly means contradiction, and every negation hard case here was one,
+    so the model called negated claims contradicted against any related sentence ("nobody has died" against a
+    sentence on a prosecutor's inquiry). Negating an undetermined hypothesis leaves it undetermined (neutral
+    stays neutral); negating an entailed one contradicts; negating a contradicted one is entailed, kept only
+    when the hypothesis restates the premise's words (a direct contradiction, not a same-scene guess)."""
+    flip = {0: 2, 1: 1, 2: 0}
+    by_label: dict[int, list] = {0: [], 1: [], 2: []}
+    for p, h, lab, src in rows:
+        if lab not in flip or not src.startswith(_NEGATABLE_SOURCES) or len(p) >= 300:
+            continue
+        if lab == 2:
+            words = set(_CONTENT_WORD.findall(h.lower()))
+            if not words or len(words & set(_CONTENT_WORD.findall(p.lower()))) < 0.5 * len(words):
+                continue
+        by_label[lab].append((p, h))
+    out = []
+    for lab, pool in by_label.items():
+        pool = sorted(set(pool))
+        rng.shuffle(pool)
+        made = 0
+        for p, h in pool:
+            if made >= n // 3:
+                break
+            neg = negate(h)
+            if neg and neg != h:
+                out.append((p, neg, flip[lab], f"hard:nli:negated_to_{LABELS[flip[lab]]}"))
+                made += 1
+    return out
+
+
+# What a warm start (`--replay`) adds to the replayed rows; v5 used other_actor_number alone.
+FINETUNE_CASES = ("other_actor_number", "negated_pair")
+
+
+def finetune_rows(data: dict, seed: int, scale: float, replay: int,
+                  cases: tuple[str, ...] = ("other_actor_number",)) -> list[tuple[str, str, int, str]]:
+    """A warm-start mix: the chosen new cases plus a replay sample of the full mix."""
     rng = random.Random(seed + 7)
-    nli_ent = entity_premises(nli_statements(data["train"]))
-    rows = other_actor_number_cases(ENTITY_NEWS_SENTENCES + OWN_NEWS_SENTENCES, rng, "hard:own_entity", int(150 * scale))
-    rows += other_actor_number_cases(nli_ent, rng, "hard:nli_entity", int(400 * scale))
+    rows: list[tuple[str, str, int, str]] = []
+    if "other_actor_number" in cases:
+        nli_ent = entity_premises(nli_statements(data["train"]))
+        rows += other_actor_number_cases(ENTITY_NEWS_SENTENCES + OWN_NEWS_SENTENCES, rng, "hard:own_entity", int(150 * scale))
+        rows += other_actor_number_cases(nli_ent, rng, "hard:nli_entity", int(400 * scale))
+    if "negated_pair" in cases:
+        rows += negated_pair_cases(data["train"], random.Random(seed + 11), int(600 * scale))
     rows += rng.sample(data["train"], min(replay, len(data["train"])))
     rng.shuffle(rows)
     return rows
@@ -479,7 +526,10 @@ def train(args) -> None:
     torch.set_num_threads(args.threads)
     root = Path(args.data)
     data = build_data(root, args.seed, args.scale, extra_nli=args.extra_nli)
-    rows = finetune_rows(data, args.seed, args.scale, args.replay) if args.replay else data["train"]
+    cases = tuple(c.strip() for c in args.cases.split(",") if c.strip())
+    if unknown := set(cases) - set(FINETUNE_CASES):
+        raise SystemExit(f"unknown --cases {', '.join(sorted(unknown))} (known: {', '.join(FINETUNE_CASES)})")
+    rows = finetune_rows(data, args.seed, args.scale, args.replay, cases) if args.replay else data["train"]
     print("## Data mix (train)\n" + mix_table(rows), flush=True)
     print(f"\ncalibration slice: {len(data['calib'])} pairs; held-out claims: scifact {len(data['scifact_heldout_claims'])}, healthver {len(data['healthver_heldout_claims'])}", flush=True)
     model, tok, stats = fit(
@@ -937,7 +987,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--ckpt-every", type=int, default=50)
     ap.add_argument("--freeze-embeddings", action=argparse.BooleanOptionalAction, default=True)
     ap.add_argument("--replay", type=int, default=0,
-                    help="train: warm-start mix (use with --base MODEL): the other-actor-number cases plus this many rows of the full mix")
+                    help="train: warm-start mix (use with --base MODEL): the --cases plus this many rows of the full mix")
+    ap.add_argument("--cases", default="other_actor_number",
+                    help=f"train with --replay: comma-separated new cases for the mix, of {', '.join(FINETUNE_CASES)}")
     args = ap.parse_args(argv)
     if args.phase == "export":
         export_checkpoint(args)

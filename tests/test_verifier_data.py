@@ -212,3 +212,21 @@ def test_other_actor_number_cases_change_the_actor_and_a_number_and_are_neutral(
         assert re.findall(r"\d+", claim) != ["300"]
         assert ("Germany" in claim) != ("Kenya" in claim)  # exactly one actor replaced
     assert cases == other_actor_number_cases(sentences, random.Random(3), "t", 20)
+
+
+def test_negated_pair_cases_carry_the_label_over_by_logic():
+    from factcheck.verifier_train import negated_pair_cases
+
+    p = "A man is playing a guitar on stage."
+    rows = [(p, "A man is playing music.", 0, "cad_snli/train"),  # entailed -> negation contradicts
+            (p, "The man is famous.", 1, "cad_snli/train"),  # undetermined -> stays undetermined
+            (p, "A man is sleeping on stage.", 2, "cad_snli/train"),  # direct contradiction -> negation entailed
+            (p, "A woman is cooking dinner.", 2, "cad_snli/train"),  # a same-scene guess: left out
+            (p, "Music is being played.", 0, "hard:nli:copy"),  # hard cases and 2-way rows are not sources
+            (p, "A man plays.", 0, "cad_snli/train")]  # no auxiliary to negate
+    cases = negated_pair_cases(rows, random.Random(0), 30)
+    assert sorted((h, lab) for _, h, lab, _ in cases) == [
+        ("A man is not playing music.", 2), ("A man is not sleeping on stage.", 0), ("The man is not famous.", 1)]
+    assert {src for *_, src in cases} == {"hard:nli:negated_to_contradiction", "hard:nli:negated_to_entailment",
+                                          "hard:nli:negated_to_neutral"}
+    assert len(negated_pair_cases(rows * 5, random.Random(0), 3)) == 3  # n // 3 per label, duplicates once
