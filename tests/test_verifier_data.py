@@ -230,3 +230,11 @@ def test_negated_pair_cases_carry_the_label_over_by_logic():
     assert {src for *_, src in cases} == {"hard:nli:negated_to_contradiction", "hard:nli:negated_to_entailment",
                                           "hard:nli:negated_to_neutral"}
     assert len(negated_pair_cases(rows * 5, random.Random(0), 3)) == 3  # n // 3 per label, duplicates once
+
+
+def test_unknown_finetune_cases_are_a_usage_error(capsys):
+    from factcheck import verifier_train
+
+    with pytest.raises(SystemExit) as exc:
+        verifier_train.main(["--phase", "train", "--replay", "10", "--cases", "other_actor_number,bogus"])
+    assert exc.value.code == 2 and "unknown --cases bogus" in capsys.readouterr().err
