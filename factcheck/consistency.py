@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
+from .chunk import split_sentences
 from .models import ConsistencyFinding
 
 _WORD_NUM = {
@@ -178,9 +179,10 @@ def extract_quantities(text: str) -> list[Quantity]:
         after = [t[0].lower() for t in toks[j:j + 4]]
         if after[:1] == ["out"]:
             after = after[1:]
-        part = not is_year and not nouns and after[:1] == ["of"] and any(
-            w[0].isdigit() or w in _WORD_NUM for w in (after[1:2] if after[1:2] and after[1] not in ("the", "its", "their")
-                                                       else after[2:3]))
+        if after[1:2] and after[1] in ("the", "its", "their"):
+            del after[1]
+        whole = after[1] if len(after) > 1 and after[0] == "of" else ""
+        part = not is_year and not nouns and bool(whole) and (whole[0].isdigit() or whole in _WORD_NUM)
         if not nouns and not part and not is_year and out and not out[-1].is_year and out[-1].nouns and s - out[-1].end < 60:
             nouns = set(out[-1].nouns)  # elided noun: "2,500 troops in Iraq and about 900 in Syria"
         win = text[max(0, s - 60): min(len(text), end + 60)]
@@ -328,14 +330,9 @@ def _negation(claim: str, sentence: str, claim_words: set[str], overlap: float, 
     return []
 
 
-_SENTENCE_END = re.compile(r"[.!?][\"'”’)]*\s+|\n+")
-
-
 def _sentence_at(text: str, pos: int) -> str:
-    """The sentence of `text` that holds character `pos`."""
-    start = max((m.end() for m in _SENTENCE_END.finditer(text, 0, pos)), default=0)
-    m = _SENTENCE_END.search(text, pos)
-    return text[start:m.start() + 1 if m else len(text)]
+    """The sentence of `text` that holds character `pos` (the chunker's sentence split, as the verifier's units)."""
+    return next((text[a:b] for a, b in split_sentences(text) if a <= pos < b), text)
 
 
 def _local(text: str, qs: list[Quantity], q: Quantity, reach: int = 40) -> str:
@@ -391,15 +388,16 @@ def _finding(kind, outcome, c: Quantity, e: Quantity, passage_id, detail) -> Con
 # Text addressed to the checker rather than about the world: an override of its rules, a verdict ordered
 # up front, a role or markup token. Narrow on purpose: a span is only removed when it names the checker's
 # instructions, a verdict word, or a chat role, so a claim that merely contains "ignore" or "say" keeps it.
-_INSTRUCTION_SPANS = [
-    re.compile(r"\b(?:ignore|disregard|forget|override)\s+(?:(?:all|any|the|your|my|these|those|previous|prior|"
-               r"above|earlier|preceding|other)\s+)*(?:instructions?|rules?|prompts?|evidence|sources?|context|"
-               r"guidelines|passages?)\b", re.I),
-    re.compile(r"\b(?:answer|reply|respond|output|say|mark|label|rate|return|print|classify|judge|flag|tag|verdict)"
-               r"\b[^.!?\n]{0,40}?\b(?:supported|contradicted|unverified|true|false|verified|yes|correct|fake)\b", re.I),
-    re.compile(r"(?:^|\b)(?:system|assistant|user|admin|developer)\s*:", re.I),
-    re.compile(r"\[/?INST\]|</?claim>|<\|[^|>]{1,40}\|>|\b(?:system prompt|system override|developer mode|jailbreak)\b", re.I),
-]
+_MARKUP = r"\[/?INST\]|</?claim>|<\|[^|>]{1,40}\|>"  # chat-template and claim tags
+_OVERRIDE = re.compile(r"\b(?:ignore|disregard|forget|override)\s+(?:(?:all|any|the|your|my|these|those|previous|"
+                       r"prior|above|earlier|preceding|other)\s+)*(?:instructions?|rules?|prompts?|evidence|sources?|"
+                       r"context|guidelines|passages?)\b", re.I)
+_ORDERED_VERDICT = re.compile(
+    r"\b(?:answer|reply|respond|output|say|mark|label|rate|return|print|classify|judge|flag|tag|verdict)"
+    r"\b[^.!?\n]{0,40}?\b(?:supported|contradicted|unverified|true|false|verified|yes|correct|fake)\b", re.I)
+_ROLE = re.compile(r"(?:^|\b)(?:system|assistant|user|admin|developer)\s*:", re.I)
+_MARKUP_OR_MODE = re.compile(_MARKUP + r"|\b(?:system prompt|system override|developer mode|jailbreak)\b", re.I)
+_INSTRUCTION_SPANS = [_OVERRIDE, _ORDERED_VERDICT, _ROLE, _MARKUP_OR_MODE]
 
 
 INSTRUCTION_ONLY_EXPLANATION = ("The input is an instruction to the checker, not a claim about the world, so there is "
@@ -417,12 +415,12 @@ def instruction_only(claim: str) -> bool:
 
 # Where pasted text around a claim breaks: markup and role tokens, sentence ends, and a colon that
 # introduces what follows ("answer supported: <claim>", "Claim: <claim>").
-_SEGMENT_BREAK = re.compile(r"\[/?INST\]|</?claim>|<\|[^|>]{1,40}\|>|(?<=[.!?:])\s+|\n+", re.I)
-# Stricter than _INSTRUCTION_SPANS, since here a sentence beside a claim is removed: a verdict is only one of
+_SEGMENT_BREAK = re.compile(_MARKUP + r"|(?<=[.!?:])\s+|\n+", re.I)
+# Stricter than _ORDERED_VERDICT, since here a sentence beside a claim is removed: a verdict is only one of
 # the checker's own labels ("the short answer is YES" and "rates ... false" are claims people make).
-_STRIP_SPANS = [_INSTRUCTION_SPANS[0], _INSTRUCTION_SPANS[2], _INSTRUCTION_SPANS[3], re.compile(
-    r"\b(?:answer|reply|respond|output|say|mark|label|return|print|classify|flag|tag|verdict)\b[^.!?\n]{0,40}?"
-    r"\b(?:supported|contradicted|unverified)\b", re.I)]
+_ORDERED_LABEL = re.compile(r"\b(?:answer|reply|respond|output|say|mark|label|return|print|classify|flag|tag|verdict)"
+                            r"\b[^.!?\n]{0,40}?\b(?:supported|contradicted|unverified)\b", re.I)
+_STRIP_SPANS = [_OVERRIDE, _ORDERED_LABEL, _ROLE, _MARKUP_OR_MODE]
 # A piece that is only a field name or a verdict word ("Claim:", "verdict:", "contradicted") carries no claim.
 _CLAIM_LABEL = re.compile(r"^(?:(?:claim|statement|fact[- ]check|verify|check|verdict|label|answer|output)\s*:?|"
                           r"(?:supported|contradicted|unverified)[.!]?)$", re.I)

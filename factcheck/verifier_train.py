@@ -526,8 +526,7 @@ def train(args) -> None:
     torch.set_num_threads(args.threads)
     root = Path(args.data)
     data = build_data(root, args.seed, args.scale, extra_nli=args.extra_nli)
-    cases = tuple(c.strip() for c in args.cases.split(",") if c.strip())
-    rows = finetune_rows(data, args.seed, args.scale, args.replay, cases) if args.replay else data["train"]
+    rows = finetune_rows(data, args.seed, args.scale, args.replay, args.cases) if args.replay else data["train"]
     print("## Data mix (train)\n" + mix_table(rows), flush=True)
     print(f"\ncalibration slice: {len(data['calib'])} pairs; held-out claims: scifact {len(data['scifact_heldout_claims'])}, healthver {len(data['healthver_heldout_claims'])}", flush=True)
     model, tok, stats = fit(
@@ -989,7 +988,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--cases", default="other_actor_number",
                     help=f"train with --replay: comma-separated new cases for the mix, of {', '.join(FINETUNE_CASES)}")
     args = ap.parse_args(argv)
-    if unknown := {c.strip() for c in args.cases.split(",") if c.strip()} - set(FINETUNE_CASES):
+    args.cases = tuple(c.strip() for c in args.cases.split(",") if c.strip())
+    if unknown := set(args.cases) - set(FINETUNE_CASES):
         ap.error(f"unknown --cases {', '.join(sorted(unknown))} (known: {', '.join(FINETUNE_CASES)})")
     if args.phase == "export":
         export_checkpoint(args)
