@@ -39,7 +39,7 @@ from .verifier_data import (
 from .verifier_fit import LABEL2ID, LABELS, NOT_ENTAILMENT, assemble, export, fit, with_extra, write_rows
 
 
-DEFAULT_OUT = _settings.PACKAGE_DIR / "models" / "verifier-v5"
+DEFAULT_OUT = _settings.PACKAGE_DIR / "models" / "verifier-v6"
 
 # Training mix: (file under nli/, rows to sample). Template sets (IMPPRES, fragments, MED) and the
 # contradiction-skewed Breaking NLI are kept small so they do not teach their templates.
@@ -494,12 +494,51 @@ def negated_pair_cases(rows: list[tuple[str, str, int, str]], rng: random.Random
     return out
 
 
+# The news-dev claims a warm start may learn from: the first batch (nd-001..nd-090, events A and B over
+# nd01-nd05). The second batch (event C) stays out of training so that it can judge the result.
+NEWS_TRAIN_LAST_ID = "nd-090"
+
+
+def news_claim_pairs(path: Path, rng: random.Random, last_id: str = NEWS_TRAIN_LAST_ID,
+                     neutrals: int = 8, other_event: int = 2) -> list[tuple[str, str, int, str]]:
+    """Our own news claims against their articles' sentences: the gold sentence, and close sentences that are silent.
+
+    An unverified claim is, by the label policy, silent against every sentence of its event; a supported or
+    contradicted claim is silent against the articles its row does not list (the other event's). Of those, the
+    sentences sharing the most words with the claim are drawn: the kind the model read as contradicting on a new
+    story. Sentences of a supported or contradicted claim's own articles are left out: one may restate it."""
+    from .chunk import split_sentences
+    from .ingest import load_articles
+
+    rows = [r for r in _read_jsonl(path) if r["id"] <= last_id]
+    texts = {a.id: a.text for a in load_articles([path.with_suffix("")]).articles}
+    arts = sorted({a for r in rows for a in r["evidence"]})
+    sents = {a: [texts[a][x:y] for x, y in split_sentences(texts[a])] for a in arts}
+    out: list[tuple[str, str, int, str]] = []
+    for r in rows:
+        claim = consistency.strip_instructions(r["claim"])
+        if r["label"] != "unverified":
+            text = texts[r["quote_article"]]
+            a = text.index(r["quote"])
+            b = a + len(r["quote"])
+            spans = [(x, y) for x, y in split_sentences(text) if x < b and y > a]
+            out.append((text[spans[0][0]:spans[-1][1]], claim, LABEL2ID["entailment" if r["label"] == "supported"
+                                                                        else "contradiction"], "news_dev:gold"))
+        silent = [s for a in arts if a not in r["evidence"] for s in sents[a]]
+        silent.sort(key=lambda s: (-word_overlap(claim, s), s))
+        k = neutrals if r["label"] == "unverified" else other_event
+        out += [(s, claim, LABEL2ID["neutral"], "news_dev:silent") for s in silent[:k]]
+        if r["label"] == "unverified" and len(silent) > k:
+            out.append((rng.choice(silent[k:]), claim, LABEL2ID["neutral"], "news_dev:silent"))
+    return out
+
+
 # What a warm start (`--replay`) adds to the replayed rows; v5 used other_actor_number alone.
-FINETUNE_CASES = ("other_actor_number", "negated_pair")
+FINETUNE_CASES = ("other_actor_number", "negated_pair", "news_claims")
 
 
-def finetune_rows(data: dict, seed: int, scale: float, replay: int,
-                  cases: tuple[str, ...] = ("other_actor_number",)) -> list[tuple[str, str, int, str]]:
+def finetune_rows(data: dict, seed: int, scale: float, replay: int, cases: tuple[str, ...] = ("other_actor_number",),
+                  news_repeat: int = 3) -> list[tuple[str, str, int, str]]:
     """A warm-start mix: the chosen new cases plus a replay sample of the full mix."""
     rng = random.Random(seed + 7)
     rows: list[tuple[str, str, int, str]] = []
@@ -509,6 +548,9 @@ def finetune_rows(data: dict, seed: int, scale: float, replay: int,
         rows += other_actor_number_cases(nli_ent, rng, "hard:nli_entity", int(400 * scale))
     if "negated_pair" in cases:
         rows += negated_pair_cases(data["train"], random.Random(seed + 11), int(600 * scale))
+    if "news_claims" in cases:
+        # ~450 pairs against 12,000 replayed rows: seen several times (the other cases are ~1,400 each).
+        rows += news_claim_pairs(NEWS_DEV, random.Random(seed + 13)) * news_repeat
     rows += rng.sample(data["train"], min(replay, len(data["train"])))
     rng.shuffle(rows)
     return rows
@@ -526,7 +568,8 @@ def train(args) -> None:
     torch.set_num_threads(args.threads)
     root = Path(args.data)
     data = build_data(root, args.seed, args.scale, extra_nli=args.extra_nli)
-    rows = finetune_rows(data, args.seed, args.scale, args.replay, args.cases) if args.replay else data["train"]
+    rows = (finetune_rows(data, args.seed, args.scale, args.replay, args.cases, args.news_repeat) if args.replay
+            else data["train"])
     print("## Data mix (train)\n" + mix_table(rows), flush=True)
     print(f"\ncalibration slice: {len(data['calib'])} pairs; held-out claims: scifact {len(data['scifact_heldout_claims'])}, healthver {len(data['healthver_heldout_claims'])}", flush=True)
     model, tok, stats = fit(
@@ -771,8 +814,8 @@ def _grid_fit(judge, scored) -> tuple[dict, dict]:
     return best[1], best[2]
 
 
-def news_dev_claim_cases(path: Path = NEWS_DEV) -> list[tuple[str, list, str]]:
-    """The news-dev tuning claims with the hits the product retrieves for them (a real index of its corpus)."""
+def news_dev_claim_cases(path: Path = NEWS_DEV, after_id: str = "") -> list[tuple[str, list, str]]:
+    """The news-dev tuning claims (those past `after_id`) with the hits the product retrieves for them (a real index)."""
     import tempfile
 
     from .embed import make_embedder
@@ -789,7 +832,7 @@ def news_dev_claim_cases(path: Path = NEWS_DEV) -> list[tuple[str, list, str]]:
         index_dir = prepare_index(eval_set.corpus, settings, embedder, Path(tmp), path, cache_dir=Path(tmp), progress=False)
         pipeline = build_pipeline(settings.model_copy(update={"index_dir": index_dir}), embedder=embedder, load_judge=False)
         # The claim as Pipeline.check judges it: pieces addressed to the checker set aside.
-        claims = [(consistency.strip_instructions(c.claim), c.label) for c in eval_set.cases]
+        claims = [(consistency.strip_instructions(c.claim), c.label) for c in eval_set.cases if c.id > after_id]
         return [(claim, pipeline.search(claim), label) for claim, label in claims]
 
 
@@ -821,12 +864,17 @@ def calibrate(args) -> None:
     judge = VerifierJudge(ver)
     rng = random.Random(args.seed + 1)
     docs = _scifact_docs(root)
+    # News-dev claims the weights were trained on (`--cases news_claims`) would flatter any threshold: left out.
+    info = out / "train_info.json"
+    trained_through = json.loads(info.read_text()).get("news_claims_through", "") if info.is_file() else ""
+    news_key = (f"own news-dev claims after {trained_through} (not trained on; invented articles, retrieved)"
+                if trained_through else "own news-dev claims (invented articles, retrieved)")
     cases = {
         "scifact/claims_train (held-out 25%)": scifact_claim_cases(data["scifact_heldout_claims"], docs, rng, args.distractors),
         "healthver/claims_dev (held-out 25%)": healthver_claim_cases(data["healthver_heldout_claims"], root),
         "own news-style claims": own_news_claim_cases(rng),
         "own entity claims (held-out sentences)": own_entity_claim_cases(rng),
-        "own news-dev claims (invented articles, retrieved)": news_dev_claim_cases(),
+        news_key: news_dev_claim_cases(after_id=trained_through),
         # new in v4's fit, with its own generator so the splits above draw exactly what they drew before
         "own instruction-only inputs": instruction_only_cases(random.Random(args.seed + 3)),
     }
@@ -946,6 +994,8 @@ def _write_train_info(out: Path, args, rows, *, steps: int | None, schedule_step
             "command": "python -m factcheck.verifier_train " + " ".join(sys.argv[1:])}
     if getattr(args, "replay", 0) and args.base:
         info["warm_start"] = f"{args.base} (fine-tuned further on the --replay mix)"
+    if getattr(args, "replay", 0) and "news_claims" in getattr(args, "cases", ()):
+        info["news_claims_through"] = NEWS_TRAIN_LAST_ID  # calibration leaves these news-dev claims out
     if trained_on:
         # verifier_fit's report: device, config, held-out pair metrics; this machine only assembled the weights
         info["trained_elsewhere"] = trained_on
@@ -985,6 +1035,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--freeze-embeddings", action=argparse.BooleanOptionalAction, default=True)
     ap.add_argument("--replay", type=int, default=0,
                     help="train: warm-start mix (use with --base MODEL): the --cases plus this many rows of the full mix")
+    ap.add_argument("--news-repeat", type=int, default=3, help="train with --cases news_claims: copies of those pairs")
     ap.add_argument("--cases", default="other_actor_number",
                     help=f"train with --replay: comma-separated new cases for the mix, of {', '.join(FINETUNE_CASES)}")
     args = ap.parse_args(argv)

@@ -1,9 +1,11 @@
 """The verifier's hand-written hard-case generators: what they change, and what they refuse to touch."""
 
+import json
 import random
 
 import pytest
 
+from factcheck import consistency
 from factcheck.verifier_data import (
     CONTRADICTING_KINDS,
     ENTITY_NEWS_SENTENCES,
@@ -238,3 +240,36 @@ def test_unknown_finetune_cases_are_a_usage_error(capsys):
     with pytest.raises(SystemExit) as exc:
         verifier_train.main(["--phase", "train", "--replay", "10", "--cases", "other_actor_number,bogus"])
     assert exc.value.code == 2 and "unknown --cases bogus" in capsys.readouterr().err
+
+
+def test_news_claim_pairs_come_from_the_first_batch_with_logic_labels():
+    from factcheck.chunk import split_sentences
+    from factcheck.ingest import load_articles
+    from factcheck.verifier_train import NEWS_DEV, NEWS_TRAIN_LAST_ID, news_claim_pairs
+
+    rows = {json.loads(line)["claim"]: json.loads(line) for line in NEWS_DEV.read_text(encoding="utf-8").splitlines()
+            if line.strip()}
+    texts = {a.id: a.text for a in load_articles([NEWS_DEV.with_suffix("")]).articles}
+    sentence_of = {t[x:y]: a for a, t in texts.items() for x, y in split_sentences(t)}
+    pairs = news_claim_pairs(NEWS_DEV, random.Random(0))
+    first = [r for r in rows.values() if r["id"] <= NEWS_TRAIN_LAST_ID]
+    assert {h for _, h, _, _ in pairs} == {consistency.strip_instructions(r["claim"]) for r in first}
+    stripped = {consistency.strip_instructions(c): r for c, r in rows.items()}
+    for premise, claim, label, src in pairs:
+        row = stripped[claim]
+        if src == "news_dev:gold":
+            assert row["quote"] in premise and premise in texts[row["quote_article"]]
+            assert label == (0 if row["label"] == "supported" else 2)
+        else:
+            # silent: a sentence of an article the row does not list, from the first batch's articles only
+            assert label == 1 and sentence_of[premise] not in row["evidence"]
+            assert sentence_of[premise][:4] <= "nd05", sentence_of[premise]
+    golds = [p for p in pairs if p[3] == "news_dev:gold"]
+    assert len(golds) == sum(r["label"] != "unverified" for r in first)
+
+
+def test_calibration_leaves_out_the_news_claims_the_weights_were_trained_on():
+    from factcheck.verifier_train import news_dev_claim_cases
+
+    cases = news_dev_claim_cases(after_id="nd-175")
+    assert len(cases) == 5 and all(hits for _, hits, _ in cases)
