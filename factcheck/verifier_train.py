@@ -795,23 +795,42 @@ def _score_cases(judge, cases):
 
 
 def _grid_fit(judge, scored) -> tuple[dict, dict]:
-    """Entail/contradict thresholds, the two word-overlap floors and the side weight maximising claim-level macro-F1."""
+    """Entail/contradict thresholds, the two word-overlap floors and the side weight maximising claim-level macro-F1,
+    averaged over each (t_e, t_c) cell and its grid neighbours.
+
+    The objective is flat near its top, so a plain argmax lands anywhere on the plateau (v6's first fit: t_c 0.30 and
+    0.65 scored 0.7485 and 0.7482) and, there, on an edge of the grid. The neighbourhood mean prefers the middle of
+    the plateau: in repeated 5-fold cross-validation on the fitted claims it scored 0.004-0.006 higher on the held-out
+    folds than the plain argmax (model card, "Calibration")."""
     import numpy as np
 
-    best = (-1.0, None)
     grid = [round(x, 2) for x in np.arange(0.30, 0.96, 0.05)]
+    gold = [g for _, g in scored]
+    results: dict[tuple, tuple[dict, dict]] = {}
     for alpha, s_floor, floor, te, tc in itertools.product(SIDE_WEIGHT_GRID, SUPPORT_OVERLAP_GRID,
                                                            CONTRADICT_OVERLAP_GRID, grid, grid):
         th = {"entail": float(te), "contradict": float(tc), "contradict_overlap": floor, "support_overlap": s_floor,
               "side_overlap_weight": alpha}
         judge.verifier.thresholds = th
         pred = [judge._label_units(u)[0] if u else "unverified" for u, _ in scored]
-        m = _macro_f1([g for _, g in scored], pred, ("supported", "contradicted", "unverified"))
-        # ties: prefer the more demanding thresholds (fewer confident false verdicts), then no floors or weight
-        key = (m["macro_f1"], te + tc, -floor, -s_floor, -alpha)
-        if best[1] is None or key > best[0]:
-            best = (key, th, m)
-    return best[1], best[2]
+        results[(alpha, s_floor, floor, te, tc)] = (th, _macro_f1(gold, pred, ("supported", "contradicted", "unverified")))
+    f1 = {k: m["macro_f1"] for k, (_, m) in results.items()}
+    return _neighbourhood_best(f1, grid, results)
+
+
+def _neighbourhood_best(f1: dict[tuple, float], grid: list[float], results: dict[tuple, tuple[dict, dict]]):
+    """The cell whose 3x3 (t_e, t_c) neighbourhood has the best mean score; its thresholds and metrics."""
+    def around(k: tuple) -> float:
+        alpha, s_floor, floor, te, tc = k
+        i, j = grid.index(te), grid.index(tc)
+        vals = [f1[(alpha, s_floor, floor, grid[a], grid[b])]
+                for a in range(max(0, i - 1), min(len(grid), i + 2)) for b in range(max(0, j - 1), min(len(grid), j + 2))]
+        return sum(vals) / len(vals)
+
+    # ties: prefer the more demanding thresholds (fewer confident false verdicts), then no floors or weight
+    best = max(f1, key=lambda k: (round(around(k), 6), k[3] + k[4], -k[2], -k[1], -k[0]))
+    th, m = results[best]
+    return th, {**m, "neighbourhood_macro_f1": round(around(best), 4)}
 
 
 def news_dev_claim_cases(path: Path = NEWS_DEV, after_id: str = "") -> list[tuple[str, list, str]]:
@@ -894,7 +913,7 @@ def calibrate(args) -> None:
         "temperature": round(temp, 4), "thresholds": thresholds,
         "ece_before": round(ece_before, 4), "ece_after": round(ece_after, 4), "ece_bins": 15,
         "temperature_fitted_on": f"{n_pairs} held-out pairs from the training sources (NLI train files, scifact/claims_train held-out claims, healthver/claims_dev held-out claims)",
-        "thresholds_fitted_on": list(cases), "fit_objective": "claim-level macro-F1 (thresholds grid 0.30-0.95 step 0.05; contradiction overlap floor "
+        "thresholds_fitted_on": list(cases), "fit_objective": "claim-level macro-F1 averaged over each (t_e, t_c) cell's 3x3 grid neighbourhood (thresholds grid 0.30-0.95 step 0.05; contradiction overlap floor "
                          f"{list(CONTRADICT_OVERLAP_GRID)}; support overlap floor {list(SUPPORT_OVERLAP_GRID)}; side overlap weight "
                          f"{list(SIDE_WEIGHT_GRID)})",
         "labels": {"0": "entailment", "1": "neutral", "2": "contradiction"}, "seed": args.seed,

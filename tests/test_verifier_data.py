@@ -273,3 +273,20 @@ def test_calibration_leaves_out_the_news_claims_the_weights_were_trained_on():
 
     cases = news_dev_claim_cases(after_id="nd-175")
     assert len(cases) == 5 and all(hits for _, hits, _ in cases)
+
+
+def test_threshold_fit_prefers_a_plateau_to_a_lone_peak():
+    from factcheck.verifier_train import _neighbourhood_best
+
+    grid = [0.3, 0.35, 0.4, 0.45, 0.5]
+    f1 = {}
+    for te in grid:
+        for tc in grid:
+            # a broad plateau around (0.45, 0.45) at 0.74, a lone spike on the grid's edge at 0.75
+            f1[(1.0, 0.1, 0.15, te, tc)] = 0.74 if te >= 0.4 and tc >= 0.4 else 0.60
+    f1[(1.0, 0.1, 0.15, 0.3, 0.3)] = 0.75
+    results = {k: ({"entail": k[3], "contradict": k[4]}, {"macro_f1": v}) for k, v in f1.items()}
+    th, m = _neighbourhood_best(f1, grid, results)
+    assert max(f1, key=f1.get)[3:] == (0.3, 0.3)  # the plain argmax would take the spike
+    assert (th["entail"], th["contradict"]) == (0.5, 0.5)  # the plateau's cells; ties go to the more demanding
+    assert m["macro_f1"] == 0.74 and m["neighbourhood_macro_f1"] == 0.74
