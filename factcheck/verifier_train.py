@@ -513,7 +513,8 @@ def news_claim_pairs(path: Path, rng: random.Random, last_id: str = NEWS_TRAIN_L
     rows = [r for r in _read_jsonl(path) if r["id"] <= last_id]
     texts = {a.id: a.text for a in load_articles([path.with_suffix("")]).articles}
     arts = sorted({a for r in rows for a in r["evidence"]})
-    sents = {a: [texts[a][x:y] for x, y in split_sentences(texts[a])] for a in arts}
+    spans = {a: split_sentences(texts[a]) for a in arts}
+    sents = {a: [texts[a][x:y] for x, y in spans[a]] for a in arts}
     out: list[tuple[str, str, int, str]] = []
     for r in rows:
         claim = consistency.strip_instructions(r["claim"])
@@ -521,9 +522,9 @@ def news_claim_pairs(path: Path, rng: random.Random, last_id: str = NEWS_TRAIN_L
             text = texts[r["quote_article"]]
             a = text.index(r["quote"])
             b = a + len(r["quote"])
-            spans = [(x, y) for x, y in split_sentences(text) if x < b and y > a]
-            out.append((text[spans[0][0]:spans[-1][1]], claim, LABEL2ID["entailment" if r["label"] == "supported"
-                                                                        else "contradiction"], "news_dev:gold"))
+            cover = [(x, y) for x, y in spans[r["quote_article"]] if x < b and y > a]
+            out.append((text[cover[0][0]:cover[-1][1]], claim, LABEL2ID["entailment" if r["label"] == "supported"
+                                                                         else "contradiction"], "news_dev:gold"))
         silent = [s for a in arts if a not in r["evidence"] for s in sents[a]]
         silent.sort(key=lambda s: (-word_overlap(claim, s), s))
         k = neutrals if r["label"] == "unverified" else other_event
@@ -812,12 +813,13 @@ def _grid_fit(judge, scored) -> tuple[dict, dict]:
         judge.verifier.thresholds = th
         pred = [judge._label_units(u)[0] if u else "unverified" for u, _ in scored]
         results[(alpha, s_floor, floor, te, tc)] = (th, _macro_f1(gold, pred, ("supported", "contradicted", "unverified")))
+    return _neighbourhood_best(results, grid)
+
+
+def _neighbourhood_best(results: dict[tuple, tuple[dict, dict]], grid: list[float]) -> tuple[dict, dict]:
+    """The cell whose 3x3 (t_e, t_c) neighbourhood has the best mean macro-F1; its thresholds and metrics."""
     f1 = {k: m["macro_f1"] for k, (_, m) in results.items()}
-    return _neighbourhood_best(f1, grid, results)
 
-
-def _neighbourhood_best(f1: dict[tuple, float], grid: list[float], results: dict[tuple, tuple[dict, dict]]):
-    """The cell whose 3x3 (t_e, t_c) neighbourhood has the best mean score; its thresholds and metrics."""
     def around(k: tuple) -> float:
         alpha, s_floor, floor, te, tc = k
         i, j = grid.index(te), grid.index(tc)

@@ -247,8 +247,8 @@ def test_news_claim_pairs_come_from_the_first_batch_with_logic_labels():
     from factcheck.ingest import load_articles
     from factcheck.verifier_train import NEWS_DEV, NEWS_TRAIN_LAST_ID, news_claim_pairs
 
-    rows = {json.loads(line)["claim"]: json.loads(line) for line in NEWS_DEV.read_text(encoding="utf-8").splitlines()
-            if line.strip()}
+    lines = NEWS_DEV.read_text(encoding="utf-8").splitlines()
+    rows = {r["claim"]: r for r in (json.loads(line) for line in lines if line.strip())}
     texts = {a.id: a.text for a in load_articles([NEWS_DEV.with_suffix("")]).articles}
     sentence_of = {t[x:y]: a for a, t in texts.items() for x, y in split_sentences(t)}
     pairs = news_claim_pairs(NEWS_DEV, random.Random(0))
@@ -286,7 +286,7 @@ def test_threshold_fit_prefers_a_plateau_to_a_lone_peak():
             f1[(1.0, 0.1, 0.15, te, tc)] = 0.74 if te >= 0.4 and tc >= 0.4 else 0.60
     f1[(1.0, 0.1, 0.15, 0.3, 0.3)] = 0.75
     results = {k: ({"entail": k[3], "contradict": k[4]}, {"macro_f1": v}) for k, v in f1.items()}
-    th, m = _neighbourhood_best(f1, grid, results)
+    th, m = _neighbourhood_best(results, grid)
     assert max(f1, key=f1.get)[3:] == (0.3, 0.3)  # the plain argmax would take the spike
     assert (th["entail"], th["contradict"]) == (0.5, 0.5)  # the plateau's cells; ties go to the more demanding
     assert m["macro_f1"] == 0.74 and m["neighbourhood_macro_f1"] == 0.74
