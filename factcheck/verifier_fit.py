@@ -65,10 +65,15 @@ def batches(lengths: list[int], batch_size: int, rng: random.Random) -> list[lis
 
 def fit(rows: list[Row], lengths: list[int], base: str | Path, *, seed: int, epochs: int, batch_size: int, lr: float, max_len: int,
         freeze_embeddings: bool = True, max_steps: int = 0, stop_at: int = 0, device: str = "cpu",
-        ckpt_dir: Path | None = None, ckpt_every: int = 0):
+        ckpt_dir: Path | None = None, ckpt_every: int = 0, soft=None, kd_alpha: float = 0.5, kd_temp: float = 2.0,
+        amp: bool = False):
     """Fine-tune `base` as a 3-label cross-encoder on normalised rows; returns (model, tokenizer, stats).
 
-    `lengths` order the length buckets: the raw text's lengths, so that batches do not depend on where text was normalised."""
+    `lengths` order the length buckets: the raw text's lengths, so that batches do not depend on where text was normalised.
+    `soft`: a teacher's logits per row (distillation: `kd_alpha` of the loss is the hard label's, the rest the
+    teacher's distribution at temperature `kd_temp`). `amp`: bf16 autocast (GPU runs)."""
+    import contextlib
+
     import torch
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
@@ -101,7 +106,9 @@ def fit(rows: list[Row], lengths: list[int], base: str | Path, *, seed: int, epo
         enc = tok([rows[i][0] for i in b], [rows[i][1] for i in b], truncation="longest_first",
                   max_length=max_len, padding=True, return_tensors="pt").to(device)
         y = torch.tensor([rows[i][2] for i in b], device=device)
-        logp = torch.log_softmax(model(**enc).logits, dim=-1)
+        with torch.autocast("cuda", dtype=torch.bfloat16) if amp else contextlib.nullcontext():
+            logits = model(**enc).logits.float()
+        logp = torch.log_softmax(logits, dim=-1)
         three = y < 3
         loss_terms = torch.zeros(len(b), device=device)
         if three.any():
@@ -109,6 +116,11 @@ def fit(rows: list[Row], lengths: list[int], base: str | Path, *, seed: int, epo
         if (~three).any():
             loss_terms[~three] = -torch.logsumexp(logp[~three][:, 1:], dim=-1)
         loss = loss_terms.mean()
+        if soft is not None:
+            t = torch.as_tensor(soft[b], dtype=torch.float32, device=device) / kd_temp
+            p_t = torch.softmax(t, dim=-1)
+            kd = (p_t * (torch.log_softmax(t, dim=-1) - torch.log_softmax(logits / kd_temp, dim=-1))).sum(-1).mean()
+            loss = kd_alpha * loss + (1 - kd_alpha) * kd * kd_temp ** 2  # T^2 keeps the soft term's gradient scale
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         opt.step()
@@ -140,9 +152,12 @@ def pair_logits(model, tok, pairs: list[Row], max_len: int = 128, batch_size: in
     """Raw logits for (premise, hypothesis) rows, in order."""
     import torch
 
+    import contextlib
+
     dev = next(model.parameters()).device
+    amp = torch.autocast("cuda", dtype=torch.bfloat16) if dev.type == "cuda" else contextlib.nullcontext()
     out = []
-    with torch.inference_mode():
+    with torch.inference_mode(), amp:
         for k in range(0, len(pairs), batch_size):
             b = pairs[k:k + batch_size]
             enc = tok([r[0] for r in b], [r[1] for r in b], truncation="longest_first", max_length=max_len,
@@ -207,6 +222,65 @@ def assemble(base: str | Path, parts: list[Path], out: Path) -> None:
     export(model, AutoTokenizer.from_pretrained(base), out, fp16=True)
 
 
+BASE_FILES = ("config.json", "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "vocab.txt")
+
+
+def pack_base(base: str | Path, out: Path, parts: int = 2) -> list[Path]:
+    """Write a base's weights as int8 with one fp32 scale per row (vectors as fp16), in `parts` folders of about
+    equal size, the first with config and tokenizer: a large teacher moved in pieces, to be fine-tuned there."""
+    import torch
+    from safetensors.torch import load_file, save_file
+
+    sd = load_file(str(Path(base) / "model.safetensors"))
+    packed: dict[str, dict] = {}
+    for k, v in sd.items():
+        if v.is_floating_point() and v.dim() == 2 and v.numel() >= 65536:
+            w = v.float()
+            scale = w.abs().amax(dim=1, keepdim=True).clamp(min=1e-12) / 127.0
+            packed[k] = {k + ".int8": torch.round(w / scale).to(torch.int8).contiguous(), k + ".scale": scale}
+        else:
+            packed[k] = {k: v.half().contiguous() if v.is_floating_point() else v.contiguous()}
+    size = {k: sum(t.numel() * t.element_size() for t in d.values()) for k, d in packed.items()}
+    bins: list[dict] = [{} for _ in range(parts)]
+    load = [0] * parts
+    for k in sorted(packed, key=lambda k: -size[k]):  # largest first into the lightest part
+        i = load.index(min(load))
+        bins[i].update(packed[k])
+        load[i] += size[k]
+    paths = []
+    for i, tensors in enumerate(bins):
+        d = out / f"part{i}"
+        d.mkdir(parents=True, exist_ok=True)
+        save_file(tensors, str(d / "packed.safetensors"))
+        paths.append(d)
+    for name in BASE_FILES:
+        if (Path(base) / name).is_file():
+            shutil.copy(Path(base) / name, paths[0] / name)
+    return paths
+
+
+def unpack_base(parts: list[Path], out: Path) -> None:
+    """Rebuild a base folder (fp32 weights, config, tokenizer) from `pack_base`'s parts."""
+    from safetensors.torch import load_file, save_file
+
+    flat = {}
+    for d in parts:
+        flat.update(load_file(str(Path(d) / "packed.safetensors")))
+        for name in BASE_FILES:
+            if (Path(d) / name).is_file():
+                out.mkdir(parents=True, exist_ok=True)
+                shutil.copy(Path(d) / name, out / name)
+    sd = {}
+    for k, v in flat.items():
+        if k.endswith(".int8"):
+            key = k[: -len(".int8")]
+            sd[key] = (v.float() * flat[key + ".scale"]).contiguous()
+        elif not k.endswith(".scale"):
+            sd[k] = v.float() if v.is_floating_point() else v
+    out.mkdir(parents=True, exist_ok=True)
+    save_file(sd, str(out / "model.safetensors"), metadata={"format": "pt"})
+
+
 def main(argv: list[str] | None = None) -> int:
     """Train one or more configurations on prepared rows; report held-out pair metrics; save the trained parts."""
     import torch
@@ -216,7 +290,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--extra", action="append", default=[], help="NAME=FILE: extra rows added to the train rows of runs that name NAME")
     ap.add_argument("--eval", action="append", default=[], help="NAME=FILE: held-out pairs to report")
     ap.add_argument("--run", action="append", required=True,
-                    help="NAME:rows=NAME,epochs=E,lr=L[,extra=NAME]: a configuration (runs in the order given)")
+                    help="NAME:rows=NAME,epochs=E,lr=L[,bs=B][,extra=NAME+NAME][,base=DIR][,teacher=RUN,kd=ALPHA,kdT=T][,keep=no]: "
+                         "a configuration (runs in the order given; a teacher runs before the runs that distil from it)")
     ap.add_argument("--base", required=True)
     ap.add_argument("--out", required=True)
     ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
@@ -228,7 +303,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--keep", type=int, default=2, help="save the trained weights of this many runs, best first")
     ap.add_argument("--select", default="", help="eval NAME whose macro-F1 ranks the runs (default: the first --eval)")
     ap.add_argument("--work", default=None, help="where every run's weights wait before the best are kept (default: a temp dir)")
+    ap.add_argument("--amp", action=argparse.BooleanOptionalAction, default=None, help="bf16 autocast (default: on a GPU)")
     args = ap.parse_args(argv)
+    args.amp = args.device == "cuda" if args.amp is None else args.amp
     torch.backends.cuda.matmul.allow_tf32 = True
     args.work = args.work or tempfile.mkdtemp(prefix="verifier-fit-")
     t_start = time.time()
@@ -246,49 +323,69 @@ def main(argv: list[str] | None = None) -> int:
     for spec in args.run:
         name, _, kv = spec.partition(":")
         specs.append((name, dict(x.split("=", 1) for x in kv.split(",") if x)))
-    pace = None  # seconds per step: a short probe first, then each finished run's own
-    if args.deadline_s:
-        first = train_sets[specs[0][1]["rows"]]
-        _, _, probe_stats = fit(first[0], first[1], args.base, seed=args.seed, epochs=1, batch_size=args.batch_size,
-                                lr=6e-5, max_len=args.max_len, max_steps=60, device=args.device)
-        pace = probe_stats["train_seconds"] / max(1, probe_stats["steps"])
-        print(f"probe: {pace * 1000:.1f} ms/step", flush=True)
+    teachers = {cfg["teacher"] for _, cfg in specs if cfg.get("teacher")}
+    trained = {}  # runs that a later run distils from, held in memory
+    pace: dict[str, float] = {}  # seconds per step by base: a short probe first, then each finished run's own
     for name, cfg in specs:
+        base = cfg.get("base", args.base)
         rows, lengths = train_sets[cfg["rows"]]
         run_rows, run_lengths = rows, lengths
-        if cfg.get("extra"):
+        for x in filter(None, cfg.get("extra", "").split("+")):
             # the order verifier_train.build_data(extra_nli=True) gives: train + extra, shuffled with Random(seed)
-            x_rows, x_lengths = extras[cfg["extra"]]
-            run_rows, run_lengths = with_extra(rows, x_rows, args.seed), with_extra(lengths, x_lengths, args.seed)
+            x_rows, x_lengths = extras[x]
+            run_rows, run_lengths = with_extra(run_rows, x_rows, args.seed), with_extra(run_lengths, x_lengths, args.seed)
         epochs = int(cfg.get("epochs", 2))
-        if args.deadline_s and pace is not None:
-            steps = epochs * (math.ceil(len(run_rows) / args.batch_size) + math.ceil(len(run_rows) / (args.batch_size * 50)))
-            projected = time.time() - t_start + pace * (args.max_steps or steps) + 30
+        bs = int(cfg.get("bs", args.batch_size))
+        if args.deadline_s:
+            if base not in pace:
+                _, _, probe_stats = fit(run_rows, run_lengths, base, seed=args.seed, epochs=1, batch_size=bs,
+                                        lr=6e-5, max_len=args.max_len, max_steps=60, device=args.device, amp=args.amp)
+                pace[base] = probe_stats["train_seconds"] / max(1, probe_stats["steps"])
+                print(f"probe {base}: {pace[base] * 1000:.1f} ms/step", flush=True)
+            steps = epochs * (math.ceil(len(run_rows) / bs) + math.ceil(len(run_rows) / (bs * 50)))
+            projected = time.time() - t_start + pace[base] * (args.max_steps or steps) + 30
             if projected > args.deadline_s:
                 print(f"skip {name}: projected end {projected:.0f}s is past the deadline", flush=True)
                 report["runs"][name] = {"skipped": f"projected {projected:.0f}s"}
                 continue
-        model, tok, stats = fit(run_rows, run_lengths, args.base, seed=args.seed, epochs=epochs, batch_size=args.batch_size,
+        soft = None
+        if cfg.get("teacher"):
+            if cfg["teacher"] not in trained:
+                print(f"skip {name}: its teacher {cfg['teacher']} did not run", flush=True)
+                report["runs"][name] = {"skipped": f"no teacher {cfg['teacher']}"}
+                continue
+            t0 = time.time()
+            soft = pair_logits(*trained[cfg["teacher"]], run_rows, args.max_len)
+            print(f"{name}: teacher {cfg['teacher']} scored {len(run_rows)} rows in {time.time() - t0:.0f}s", flush=True)
+        model, tok, stats = fit(run_rows, run_lengths, base, seed=args.seed, epochs=epochs, batch_size=bs,
                                 lr=float(cfg.get("lr", 6e-5)), max_len=args.max_len, max_steps=args.max_steps,
-                                device=args.device)
-        pace = stats["train_seconds"] / max(1, stats["steps"])
+                                device=args.device, soft=soft, kd_alpha=float(cfg.get("kd", 0.5)),
+                                kd_temp=float(cfg.get("kdT", 2.0)), amp=args.amp)
+        pace[base] = stats["train_seconds"] / max(1, stats["steps"])
         res = {"config": cfg, "train_rows": len(run_rows), **stats, "eval": {}}
         for ename, erows in evals.items():
             three = [r for r in erows if r[2] < 3]
             res["eval"][ename] = pair_report(pair_logits(model, tok, three, args.max_len), three)
         probe = evals.get(first_eval, [])[:8]
         res["probe_logits"] = pair_logits(model, tok, probe, args.max_len).round(4).tolist() if probe else []
-        save_trained_part(model, Path(args.work) / name)
         report["runs"][name] = res
         print(json.dumps({name: {k: v for k, v in res.items() if k != "probe_logits"}}), flush=True)
+        if name in teachers:
+            trained[name] = (model, tok)
+        if cfg.get("keep", "yes") == "no":
+            res["kept"] = False  # a teacher too large to move: only its figures travel
+            (out / "report.json").write_text(json.dumps(report, indent=2) + "\n")
+            continue
+        save_trained_part(model, Path(args.work) / name)
         _keep_best(report, Path(args.work), out, select, args.keep)
+    (out / "report.json").write_text(json.dumps(report, indent=2) + "\n")  # runs skipped after the last kept one too
     print(f"kept {report.get('kept')}; done in {time.time() - t_start:.0f}s", flush=True)
     return 0
 
 
 def _keep_best(report: dict, work: Path, out: Path, select: str, keep: int) -> None:
     """Keep the weights of the best `keep` runs so far under `out` (after every run: a cut-off run loses nothing)."""
-    done = [n for n, r in report["runs"].items() if "eval" in r]
+    done = [n for n, r in report["runs"].items() if "eval" in r and r.get("kept", True)]
     ranked = sorted(done, key=lambda n: -report["runs"][n]["eval"].get(select, {}).get("macro_f1", 0.0))
     report["kept"], report["ranked_by"] = ranked[:keep], f"{select} macro-F1"
     for n in ranked[keep:]:

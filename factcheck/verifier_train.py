@@ -557,6 +557,16 @@ def finetune_rows(data: dict, seed: int, scale: float, replay: int, cases: tuple
     return rows
 
 
+def mix_cases(data: dict, args) -> list[tuple[str, str, int, str]]:
+    """The --cases rows a from-base run adds to the mix (--with-cases): the warm-start cases without replay."""
+    return finetune_rows(data, args.seed, args.scale, 0, args.cases, args.news_repeat)
+
+
+def mix_rows(data: dict, args) -> list[tuple[str, str, int, str]]:
+    """What a from-base run trains on: the mix, plus the --cases (shuffled in with `with_extra`) when --with-cases."""
+    return with_extra(data["train"], mix_cases(data, args), args.seed) if args.with_cases else data["train"]
+
+
 def train(args) -> None:
     """Fine-tune the base as a 3-label cross-encoder (verifier_fit's torch loop) and export fp16 weights."""
     import numpy as np
@@ -570,7 +580,7 @@ def train(args) -> None:
     root = Path(args.data)
     data = build_data(root, args.seed, args.scale, extra_nli=args.extra_nli)
     rows = (finetune_rows(data, args.seed, args.scale, args.replay, args.cases, args.news_repeat) if args.replay
-            else data["train"])
+            else mix_rows(data, args))
     print("## Data mix (train)\n" + mix_table(rows), flush=True)
     print(f"\ncalibration slice: {len(data['calib'])} pairs; held-out claims: scifact {len(data['scifact_heldout_claims'])}, healthver {len(data['healthver_heldout_claims'])}", flush=True)
     model, tok, stats = fit(
@@ -593,14 +603,19 @@ def write_rows_dir(args) -> None:
     out = Path(args.rows_dir)
     held = [r for r in data["calib"] if r[3].startswith(("scifact", "healthver"))]
     diag = nli_dev_samples(root, random.Random(args.seed + 2))
+    extra = extra_nli_rows(root, args.seed, data["train"] + data["calib"])
     files = {
         "train.jsonl.gz": data["train"],
-        "extra-nli.jsonl.gz": extra_nli_rows(root, args.seed, data["train"] + data["calib"]),
+        "extra-nli.jsonl.gz": extra,
         "heldout-claims-pairs.jsonl.gz": held,  # held-out SciFact-train / HealthVer-dev claims: same at every scale
         "calib.jsonl.gz": data["calib"],
         "diag-mnli.jsonl.gz": [(r["premise"], r["hypothesis"], LABEL2ID[r["label"]], "mnli") for r in diag["mnli/dev_matched (1000 sample)"]],
         "diag-anli.jsonl.gz": [(r["premise"], r["hypothesis"], LABEL2ID[r["label"]], "anli") for r in diag["anli/R1-R3_dev (3x300 sample)"]],
     }
+    if args.with_cases:
+        # drawn from the rows build_data(extra_nli=...) would give, as `train --with-cases` draws them
+        mixed = with_extra(data["train"], extra, args.seed) if args.extra_nli else data["train"]
+        files["cases.jsonl.gz"] = mix_cases({**data, "train": mixed}, args)
     for name, rows in files.items():
         write_rows(out / name, normalised(rows), pair_lengths(rows))
         print(f"{out / name}: {len(rows)} rows", flush=True)
@@ -973,7 +988,7 @@ def export_checkpoint(args) -> None:
     tok = AutoTokenizer.from_pretrained(ckpt)
     out = Path(args.out)
     export(model, tok, out, fp16=True)
-    rows = build_data(Path(args.data), args.seed, args.scale, extra_nli=args.extra_nli)["train"]
+    rows = mix_rows(build_data(Path(args.data), args.seed, args.scale, extra_nli=args.extra_nli), args)
     _write_train_info(out, args, rows, steps=args.stop_at,
                       schedule_steps=math.ceil(len(rows) / args.batch_size) * args.epochs, train_seconds=args.train_seconds)
     print(f"exported {ckpt} -> {out}", flush=True)
@@ -993,7 +1008,10 @@ def assemble_parts(args) -> None:
         report = json.loads(Path(args.fit_report).read_text())
         run = {"device": report.get("device"), "command": report.get("command"), **report["runs"][Path(args.from_parts).name]}
         run.pop("probe_logits", None)
-    rows = build_data(Path(args.data), args.seed, args.scale, extra_nli=args.extra_nli)["train"]
+        if teacher := run["config"].get("teacher"):
+            # distilled: the teacher's figures travel in the report, its weights stay behind
+            run["teacher_run"] = {k: v for k, v in report["runs"][teacher].items() if k != "probe_logits"}
+    rows = mix_rows(build_data(Path(args.data), args.seed, args.scale, extra_nli=args.extra_nli), args)
     _write_train_info(out, args, rows, steps=run.get("steps"), schedule_steps=run.get("schedule_steps"),
                       train_seconds=run.get("train_seconds"), trained_on=run)
     print(f"assembled {len(parts)} parts -> {out}", flush=True)
@@ -1007,13 +1025,13 @@ def _write_train_info(out: Path, args, rows, *, steps: int | None, schedule_step
             "max_len": args.max_len, "epochs": args.epochs, "scale": args.scale, "extra_nli": args.extra_nli,
             "freeze_word_embeddings": args.freeze_embeddings, "train_pairs": len(rows),
             "pairs_seen": min(len(rows) * args.epochs, (steps or 0) * args.batch_size), "train_seconds": train_seconds,
-            "threads": args.threads,
+            "threads": args.threads, "with_cases": list(args.cases) if getattr(args, "with_cases", False) else [],
             "trainer": "plain torch loop (AdamW, linear warmup/decay), AutoModelForSequenceClassification",
             "labels": dict(enumerate(LABELS)), "mix_table": mix_table(rows),
             "command": "python -m factcheck.verifier_train " + " ".join(sys.argv[1:])}
     if getattr(args, "replay", 0) and args.base:
         info["warm_start"] = f"{args.base} (fine-tuned further on the --replay mix)"
-    if getattr(args, "replay", 0) and "news_claims" in getattr(args, "cases", ()):
+    if (getattr(args, "replay", 0) or getattr(args, "with_cases", False)) and "news_claims" in getattr(args, "cases", ()):
         info["news_claims_through"] = NEWS_TRAIN_LAST_ID  # calibration leaves these news-dev claims out
     if trained_on:
         # verifier_fit's report: device, config, held-out pair metrics; this machine only assembled the weights
@@ -1055,6 +1073,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--replay", type=int, default=0,
                     help="train: warm-start mix (use with --base MODEL): the --cases plus this many rows of the full mix")
     ap.add_argument("--news-repeat", type=int, default=3, help="train with --cases news_claims: copies of those pairs")
+    ap.add_argument("--with-cases", action=argparse.BooleanOptionalAction, default=False,
+                    help="train / rows / assemble without --replay: add the --cases to the full mix")
     ap.add_argument("--cases", default="other_actor_number",
                     help=f"train with --replay: comma-separated new cases for the mix, of {', '.join(FINETUNE_CASES)}")
     args = ap.parse_args(argv)

@@ -17,10 +17,12 @@ from factcheck.verifier_fit import (  # noqa: E402
     assemble,
     batches,
     fit,
+    pack_base,
     pair_logits,
     pair_report,
     read_rows,
     save_trained_part,
+    unpack_base,
     with_extra,
     word_embeddings_key,
     write_rows,
@@ -119,6 +121,44 @@ def test_fit_learns_a_readable_label_and_handles_two_way_rows(tiny_base):
     assert learnt["accuracy"] >= 0.6 > untrained["accuracy"]
 
 
+def test_distillation_learns_the_label_from_the_teachers_logits_alone(tiny_base):
+    import numpy as np
+
+    rows = toy_rows(300)
+    held = toy_rows(30)
+    blind = [(p, h, 1, src) for p, h, _, src in rows]  # hard labels that say nothing: every row "neutral"
+    lengths = [len(p) + len(h) for p, h, _, _ in rows]
+    teacher = np.array([[4.0 if j == lab else 0.0 for j in range(3)] for _, _, lab, _ in rows])
+
+    def accuracy(**kd) -> float:
+        model, tok, _ = fit(blind, lengths, tiny_base, seed=5, epochs=5, batch_size=16, lr=3e-3, max_len=32,
+                            freeze_embeddings=False, **kd)
+        return pair_report(pair_logits(model, tok, held, max_len=32), held)["accuracy"]
+
+    assert accuracy(soft=teacher, kd_alpha=0.0) >= 0.6
+    assert accuracy() <= 0.34  # without the teacher the hard labels teach "neutral" only
+
+
+def test_packed_base_rebuilds_the_weights_within_int8_rounding(tiny_base, tmp_path):
+    from safetensors.torch import load_file
+
+    parts = pack_base(tiny_base, tmp_path / "packed", parts=2)
+    assert len(parts) == 2 and (parts[0] / "config.json").is_file()
+    unpack_base(parts, tmp_path / "base")
+    a = load_file(str(tiny_base / "model.safetensors"))
+    b = load_file(str(tmp_path / "base" / "model.safetensors"))
+    assert a.keys() == b.keys()
+    for k, v in a.items():
+        if v.is_floating_point() and v.dim() == 2 and v.numel() >= 65536:  # int8 with a scale per row
+            row_max = v.float().abs().amax(dim=1, keepdim=True)
+            assert torch.all((b[k] - v.float()).abs() <= row_max / 254 + 1e-7), k
+        elif v.is_floating_point():
+            assert torch.allclose(b[k], v.float(), atol=1e-3, rtol=1e-3), k
+        else:
+            assert torch.equal(b[k], v), k
+    transformers.AutoModelForSequenceClassification.from_pretrained(tmp_path / "base", num_labels=3)
+
+
 def test_frozen_embeddings_do_not_move_and_stop_at_ends_early(tiny_base):
     rows = toy_rows(64)
     before = transformers.AutoModel.from_pretrained(tiny_base).embeddings.word_embeddings.weight.detach().clone()
@@ -165,3 +205,25 @@ def test_command_line_trains_runs_and_keeps_the_best(tiny_base, tmp_path):
     assert f1[best] == max(f1.values()) and report["ranked_by"] == "held macro-F1"
     assert sorted(p.name for p in (out / best).iterdir()) == ["trained-part0.safetensors", "trained-part1.safetensors"]
     assert not (out / ({"still", "learnt"} - {best}).pop()).exists()  # a run that drops out of the best loses its copy
+
+
+def test_command_line_distils_from_a_teacher_run_that_it_does_not_keep(tiny_base, tmp_path):
+    rows = toy_rows(300)
+    write_rows(tmp_path / "train.jsonl.gz", rows, [len(p) + len(h) for p, h, _, _ in rows])
+    write_rows(tmp_path / "a.jsonl.gz", toy_rows(12), [1] * 12)
+    write_rows(tmp_path / "b.jsonl.gz", toy_rows(6), [1] * 6)
+    write_rows(tmp_path / "held.jsonl.gz", toy_rows(30), [1] * 30)
+    out = tmp_path / "out"
+    rc = verifier_fit.main([
+        "--rows", f"t={tmp_path / 'train.jsonl.gz'}", "--extra", f"a={tmp_path / 'a.jsonl.gz'}",
+        "--extra", f"b={tmp_path / 'b.jsonl.gz'}", "--eval", f"held={tmp_path / 'held.jsonl.gz'}",
+        "--run", f"teach:rows=t,epochs=5,lr=3e-3,base={tiny_base},keep=no",
+        "--run", "pupil:rows=t,extra=a+b,epochs=1,lr=1e-12,teacher=teach,kd=0.5,kdT=2",
+        "--run", "orphan:rows=t,epochs=1,teacher=nobody",
+        "--base", str(tiny_base), "--out", str(out), "--work", str(tmp_path / "work"), "--device", "cpu",
+        "--batch-size", "16", "--max-len", "32", "--keep", "2"])
+    assert rc == 0
+    report = json.loads((out / "report.json").read_text())
+    assert report["runs"]["teach"]["kept"] is False and not (out / "teach").exists()
+    assert report["runs"]["pupil"]["train_rows"] == 318 and report["kept"] == ["pupil"]
+    assert report["runs"]["orphan"] == {"skipped": "no teacher nobody"}
