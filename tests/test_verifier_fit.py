@@ -114,6 +114,7 @@ def test_fit_learns_a_readable_label_and_handles_two_way_rows(tiny_base):
         model, tok, stats = fit(rows, lengths, tiny_base, seed=5, epochs=5, batch_size=16, lr=lr, max_len=32,
                                 freeze_embeddings=False)
         assert stats["steps"] == stats["schedule_steps"] == 5 * 20
+        assert 0 < stats["steady_s_per_step"] <= stats["train_seconds"]
         return pair_report(pair_logits(model, tok, held, max_len=32), held)
 
     untrained, learnt = trained(1e-12), trained(3e-3)
