@@ -70,9 +70,9 @@ def fit(rows: list[Row], lengths: list[int], base: str | Path, *, seed: int, epo
         amp: bool = False):
     """Fine-tune `base` as a 3-label cross-encoder on normalised rows; returns (model, tokenizer, stats).
 
-    `lengths` order the length buckets: the raw text's lengths, so that batches do not depend on where text was normalised.
-    `soft`: a teacher's logits per row (distillation: `kd_alpha` of the loss is the hard label's, the rest the
-    teacher's distribution at temperature `kd_temp`). `amp`: bf16 autocast (GPU runs)."""
+    `lengths` order the length buckets: the raw text's lengths, so that batches do not depend on where text was normalised."""
+    # soft: a teacher's logits per row; kd_alpha of the loss is then the gold label's, the rest the teacher's
+    # distribution at temperature kd_temp. amp: bf16 autocast (GPU runs).
     import contextlib
 
     import torch
@@ -235,8 +235,8 @@ BASE_FILES = ("config.json", "tokenizer.json", "tokenizer_config.json", "special
 
 
 def pack_base(base: str | Path, out: Path, parts: int = 2) -> list[Path]:
-    """Write a base's weights as int8 with one fp32 scale per row (vectors as fp16), in `parts` folders of about
-    equal size, the first with config and tokenizer: a large teacher moved in pieces, to be fine-tuned there."""
+    """Write a base as int8 weights with per-row fp32 scales, in `parts` folders (the first holds config and tokenizer)."""
+    # A device call carries at most 64 MiB: a large teacher travels in pieces and is fine-tuned from these weights.
     import torch
     from safetensors.torch import load_file, save_file
 
