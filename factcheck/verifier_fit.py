@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import gzip
 import json
 import math
@@ -17,6 +18,13 @@ LABELS = ("entailment", "neutral", "contradiction")  # ids 0 / 1 / 2; the verdic
 LABEL2ID = {name: i for i, name in enumerate(LABELS)}
 NOT_ENTAILMENT = 3  # 2-way rows (RTE): the target is "neutral or contradiction"
 WARMUP_STEPS = 30  # steps left out of the pace a deadline projects from
+
+
+def _autocast(on: bool):
+    """bf16 autocast on the GPU when `on`, else a no-op context."""
+    import torch
+
+    return torch.autocast("cuda", dtype=torch.bfloat16) if on else contextlib.nullcontext()
 
 
 def word_embeddings_key(model) -> str:
@@ -73,8 +81,6 @@ def fit(rows: list[Row], lengths: list[int], base: str | Path, *, seed: int, epo
     `lengths` order the length buckets: the raw text's lengths, so that batches do not depend on where text was normalised."""
     # soft: a teacher's logits per row; kd_alpha of the loss is then the gold label's, the rest the teacher's
     # distribution at temperature kd_temp. amp: bf16 autocast (GPU runs).
-    import contextlib
-
     import torch
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
@@ -109,7 +115,7 @@ def fit(rows: list[Row], lengths: list[int], base: str | Path, *, seed: int, epo
         enc = tok([rows[i][0] for i in b], [rows[i][1] for i in b], truncation="longest_first",
                   max_length=max_len, padding=True, return_tensors="pt", **pad).to(device)
         y = torch.tensor([rows[i][2] for i in b], device=device)
-        with torch.autocast("cuda", dtype=torch.bfloat16) if amp else contextlib.nullcontext():
+        with _autocast(amp):
             logits = model(**enc).logits.float()
         logp = torch.log_softmax(logits, dim=-1)
         three = y < 3
@@ -161,12 +167,9 @@ def pair_logits(model, tok, pairs: list[Row], max_len: int = 128, batch_size: in
     """Raw logits for (premise, hypothesis) rows, in order."""
     import torch
 
-    import contextlib
-
     dev = next(model.parameters()).device
-    amp = torch.autocast("cuda", dtype=torch.bfloat16) if dev.type == "cuda" else contextlib.nullcontext()
     out = []
-    with torch.inference_mode(), amp:
+    with torch.inference_mode(), _autocast(dev.type == "cuda"):
         for k in range(0, len(pairs), batch_size):
             b = pairs[k:k + batch_size]
             enc = tok([r[0] for r in b], [r[1] for r in b], truncation="longest_first", max_length=max_len,
@@ -272,12 +275,12 @@ def unpack_base(parts: list[Path], out: Path) -> None:
     """Rebuild a base folder (fp32 weights, config, tokenizer) from `pack_base`'s parts."""
     from safetensors.torch import load_file, save_file
 
+    out.mkdir(parents=True, exist_ok=True)
     flat = {}
     for d in parts:
         flat.update(load_file(str(Path(d) / "packed.safetensors")))
         for name in BASE_FILES:
             if (Path(d) / name).is_file():
-                out.mkdir(parents=True, exist_ok=True)
                 shutil.copy(Path(d) / name, out / name)
     sd = {}
     for k, v in flat.items():
@@ -286,7 +289,6 @@ def unpack_base(parts: list[Path], out: Path) -> None:
             sd[key] = (v.float() * flat[key + ".scale"]).contiguous()
         elif not k.endswith(".scale"):
             sd[k] = v.float() if v.is_floating_point() else v
-    out.mkdir(parents=True, exist_ok=True)
     save_file(sd, str(out / "model.safetensors"), metadata={"format": "pt"})
 
 
@@ -345,6 +347,10 @@ def main(argv: list[str] | None = None) -> int:
             run_rows, run_lengths = with_extra(run_rows, x_rows, args.seed), with_extra(run_lengths, x_lengths, args.seed)
         epochs = int(cfg.get("epochs", 2))
         bs = int(cfg.get("bs", args.batch_size))
+        if cfg.get("teacher") and cfg["teacher"] not in trained:
+            print(f"skip {name}: its teacher {cfg['teacher']} did not run", flush=True)
+            report["runs"][name] = {"skipped": f"no teacher {cfg['teacher']}"}
+            continue
         if args.deadline_s:
             if base not in pace:
                 _, _, probe_stats = fit(run_rows, run_lengths, base, seed=args.seed, epochs=1, batch_size=bs,
@@ -359,10 +365,6 @@ def main(argv: list[str] | None = None) -> int:
                 continue
         soft = None
         if cfg.get("teacher"):
-            if cfg["teacher"] not in trained:
-                print(f"skip {name}: its teacher {cfg['teacher']} did not run", flush=True)
-                report["runs"][name] = {"skipped": f"no teacher {cfg['teacher']}"}
-                continue
             t0 = time.time()
             soft = pair_logits(*trained[cfg["teacher"]], run_rows, args.max_len)
             print(f"{name}: teacher {cfg['teacher']} scored {len(run_rows)} rows in {time.time() - t0:.0f}s", flush=True)
