@@ -17,6 +17,7 @@ from pathlib import Path
 LABELS = ("entailment", "neutral", "contradiction")  # ids 0 / 1 / 2; the verdict maps them to supports/silent/contradicts
 LABEL2ID = {name: i for i, name in enumerate(LABELS)}
 NOT_ENTAILMENT = 3  # 2-way rows (RTE): the target is "neutral or contradiction"
+UNLABELED = -1  # rows only a teacher labels (its soft distribution is the whole target)
 WARMUP_STEPS = 30  # steps left out of the pace a deadline projects from
 
 
@@ -84,6 +85,8 @@ def fit(rows: list[Row], lengths: list[int], base: str | Path, *, seed: int, epo
     import torch
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
+    if soft is None and any(r[2] == UNLABELED for r in rows):
+        raise ValueError("unlabeled rows (label -1) need a teacher's logits (soft)")
     torch.manual_seed(seed)
     tok = AutoTokenizer.from_pretrained(base)
     # fp32 even when warm-starting from the shipped fp16 weights (fp16 training on CPU diverges)
@@ -118,18 +121,21 @@ def fit(rows: list[Row], lengths: list[int], base: str | Path, *, seed: int, epo
         with _autocast(amp):
             logits = model(**enc).logits.float()
         logp = torch.log_softmax(logits, dim=-1)
-        three = y < 3
+        three, two = (y >= 0) & (y < 3), y == NOT_ENTAILMENT
         loss_terms = torch.zeros(len(b), device=device)
         if three.any():
             loss_terms[three] = -logp[three, y[three]]
-        if (~three).any():
-            loss_terms[~three] = -torch.logsumexp(logp[~three][:, 1:], dim=-1)
-        loss = loss_terms.mean()
-        if soft is not None:
+        if two.any():
+            loss_terms[two] = -torch.logsumexp(logp[two][:, 1:], dim=-1)
+        if soft is None:
+            loss = loss_terms.mean()
+        else:
             t = torch.as_tensor(soft[b], dtype=torch.float32, device=device) / kd_temp
             p_t = torch.softmax(t, dim=-1)
-            kd = (p_t * (torch.log_softmax(t, dim=-1) - torch.log_softmax(logits / kd_temp, dim=-1))).sum(-1).mean()
-            loss = kd_alpha * loss + (1 - kd_alpha) * kd * kd_temp ** 2  # T^2 keeps the soft term's gradient scale
+            kd = (p_t * (torch.log_softmax(t, dim=-1) - torch.log_softmax(logits / kd_temp, dim=-1))).sum(-1)
+            # an unlabeled row learns from the teacher alone; T^2 keeps the soft term's gradient scale
+            w_hard = torch.where(y >= 0, kd_alpha, 0.0)
+            loss = (w_hard * loss_terms + (1 - w_hard) * kd * kd_temp ** 2).mean()
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         opt.step()
@@ -225,7 +231,7 @@ def assemble(base: str | Path, parts: list[Path], out: Path) -> None:
     emb = next(v for k, v in base_sd.items() if k.endswith("embeddings.word_embeddings.weight"))
     sd = {word_embeddings_key(model): emb.float()}
     for p in parts:
-        sd.update({k: v.float() for k, v in load_file(str(p)).items()})
+        sd.update(_dequantize(load_file(str(p))))  # fp16 parts, or int8 ones from `save_trained_int8`
     missing, unexpected = model.load_state_dict(sd, strict=False)
     missing = [k for k in missing if "position_ids" not in k]
     if missing or unexpected:
@@ -237,13 +243,10 @@ def assemble(base: str | Path, parts: list[Path], out: Path) -> None:
 BASE_FILES = ("config.json", "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "vocab.txt")
 
 
-def pack_base(base: str | Path, out: Path, parts: int = 2) -> list[Path]:
-    """Write a base as int8 weights with per-row fp32 scales, in `parts` folders (the first holds config and tokenizer)."""
-    # A device call carries at most 64 MiB: a large teacher travels in pieces and is fine-tuned from these weights.
+def _quantize_rows(sd: dict) -> dict[str, dict]:
+    """Each large matrix as int8 with one fp32 scale per row (`KEY.int8`, `KEY.scale`); anything else as fp16."""
     import torch
-    from safetensors.torch import load_file, save_file
 
-    sd = load_file(str(Path(base) / "model.safetensors"))
     packed: dict[str, dict] = {}
     for k, v in sd.items():
         if v.is_floating_point() and v.dim() == 2 and v.numel() >= 65536:
@@ -252,15 +255,40 @@ def pack_base(base: str | Path, out: Path, parts: int = 2) -> list[Path]:
             packed[k] = {k + ".int8": torch.round(w / scale).to(torch.int8).contiguous(), k + ".scale": scale}
         else:
             packed[k] = {k: v.half().contiguous() if v.is_floating_point() else v.contiguous()}
+    return packed
+
+
+def _dequantize(flat: dict) -> dict:
+    """The fp32 state dict back from `_quantize_rows`' tensors (plain tensors pass through)."""
+    sd = {}
+    for k, v in flat.items():
+        if k.endswith(".int8"):
+            key = k[: -len(".int8")]
+            sd[key] = (v.float() * flat[key + ".scale"]).contiguous()
+        elif not k.endswith(".scale"):
+            sd[k] = v.float() if v.is_floating_point() else v
+    return sd
+
+
+def _bins(packed: dict[str, dict], parts: int) -> list[dict]:
+    """Spread packed tensors over `parts` groups of about equal bytes (largest first into the lightest)."""
     size = {k: sum(t.numel() * t.element_size() for t in d.values()) for k, d in packed.items()}
     bins: list[dict] = [{} for _ in range(parts)]
     load = [0] * parts
-    for k in sorted(packed, key=lambda k: -size[k]):  # largest first into the lightest part
+    for k in sorted(packed, key=lambda k: -size[k]):
         i = load.index(min(load))
         bins[i].update(packed[k])
         load[i] += size[k]
+    return bins
+
+
+def pack_base(base: str | Path, out: Path, parts: int = 2) -> list[Path]:
+    """Write a base as int8 weights with per-row fp32 scales, in `parts` folders (the first holds config and tokenizer)."""
+    # A device call carries at most 64 MiB: a large teacher travels in pieces and is fine-tuned from these weights.
+    from safetensors.torch import load_file, save_file
+
     paths = []
-    for i, tensors in enumerate(bins):
+    for i, tensors in enumerate(_bins(_quantize_rows(load_file(str(Path(base) / "model.safetensors"))), parts)):
         d = out / f"part{i}"
         d.mkdir(parents=True, exist_ok=True)
         save_file(tensors, str(d / "packed.safetensors"))
@@ -282,26 +310,41 @@ def unpack_base(parts: list[Path], out: Path) -> None:
         for name in BASE_FILES:
             if (Path(d) / name).is_file():
                 shutil.copy(Path(d) / name, out / name)
-    sd = {}
-    for k, v in flat.items():
-        if k.endswith(".int8"):
-            key = k[: -len(".int8")]
-            sd[key] = (v.float() * flat[key + ".scale"]).contiguous()
-        elif not k.endswith(".scale"):
-            sd[k] = v.float() if v.is_floating_point() else v
-    save_file(sd, str(out / "model.safetensors"), metadata={"format": "pt"})
+    save_file(_dequantize(flat), str(out / "model.safetensors"), metadata={"format": "pt"})
+
+
+def save_trained_int8(model, out: Path, max_bytes: int = 15 * 2**20) -> list[Path]:
+    """The trained weights except the frozen word embeddings as int8 parts of at most ~`max_bytes` each."""
+    # How a model too large to bring back in fp16 comes back from a GPU machine; `assemble` reads these parts too.
+    from safetensors.torch import save_file
+
+    skip = word_embeddings_key(model)
+    packed = _quantize_rows({k: v.detach().cpu() for k, v in model.state_dict().items() if k != skip})
+    total = sum(t.numel() * t.element_size() for d in packed.values() for t in d.values())
+    out.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for i, tensors in enumerate(_bins(packed, math.ceil(total / (max_bytes * 0.9)))):
+        p = out / f"trained-int8-part{i}.safetensors"
+        save_file(tensors, str(p))
+        paths.append(p)
+    return paths
 
 
 def main(argv: list[str] | None = None) -> int:
     """Train one or more configurations on prepared rows; report held-out pair metrics; save the trained parts."""
+    import numpy as np
     import torch
 
     ap = argparse.ArgumentParser(prog="python -m factcheck.verifier_fit", description=__doc__)
     ap.add_argument("--rows", action="append", required=True, help="NAME=FILE: train rows (jsonl.gz from verifier_train --phase rows)")
-    ap.add_argument("--extra", action="append", default=[], help="NAME=FILE: extra rows added to the train rows of runs that name NAME")
+    ap.add_argument("--extra", action="append", default=[], help="NAME=FILE: extra rows added to the train rows of runs that name NAME "
+                                                                "(rows labelled -1 are unlabeled: only a run with a teacher learns from them)")
     ap.add_argument("--eval", action="append", default=[], help="NAME=FILE: held-out pairs to report")
+    ap.add_argument("--score", action="append", default=[],
+                    help="NAME=FILE: pairs (labels unused) whose logits every run writes to OUT/scores-RUN-NAME.npy (fp16), "
+                         "so that a model whose weights stay behind can still be judged on claims elsewhere")
     ap.add_argument("--run", action="append", required=True,
-                    help="NAME:rows=NAME,epochs=E,lr=L[,bs=B][,extra=NAME+NAME][,base=DIR][,teacher=RUN,kd=ALPHA,kdT=T][,keep=no]: "
+                    help="NAME:rows=NAME,epochs=E,lr=L[,bs=B][,extra=NAME+NAME][,base=DIR][,teacher=RUN,kd=ALPHA,kdT=T][,keep=no|int8]: "
                          "a configuration (runs in the order given; a teacher runs before the runs that distil from it)")
     ap.add_argument("--base", required=True)
     ap.add_argument("--out", required=True)
@@ -325,6 +368,7 @@ def main(argv: list[str] | None = None) -> int:
     train_sets = {k: read_rows(Path(v)) for k, v in (e.split("=", 1) for e in args.rows)}
     extras = {k: read_rows(Path(v)) for k, v in (e.split("=", 1) for e in args.extra)}
     evals = {k: read_rows(Path(v))[0] for k, v in (e.split("=", 1) for e in args.eval)}
+    score_sets = {k: read_rows(Path(v))[0] for k, v in (e.split("=", 1) for e in args.score)}
     first_eval = next(iter(evals), "")
     select = args.select or first_eval
     print(f"train sets {({k: len(v[0]) for k, v in train_sets.items()})}; extras {({k: len(v[0]) for k, v in extras.items()})}; device {args.device}", flush=True)
@@ -347,13 +391,20 @@ def main(argv: list[str] | None = None) -> int:
             run_rows, run_lengths = with_extra(run_rows, x_rows, args.seed), with_extra(run_lengths, x_lengths, args.seed)
         epochs = int(cfg.get("epochs", 2))
         bs = int(cfg.get("bs", args.batch_size))
+        if not cfg.get("teacher") and any(r[2] == UNLABELED for r in run_rows):
+            print(f"skip {name}: it has unlabeled rows and no teacher", flush=True)
+            report["runs"][name] = {"skipped": "unlabeled rows without a teacher"}
+            continue
         if cfg.get("teacher") and cfg["teacher"] not in trained:
             print(f"skip {name}: its teacher {cfg['teacher']} did not run", flush=True)
             report["runs"][name] = {"skipped": f"no teacher {cfg['teacher']}"}
             continue
         if args.deadline_s:
             if base not in pace:
-                _, _, probe_stats = fit(run_rows, run_lengths, base, seed=args.seed, epochs=1, batch_size=bs,
+                # the pace probe has no teacher's logits: it runs on the labelled rows
+                labelled = [i for i, r in enumerate(run_rows) if r[2] != UNLABELED]
+                _, _, probe_stats = fit([run_rows[i] for i in labelled], [run_lengths[i] for i in labelled], base,
+                                        seed=args.seed, epochs=1, batch_size=bs,
                                         lr=6e-5, max_len=args.max_len, max_steps=90, device=args.device, amp=args.amp)
                 pace[base] = probe_stats["steady_s_per_step"]
                 print(f"probe {base}: {pace[base] * 1000:.1f} ms/step", flush=True)
@@ -375,14 +426,24 @@ def main(argv: list[str] | None = None) -> int:
         pace[base] = stats["steady_s_per_step"]
         res = {"config": cfg, "train_rows": len(run_rows), **stats, "eval": {}}
         for ename, erows in evals.items():
-            three = [r for r in erows if r[2] < 3]
+            three = [r for r in erows if 0 <= r[2] < 3]
             res["eval"][ename] = pair_report(pair_logits(model, tok, three, args.max_len), three)
+        for sname, srows in score_sets.items():
+            t0 = time.time()
+            logits = pair_logits(model, tok, srows, args.max_len)
+            np.save(out / f"scores-{name}-{sname}.npy", logits.astype(np.float16))
+            res.setdefault("scored", {})[sname] = {"n": len(srows), "s": round(time.time() - t0, 1)}
         probe = evals.get(first_eval, [])[:8]
         res["probe_logits"] = pair_logits(model, tok, probe, args.max_len).round(4).tolist() if probe else []
         report["runs"][name] = res
         print(json.dumps({name: {k: v for k, v in res.items() if k != "probe_logits"}}), flush=True)
         if name in teachers:
             trained[name] = (model, tok)
+        if cfg.get("keep") == "int8":
+            res["kept"] = "int8"  # too large to move in fp16: the trained weights come back as int8 parts
+            res["int8_parts"] = [p.name for p in save_trained_int8(model, out / name)]
+            (out / "report.json").write_text(json.dumps(report, indent=2) + "\n")
+            continue
         if cfg.get("keep", "yes") == "no":
             res["kept"] = False  # a teacher too large to move: only its figures travel
             (out / "report.json").write_text(json.dumps(report, indent=2) + "\n")
@@ -396,7 +457,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def _keep_best(report: dict, work: Path, out: Path, select: str, keep: int) -> None:
     """Keep the weights of the best `keep` runs so far under `out` (after every run: a cut-off run loses nothing)."""
-    done = [n for n, r in report["runs"].items() if "eval" in r and r.get("kept", True)]
+    done = [n for n, r in report["runs"].items() if "eval" in r and r.get("kept", True) is True]
     ranked = sorted(done, key=lambda n: -report["runs"][n]["eval"].get(select, {}).get("macro_f1", 0.0))
     report["kept"], report["ranked_by"] = ranked[:keep], f"{select} macro-F1"
     for n in ranked[keep:]:

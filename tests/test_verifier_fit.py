@@ -140,6 +140,22 @@ def test_distillation_learns_the_label_from_the_teachers_logits_alone(tiny_base)
     assert accuracy() <= 0.34  # without the teacher the hard labels teach "neutral" only
 
 
+def test_unlabeled_rows_learn_from_the_teacher_and_need_one(tiny_base):
+    import numpy as np
+
+    rows = toy_rows(300)
+    held = toy_rows(30)
+    unlabeled = [(p, h, verifier_fit.UNLABELED, "claim-units") for p, h, _, _ in rows]
+    lengths = [len(p) + len(h) for p, h, _, _ in rows]
+    teacher = np.array([[4.0 if j == lab else 0.0 for j in range(3)] for _, _, lab, _ in rows])
+    # kd_alpha would weigh a gold label, but these rows have none: the teacher's distribution is the whole target
+    model, tok, _ = fit(unlabeled, lengths, tiny_base, seed=5, epochs=5, batch_size=16, lr=3e-3, max_len=32,
+                        freeze_embeddings=False, soft=teacher, kd_alpha=0.9)
+    assert pair_report(pair_logits(model, tok, held, max_len=32), held)["accuracy"] >= 0.6
+    with pytest.raises(ValueError, match="unlabeled"):
+        fit(unlabeled, lengths, tiny_base, seed=5, epochs=1, batch_size=16, lr=3e-3, max_len=32)
+
+
 def test_packed_base_rebuilds_the_weights_within_int8_rounding(tiny_base, tmp_path):
     from safetensors.torch import load_file
 
@@ -186,6 +202,23 @@ def test_trained_part_and_base_embeddings_rebuild_the_model(tiny_base, tmp_path)
         assemble(tiny_base, parts[:1], tmp_path / "half")
 
 
+def test_int8_trained_parts_rebuild_the_model_within_rounding(tiny_base, tmp_path):
+    model, tok, _ = fit(toy_rows(300), [10] * 300, tiny_base, seed=2, epochs=3, batch_size=16, lr=3e-3, max_len=32,
+                        freeze_embeddings=True)
+    parts = verifier_fit.save_trained_int8(model, tmp_path / "int8", max_bytes=40_000)
+    assert len(parts) >= 2 and all(p.stat().st_size < 60_000 for p in parts)  # split to fit a size limit
+    assemble(tiny_base, parts, tmp_path / "rebuilt")
+    from transformers import AutoModelForSequenceClassification
+
+    rebuilt = AutoModelForSequenceClassification.from_pretrained(tmp_path / "rebuilt", dtype=torch.float32).eval()
+    held = toy_rows(30)
+    a, b = pair_logits(model, tok, held, max_len=32), pair_logits(rebuilt, tok, held, max_len=32)
+    untrained = AutoModelForSequenceClassification.from_pretrained(tiny_base, num_labels=3, dtype=torch.float32).eval()
+    moved = abs(pair_logits(untrained, tok, held, max_len=32) - a).max()
+    # int8 rounding moves the logits by a small fraction of what training moved them; predictions stay
+    assert abs(a - b).max() < 0.1 * moved and (a.argmax(1) == b.argmax(1)).mean() >= 0.9
+
+
 def test_command_line_trains_runs_and_keeps_the_best(tiny_base, tmp_path):
     rows = toy_rows(300)
     write_rows(tmp_path / "train.jsonl.gz", rows, [len(p) + len(h) for p, h, _, _ in rows])
@@ -213,18 +246,37 @@ def test_command_line_distils_from_a_teacher_run_that_it_does_not_keep(tiny_base
     write_rows(tmp_path / "train.jsonl.gz", rows, [len(p) + len(h) for p, h, _, _ in rows])
     write_rows(tmp_path / "a.jsonl.gz", toy_rows(12), [1] * 12)
     write_rows(tmp_path / "b.jsonl.gz", toy_rows(6), [1] * 6)
+    write_rows(tmp_path / "u.jsonl.gz", [(p, h, -1, "u") for p, h, _, _ in toy_rows(6)], [1] * 6)
     write_rows(tmp_path / "held.jsonl.gz", toy_rows(30), [1] * 30)
     out = tmp_path / "out"
     rc = verifier_fit.main([
         "--rows", f"t={tmp_path / 'train.jsonl.gz'}", "--extra", f"a={tmp_path / 'a.jsonl.gz'}",
         "--extra", f"b={tmp_path / 'b.jsonl.gz'}", "--eval", f"held={tmp_path / 'held.jsonl.gz'}",
+        "--extra", f"u={tmp_path / 'u.jsonl.gz'}",
+        "--score", f"claims={tmp_path / 'held.jsonl.gz'}",
         "--run", f"teach:rows=t,epochs=5,lr=3e-3,base={tiny_base},keep=no",
-        "--run", "pupil:rows=t,extra=a+b,epochs=1,lr=1e-12,teacher=teach,kd=0.5,kdT=2",
+        "--run", f"big:rows=t,epochs=1,lr=1e-12,base={tiny_base},keep=int8",
+        "--run", "pupil:rows=t,extra=a+b+u,epochs=1,lr=1e-12,teacher=teach,kd=0.5,kdT=2",
         "--run", "orphan:rows=t,epochs=1,teacher=nobody",
+        "--run", "alone:rows=t,extra=u,epochs=1",
         "--base", str(tiny_base), "--out", str(out), "--work", str(tmp_path / "work"), "--device", "cpu",
-        "--batch-size", "16", "--max-len", "32", "--keep", "2"])
+        "--batch-size", "16", "--max-len", "32", "--keep", "2", "--deadline-s", "100000"])
     assert rc == 0
     report = json.loads((out / "report.json").read_text())
     assert report["runs"]["teach"]["kept"] is False and not (out / "teach").exists()
-    assert report["runs"]["pupil"]["train_rows"] == 318 and report["kept"] == ["pupil"]
+    # a model too large to move in fp16 comes back as int8 parts, outside the ranking of kept runs
+    assert report["runs"]["big"]["kept"] == "int8" and report["runs"]["big"]["int8_parts"] == ["trained-int8-part0.safetensors"]
+    assert sorted(p.name for p in (out / "big").iterdir()) == ["trained-int8-part0.safetensors"]
+    # the pupil's 6 unlabeled rows go through the deadline's pace probe (labelled rows only) and then training
+    assert report["runs"]["pupil"]["train_rows"] == 324 and report["kept"] == ["pupil"]
     assert report["runs"]["orphan"] == {"skipped": "no teacher nobody"}
+    assert report["runs"]["alone"] == {"skipped": "unlabeled rows without a teacher"}
+    # The teacher's weights stay behind, but its logits on the scored pairs come back: the same predictions the
+    # report's held-out figures were computed from.
+    import numpy as np
+
+    logits = np.load(out / "scores-teach-claims.npy")
+    gold = np.array([lab for _, _, lab, _ in toy_rows(30)])
+    assert logits.shape == (30, 3) and logits.dtype == np.float16
+    assert float((logits.argmax(1) == gold).mean()) == pytest.approx(report["runs"]["teach"]["eval"]["held"]["accuracy"], abs=0.034)
+    assert report["runs"]["teach"]["scored"]["claims"]["n"] == 30 and (out / "scores-pupil-claims.npy").is_file()
