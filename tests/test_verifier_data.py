@@ -2,6 +2,8 @@
 
 import json
 import random
+from collections import Counter
+from pathlib import Path
 
 import pytest
 
@@ -290,3 +292,26 @@ def test_threshold_fit_prefers_a_plateau_to_a_lone_peak():
     assert max(f1, key=f1.get)[3:] == (0.3, 0.3)  # the plain argmax would take the spike
     assert (th["entail"], th["contradict"]) == (0.5, 0.5)  # the plateau's cells; ties go to the more demanding
     assert m["macro_f1"] == 0.74 and m["neighbourhood_macro_f1"] == 0.74
+
+
+DATASETS = Path(__file__).resolve().parent.parent.parent / "shared" / "datasets"
+
+
+@pytest.mark.skipif(not (DATASETS / "scifact" / "claims_train.jsonl").is_file(), reason="../shared/datasets not present")
+def test_claim_units_pair_training_claims_only_with_every_sentence_and_no_label():
+    from factcheck.verifier_fit import UNLABELED
+    from factcheck.verifier_train import _read_jsonl, _split_claims, claim_unit_rows
+
+    rows = claim_unit_rows(DATASETS, 13)
+    assert len(rows) > 10_000 and len({(p, h) for p, h, _, _ in rows}) == len(rows)
+    assert all(label == UNLABELED and src == "claim_units" for _, _, label, src in rows)
+    sf_train, sf_held = _split_claims(_read_jsonl(DATASETS / "scifact" / "claims_train.jsonl"), 0.25, 13)
+    hv_train, hv_held = _split_claims(_read_jsonl(DATASETS / "healthver" / "claims_dev.jsonl"), 0.25, 13)
+    reported = {c["claim"] for c in _read_jsonl(DATASETS / "scifact" / "claims_dev.jsonl")}
+    claims = {h for _, h, _, _ in rows}
+    # never a claim of the threshold fit's held-out quarter or of the reported SciFact dev set
+    assert not claims & ({c["claim"] for c in sf_held + hv_held} | reported)
+    trained = {c["claim"] for c in sf_train + hv_train}
+    assert len(claims & trained) >= 0.95 * len(claims)  # the rest: the same claims with an acronym spelled out
+    per_claim = Counter(h for _, h, _, _ in rows)
+    assert sorted(per_claim.values())[len(per_claim) // 2] >= 10  # a claim meets every sentence, not one
