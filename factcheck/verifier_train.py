@@ -39,7 +39,7 @@ from .verifier_data import (
 from .verifier_fit import LABEL2ID, LABELS, NOT_ENTAILMENT, UNLABELED, assemble, export, fit, with_extra, write_rows
 
 
-DEFAULT_OUT = _settings.PACKAGE_DIR / "models" / "verifier-v6"
+DEFAULT_OUT = _settings.PACKAGE_DIR / "models" / "verifier-v8"
 
 # Training mix: (file under nli/, rows to sample). Template sets (IMPPRES, fragments, MED) and the
 # contradiction-skewed Breaking NLI are kept small so they do not teach their templates.

@@ -56,7 +56,7 @@ def test_loads_offline_with_versioned_name(judge, monkeypatch):
     assert os.environ.get("HF_HUB_OFFLINE") == "1"
     assert (DEFAULT_MODEL_DIR / "model.safetensors").stat().st_size < 60_000_000
     assert isinstance(judge, Judge)
-    assert judge.name == "verifier" and judge.version.startswith("verifier-v6+")
+    assert judge.name == "verifier" and judge.version.startswith("verifier-v8+")
     assert judge.verifier.temperature > 0 and 0 < judge.verifier.thresholds["entail"] < 1
 
 
