@@ -898,6 +898,24 @@ def news_dev_claim_cases(path: Path = NEWS_DEV, after_id: str = "") -> list[tupl
         return [(claim, pipeline.search(claim), label) for claim, label in claims]
 
 
+def fitted_cases(root: Path, data: dict, seed: int, distractors: int = 1, trained_through: str = "") -> dict[str, list]:
+    """The claim-level splits thresholds are fitted on: (claim, hits, gold label) per split name."""
+    rng = random.Random(seed + 1)
+    docs = _scifact_docs(root)
+    news_key = (f"own news-dev claims after {trained_through} (not trained on; invented articles, retrieved)"
+                if trained_through else "own news-dev claims (invented articles, retrieved)")
+    cases = {
+        "scifact/claims_train (held-out 25%)": scifact_claim_cases(data["scifact_heldout_claims"], docs, rng, distractors),
+        "healthver/claims_dev (held-out 25%)": healthver_claim_cases(data["healthver_heldout_claims"], root),
+        "own news-style claims": own_news_claim_cases(rng),
+        "own entity claims (held-out sentences)": own_entity_claim_cases(rng),
+        news_key: news_dev_claim_cases(after_id=trained_through),
+        # new in v4's fit, with its own generator so the splits above draw exactly what they drew before
+        "own instruction-only inputs": instruction_only_cases(random.Random(seed + 3)),
+    }
+    return {k: v for k, v in cases.items() if v}  # news-dev is absent from a checkout without evals/
+
+
 def calibrate(args) -> None:
     """Fit temperature on the held-out pair slice and claim-level thresholds on held-out claims; write calibration.json."""
     import numpy as np
@@ -924,23 +942,10 @@ def calibrate(args) -> None:
     print(f"temperature {temp:.3f}; ECE {ece_before:.4f} -> {ece_after:.4f} on {n_pairs} held-out pairs; {pairs_per_s:.1f} pairs/s", flush=True)
     ver.temperature = temp
     judge = VerifierJudge(ver)
-    rng = random.Random(args.seed + 1)
-    docs = _scifact_docs(root)
     # News-dev claims the weights were trained on (`--cases news_claims`) would flatter any threshold: left out.
     info = out / "train_info.json"
     trained_through = json.loads(info.read_text()).get("news_claims_through", "") if info.is_file() else ""
-    news_key = (f"own news-dev claims after {trained_through} (not trained on; invented articles, retrieved)"
-                if trained_through else "own news-dev claims (invented articles, retrieved)")
-    cases = {
-        "scifact/claims_train (held-out 25%)": scifact_claim_cases(data["scifact_heldout_claims"], docs, rng, args.distractors),
-        "healthver/claims_dev (held-out 25%)": healthver_claim_cases(data["healthver_heldout_claims"], root),
-        "own news-style claims": own_news_claim_cases(rng),
-        "own entity claims (held-out sentences)": own_entity_claim_cases(rng),
-        news_key: news_dev_claim_cases(after_id=trained_through),
-        # new in v4's fit, with its own generator so the splits above draw exactly what they drew before
-        "own instruction-only inputs": instruction_only_cases(random.Random(args.seed + 3)),
-    }
-    cases = {k: v for k, v in cases.items() if v}  # news-dev is absent from a checkout without evals/
+    cases = fitted_cases(root, data, args.seed, args.distractors, trained_through)
     scored = {k: _score_cases(judge, v[: args.claim_limit or None]) for k, v in cases.items()}
     pooled = [x for v in scored.values() for x in v]
     thresholds, fit_m = _grid_fit(judge, pooled)
