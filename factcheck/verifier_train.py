@@ -595,10 +595,9 @@ def train(args) -> None:
 
 
 def claim_unit_rows(root: Path, seed: int) -> list[tuple[str, str, int, str]]:
-    """Unlabeled pairs for a teacher to label: every (sentence, claim) pair the judge reads for the training claims.
-
-    The claims are those `build_data` trains on (SciFact train and HealthVer dev, less the held-out quarter), with
-    their cited abstracts plus two random ones; each sentence unit meets the claim as the judge aligns it."""
+    """Unlabeled pairs for a teacher to label: every (sentence, claim) pair the judge reads for the training claims."""
+    # The claims `build_data` trains on (SciFact train and HealthVer dev, less the held-out quarter), each with its
+    # cited abstracts plus two random ones; every sentence unit meets the claim as the judge aligns it.
     from .verifier import passage_units
 
     docs = _scifact_docs(root)
