@@ -60,12 +60,6 @@ def _eval_sets(names: list[str], data: Path) -> dict[str, tuple[Path, str, Path 
     return sets
 
 
-def _fitted(data: Path, seed: int, trained_through: str) -> dict[str, list]:
-    from .verifier_train import build_data, fitted_cases
-
-    return fitted_cases(data, build_data(data, seed, 2.5), seed, 1, trained_through)
-
-
 def _run(name: str, spec: tuple, judge, work: Path) -> dict:
     import shutil
 
@@ -82,11 +76,11 @@ def _run(name: str, spec: tuple, judge, work: Path) -> dict:
 
 def record_pairs(sets: dict, fitted: dict[str, list], work: Path) -> list[tuple[str, str]]:
     """Every (unit, claim) pair the judge reads on the fitted splits and the eval sets, in first-read order."""
+    from .verifier_train import _score_cases
+
     rec = TableVerifier()
-    judge = VerifierJudge(rec)
     for cases in fitted.values():
-        for claim, hits, _ in cases:
-            judge._score_units(claim, hits)
+        _score_cases(VerifierJudge(rec), cases)
     for name, spec in sets.items():
         _run(name, spec, VerifierJudge(rec), work)
     return list(rec.asked)
@@ -95,7 +89,7 @@ def record_pairs(sets: dict, fitted: dict[str, list], work: Path) -> list[tuple[
 def replay(pairs: list[tuple[str, str]], logits: np.ndarray, calib_logits: np.ndarray, calib_labels: np.ndarray,
            fitted: dict[str, list], sets: dict, work: Path, name: str = "replay") -> dict:
     """Temperature and thresholds fitted as `--phase calibrate` does, then macro-F1 on every eval set."""
-    from .verifier_train import _grid_fit, _macro_f1, _score_cases, fit_temperature
+    from .verifier_train import _claim_metrics, _grid_fit, _score_cases, fit_temperature
 
     temp = fit_temperature(calib_logits, calib_labels)
     ver = TableVerifier({k: logits[i] for i, k in enumerate(pairs)}, name=name, temperature=temp)
@@ -103,11 +97,9 @@ def replay(pairs: list[tuple[str, str]], logits: np.ndarray, calib_logits: np.nd
     scored = {k: _score_cases(judge, v) for k, v in fitted.items()}
     thresholds, fit_m = _grid_fit(judge, [x for v in scored.values() for x in v])
     ver.thresholds = {**ver.thresholds, **thresholds}
-    labels = ("supported", "contradicted", "unverified")
     out = {"name": name, "temperature": round(temp, 4), "thresholds": thresholds,
            "fitted_pooled": fit_m["macro_f1"],
-           "fitted": {k: _macro_f1([g for _, g in v], [judge._label_units(u)[0] if u else "unverified" for u, _ in v],
-                                   labels)["macro_f1"] for k, v in scored.items()}}
+           "fitted": {k: _claim_metrics(judge, v)["macro_f1"] for k, v in scored.items()}}
     for set_name, spec in sets.items():
         out[set_name] = round(_run(set_name, spec, VerifierJudge(ver), work)["macro_f1"], 4)
     return out
@@ -116,6 +108,7 @@ def replay(pairs: list[tuple[str, str]], logits: np.ndarray, calib_logits: np.nd
 def main(argv: list[str] | None = None) -> int:
     """Command line: `pairs` records the pairs to score; `judge` judges every set on scored logits."""
     from .verifier_fit import read_rows, write_rows
+    from .verifier_train import fitted_cases
 
     ap = argparse.ArgumentParser(prog="python -m factcheck.verifier_replay", description=__doc__)
     ap.add_argument("command", choices=["pairs", "judge"])
@@ -135,7 +128,7 @@ def main(argv: list[str] | None = None) -> int:
     data, work = Path(args.data), Path(args.work)
     sets = _eval_sets([s for s in args.sets.split(",") if s], data)
     if args.command == "pairs":
-        pairs = record_pairs(sets, _fitted(data, args.seed, args.news_claims_through), work / "record")
+        pairs = record_pairs(sets, fitted_cases(data, args.seed, 1, args.news_claims_through), work / "record")
         write_rows(Path(args.pairs), [(p, h, 1, "claim_units") for p, h in pairs], [len(p) + len(h) for p, h in pairs])
         print(f"{len(pairs)} pairs -> {args.pairs}")
         return 0
@@ -152,7 +145,7 @@ def main(argv: list[str] | None = None) -> int:
                  f"{calib_logits.shape} for {len(calib)} calibration pairs")
     three = np.array([0 <= r[2] < 3 for r in calib])
     result = replay(pairs, logits, calib_logits[three], np.array([r[2] for r in calib])[three],
-                    _fitted(data, args.seed, args.news_claims_through), sets, work / args.name, args.name)
+                    fitted_cases(data, args.seed, 1, args.news_claims_through), sets, work / args.name, args.name)
     print(json.dumps(result, indent=1))
     if args.out:
         Path(args.out).write_text(json.dumps(result, indent=1) + "\n")

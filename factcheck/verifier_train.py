@@ -240,6 +240,13 @@ def _split_claims(items: list, frac: float, seed: int) -> tuple[list, list]:
     return items[k:], items[:k]
 
 
+def claim_splits(root: Path, seed: int) -> tuple[list, list, list, list]:
+    """SciFact-train and HealthVer-dev claims split into what trains and the held-out quarter thresholds are fitted on."""
+    sf_train, sf_held = _split_claims(_read_jsonl(root / "scifact" / "claims_train.jsonl"), 0.25, seed)
+    hv_train, hv_held = _split_claims(_read_jsonl(root / "healthver" / "claims_dev.jsonl"), 0.25, seed)
+    return sf_train, sf_held, hv_train, hv_held
+
+
 def scifact_pairs(claims: list[dict], docs: dict[int, dict], rng: random.Random) -> list[tuple[str, str, int, str]]:
     """Claim vs gold rationale (sentences and the joined rationale); NEI/non-rationale sentences as neutral."""
     out = []
@@ -361,14 +368,11 @@ def build_data(root: Path, seed: int, scale: float, extra_nli: bool = False) -> 
             calib.append((r["premise"], r["hypothesis"], LABEL2ID[r["label"]], name))
 
     docs = _scifact_docs(root)
-    sf_claims = _read_jsonl(root / "scifact" / "claims_train.jsonl")
-    sf_train, sf_held = _split_claims(sf_claims, 0.25, seed)
+    sf_train, sf_held, hv_train, hv_held = claim_splits(root, seed)
     sf = scifact_pairs(sf_train, docs, rng)
     train += sf * 2  # in-domain claim/evidence pairs are scarce: seen twice
     calib += scifact_pairs(sf_held, docs, rng)
 
-    hv_claims = _read_jsonl(root / "healthver" / "claims_dev.jsonl")
-    hv_train, hv_held = _split_claims(hv_claims, 0.25, seed)
     train += healthver_pairs({c["claim_id"] for c in hv_train}, root)
     calib += healthver_pairs({c["claim_id"] for c in hv_held}, root)
 
@@ -601,8 +605,7 @@ def claim_unit_rows(root: Path, seed: int) -> list[tuple[str, str, int, str]]:
     from .verifier import passage_units
 
     docs = _scifact_docs(root)
-    sf_train, sf_held = _split_claims(_read_jsonl(root / "scifact" / "claims_train.jsonl"), 0.25, seed)
-    hv_train, hv_held = _split_claims(_read_jsonl(root / "healthver" / "claims_dev.jsonl"), 0.25, seed)
+    sf_train, sf_held, hv_train, hv_held = claim_splits(root, seed)
     cases = scifact_claim_cases(sf_train, docs, random.Random(seed + 101), 2) + healthver_claim_cases(hv_train, root)
     # a few claims recur under another id in the held-out quarter or in SciFact dev (which we report): not theirs
     held = {c["claim"] for c in sf_held + hv_held}
@@ -837,6 +840,12 @@ def _score_cases(judge, cases):
     return [(judge._score_units(claim, hits), gold) for claim, hits, gold in cases]
 
 
+def _claim_metrics(judge, scored) -> dict:
+    """Claim-level accuracy and macro-F1 of scored cases under the judge's current thresholds."""
+    pred = [judge._label_units(u)[0] if u else "unverified" for u, _ in scored]
+    return _macro_f1([g for _, g in scored], pred, ("supported", "contradicted", "unverified"))
+
+
 def _grid_fit(judge, scored) -> tuple[dict, dict]:
     """Thresholds, overlap floors and side weight maximising claim-level macro-F1 averaged over (t_e, t_c) neighbours."""
     import numpy as np
@@ -846,15 +855,13 @@ def _grid_fit(judge, scored) -> tuple[dict, dict]:
     # repeated 5-fold CV on the fitted claims it scored 0.004-0.006 higher on held-out folds (model card).
 
     grid = [round(x, 2) for x in np.arange(0.30, 0.96, 0.05)]
-    gold = [g for _, g in scored]
     results: dict[tuple, tuple[dict, dict]] = {}
     for alpha, s_floor, floor, te, tc in itertools.product(SIDE_WEIGHT_GRID, SUPPORT_OVERLAP_GRID,
                                                            CONTRADICT_OVERLAP_GRID, grid, grid):
         th = {"entail": float(te), "contradict": float(tc), "contradict_overlap": floor, "support_overlap": s_floor,
               "side_overlap_weight": alpha}
         judge.verifier.thresholds = th
-        pred = [judge._label_units(u)[0] if u else "unverified" for u, _ in scored]
-        results[(alpha, s_floor, floor, te, tc)] = (th, _macro_f1(gold, pred, ("supported", "contradicted", "unverified")))
+        results[(alpha, s_floor, floor, te, tc)] = (th, _claim_metrics(judge, scored))
     return _neighbourhood_best(results, grid)
 
 
@@ -897,15 +904,16 @@ def news_dev_claim_cases(path: Path = NEWS_DEV, after_id: str = "") -> list[tupl
         return [(claim, pipeline.search(claim), label) for claim, label in claims]
 
 
-def fitted_cases(root: Path, data: dict, seed: int, distractors: int = 1, trained_through: str = "") -> dict[str, list]:
+def fitted_cases(root: Path, seed: int, distractors: int = 1, trained_through: str = "") -> dict[str, list]:
     """The claim-level splits thresholds are fitted on: (claim, hits, gold label) per split name."""
     rng = random.Random(seed + 1)
     docs = _scifact_docs(root)
+    _, sf_held, _, hv_held = claim_splits(root, seed)
     news_key = (f"own news-dev claims after {trained_through} (not trained on; invented articles, retrieved)"
                 if trained_through else "own news-dev claims (invented articles, retrieved)")
     cases = {
-        "scifact/claims_train (held-out 25%)": scifact_claim_cases(data["scifact_heldout_claims"], docs, rng, distractors),
-        "healthver/claims_dev (held-out 25%)": healthver_claim_cases(data["healthver_heldout_claims"], root),
+        "scifact/claims_train (held-out 25%)": scifact_claim_cases(sf_held, docs, rng, distractors),
+        "healthver/claims_dev (held-out 25%)": healthver_claim_cases(hv_held, root),
         "own news-style claims": own_news_claim_cases(rng),
         "own entity claims (held-out sentences)": own_entity_claim_cases(rng),
         news_key: news_dev_claim_cases(after_id=trained_through),
@@ -944,15 +952,12 @@ def calibrate(args) -> None:
     # News-dev claims the weights were trained on (`--cases news_claims`) would flatter any threshold: left out.
     info = out / "train_info.json"
     trained_through = json.loads(info.read_text()).get("news_claims_through", "") if info.is_file() else ""
-    cases = fitted_cases(root, data, args.seed, args.distractors, trained_through)
+    cases = fitted_cases(root, args.seed, args.distractors, trained_through)
     scored = {k: _score_cases(judge, v[: args.claim_limit or None]) for k, v in cases.items()}
     pooled = [x for v in scored.values() for x in v]
     thresholds, fit_m = _grid_fit(judge, pooled)
     judge.verifier.thresholds = thresholds
-    per_split = {}
-    for k, v in scored.items():
-        pred = [judge._label_units(u)[0] if u else "unverified" for u, _ in v]
-        per_split[k] = _macro_f1([g for _, g in v], pred, ("supported", "contradicted", "unverified"))
+    per_split = {k: _claim_metrics(judge, v) for k, v in scored.items()}
     print(f"thresholds {thresholds}; fitted-split claim macro-F1 {fit_m['macro_f1']}", flush=True)
     for k, m in per_split.items():
         print(f"  {k}: {m}", flush=True)
@@ -1000,9 +1005,7 @@ def dev_metrics(args) -> None:
     judge = VerifierJudge(ver)
     sf_dev_cl = _read_jsonl(root / "scifact" / "claims_dev_claimlevel.jsonl")
     scored = _score_cases(judge, scifact_claim_cases(sf_dev_cl, docs, rng, args.distractors)[: args.claim_limit or None])
-    pred = [judge._label_units(u)[0] if u else "unverified" for u, _ in scored]
-    res["scifact/claims_dev claim-level (oracle cited abstracts + 1 distractor)"] = _macro_f1(
-        [g for _, g in scored], pred, ("supported", "contradicted", "unverified"))
+    res["scifact/claims_dev claim-level (oracle cited abstracts + 1 distractor)"] = _claim_metrics(judge, scored)
     print(f"scifact dev claim-level: {res['scifact/claims_dev claim-level (oracle cited abstracts + 1 distractor)']}", flush=True)
     metrics_path = out / "metrics.json"
     metrics = json.loads(metrics_path.read_text()) if metrics_path.is_file() else {}
