@@ -103,8 +103,8 @@ def _tmp_beside(target: Path) -> Path:
     return target.with_name(f"{target.name}.tmp{os.getpid()}-{threading.get_ident()}")
 
 
-def trace_to_onnx(module, enc, target: Path, output: str) -> None:
-    """Trace a BERT-style module (inputs ONNX_INPUTS) to `target`, written via a temp file + os.replace."""
+def trace_to_onnx(module, enc, target: Path, output: str, inputs: tuple[str, ...] = ONNX_INPUTS) -> None:
+    """Trace a module taking `inputs` (BERT-style: ONNX_INPUTS) to `target`, written via a temp file + os.replace."""
     import torch
 
     tmp = _tmp_beside(target)
@@ -112,9 +112,9 @@ def trace_to_onnx(module, enc, target: Path, output: str) -> None:
     with torch.inference_mode(), warnings.catch_warnings():
         warnings.simplefilter("ignore")
         torch.onnx.export(
-            module.eval(), tuple(enc[k] for k in ONNX_INPUTS), str(tmp),
-            input_names=list(ONNX_INPUTS), output_names=[output], opset_version=17, dynamo=False,
-            dynamic_axes={**{k: {0: "batch", 1: "seq"} for k in ONNX_INPUTS}, output: {0: "batch"}},
+            module.eval(), tuple(enc[k] for k in inputs), str(tmp),
+            input_names=list(inputs), output_names=[output], opset_version=17, dynamo=False,
+            dynamic_axes={**{k: {0: "batch", 1: "seq"} for k in inputs}, output: {0: "batch"}},
         )
     # Concurrent exporters (processes too) never see a half-written file.
     os.replace(tmp, target)

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 from pydantic import BaseModel, Field
 
-from . import consistency
+from . import consistency, verifier_pack
 from .chunk import split_sentences
 from .errors import ModelError
 from .models import Citation, ConsistencyFinding, SearchHit, SourceStance, Stance, Verdict
@@ -69,7 +69,7 @@ def passage_units(text: str) -> list[tuple[int, int]]:
 
 
 class Verifier:
-    """Loads the shipped cross-encoder (fp16 on disk, fp32 on CPU) and scores claim/sentence pairs."""
+    """Loads the shipped cross-encoder (fp16 or packed low-bit on disk, fp32 on CPU) and scores claim/sentence pairs."""
 
     def __init__(self, path: str | Path | None = None, *, batch_size: int = 32, max_length: int = 128,
                  threads: int | None = None):
@@ -77,15 +77,18 @@ class Verifier:
         from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
         self.path = Path(path) if path else DEFAULT_MODEL_DIR
-        weights = self.path / "model.safetensors"
-        if not weights.is_file():
-            raise ModelError(f"no verifier model at {self.path} (model.safetensors missing)")
+        weights = model_weights(self.path)
+        if weights is None:
+            raise ModelError(f"no verifier model at {self.path} (model.safetensors or {verifier_pack.WEIGHTS} missing)")
         if threads:
             torch.set_num_threads(threads)
         self._torch = torch
         self.tokenizer = AutoTokenizer.from_pretrained(self.path, local_files_only=True)
-        self.model = AutoModelForSequenceClassification.from_pretrained(
-            self.path, local_files_only=True, dtype=torch.float32).eval()
+        if weights.name == verifier_pack.WEIGHTS:
+            self.model = _packed_model(self.path, weights)
+        else:
+            self.model = AutoModelForSequenceClassification.from_pretrained(
+                self.path, local_files_only=True, dtype=torch.float32).eval()
         id2label = {int(k): v for k, v in self.model.config.id2label.items()}
         if id2label.get(ENTAIL) != "entailment" or id2label.get(CONTRADICT) != "contradiction":
             raise ModelError(f"unexpected verifier labels {id2label}")
@@ -136,6 +139,29 @@ class Verifier:
         return self.score(list(sentences), [claim] * len(sentences))
 
 
+def model_weights(folder: Path) -> Path | None:
+    """The weights file of a verifier folder: fp16 `model.safetensors`, or packed low-bit weights."""
+    for name in ("model.safetensors", verifier_pack.WEIGHTS):
+        if (folder / name).is_file():
+            return folder / name
+    return None
+
+
+def _packed_model(folder: Path, weights: Path):
+    """A classifier built from the folder's config with the packed weights dequantized into it (fp32)."""
+    import torch
+    from transformers import AutoConfig, AutoModelForSequenceClassification
+
+    config = AutoConfig.from_pretrained(folder, local_files_only=True)
+    model = AutoModelForSequenceClassification.from_config(config, dtype=torch.float32)
+    missing, unexpected = model.load_state_dict(verifier_pack.load_state_dict(weights), strict=False)
+    missing = [k for k in missing if not k.endswith("position_ids")]
+    if missing or unexpected:
+        raise ModelError(f"packed weights in {weights} do not match its config: missing {missing[:3]}, "
+                         f"unexpected {unexpected[:3]}")
+    return model.to(torch.float32).eval()
+
+
 _SHARED: dict[Path, Verifier] = {}
 _SHARED_LOCK = threading.Lock()
 
@@ -143,7 +169,7 @@ _SHARED_LOCK = threading.Lock()
 def load_verifier(
     path: str | Path | None = None, *, backend: str = "torch", onnx_cache_dir: str | Path | None = None
 ) -> Verifier:
-    """One Verifier per model folder and backend per process (the model is ~90 MB in fp32).
+    """One Verifier per model folder and backend per process (a 110M-parameter verifier takes ~440 MB in fp32).
 
     `backend="onnx"` runs the same weights through onnxruntime (exported once into `onnx_cache_dir`);
     without onnxruntime or a writable cache it stays on torch, with a warning.

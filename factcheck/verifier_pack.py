@@ -1,0 +1,321 @@
+"""Compact verifier weights: low-bit groups with 8-bit scale codes, written once and dequantized at load."""
+
+# Why: the fine-tuned all-mpnet-base-v2 verifier has 110M parameters (219 MB in fp16, 110 MB in int8) and the
+# shipped weights must stay near 50 MB, so its matrices are stored at 4 bits (round-to-nearest, one scale per
+# group of 64 weights, the scale itself an 8-bit code against its row's largest). Loading rebuilds fp32 weights;
+# compute is unchanged, only the file is small. The file is plain safetensors: uint8 codes, fp32 row scales,
+# fp16 small tensors, and a JSON spec in the header's metadata.
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import shutil
+import sys
+from pathlib import Path
+from statistics import NormalDist
+
+import numpy as np
+
+from .errors import ModelError
+
+FORMAT = "factcheck-qpack-1"
+WEIGHTS = "model-packed.safetensors"
+COPY_FILES = ("config.json", "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "vocab.txt",
+              "train_info.json")
+MIN_PARAMS = 65536  # smaller tensors (biases, LayerNorms, the 3-way head) stay fp16
+
+
+def pack_bits(codes: np.ndarray, bits: int) -> np.ndarray:
+    """Unsigned codes below 2**bits as a little-endian bit stream of uint8."""
+    planes = (codes.reshape(-1, 1).astype(np.uint8) >> np.arange(bits, dtype=np.uint8)) & 1
+    return np.packbits(planes.reshape(-1), bitorder="little")
+
+
+def unpack_bits(buf: np.ndarray, bits: int, n: int) -> np.ndarray:
+    """Inverse of `pack_bits`: the first n codes."""
+    # Shifts on whole bytes (3-bit codes: on 24-bit words) instead of bit planes: loading stays ~1 s for 110M codes.
+    if bits == 3:
+        b = np.pad(buf, (0, -len(buf) % 3)).reshape(-1, 3).astype(np.uint32)
+        words = b[:, 0] | (b[:, 1] << 8) | (b[:, 2] << 16)
+        codes = (words[:, None] >> (3 * np.arange(8, dtype=np.uint32))) & 7
+    else:
+        codes = (buf[:, None] >> (bits * np.arange(8 // bits, dtype=np.uint8))) & (2 ** bits - 1)
+    return codes.astype(np.uint8).reshape(-1)[:n]
+
+
+def nf_levels(bits: int) -> np.ndarray:
+    """The 2**bits "normal float" levels in [-1, 1]: quantiles of a normal, one side a level longer, and zero."""
+    # QLoRA's NF4 construction: trained weights are close to normal within a group, so equal-probability levels
+    # waste fewer codes on the tails than evenly spaced ones do.
+    nd, offset = NormalDist(), 0.9677083
+    half = 2 ** (bits - 1)
+    pos = [nd.inv_cdf(offset + (0.5 - offset) * i / half) for i in range(half)]
+    neg = [-nd.inv_cdf(offset + (0.5 - offset) * i / (half - 1)) for i in range(half - 1)]
+    v = np.array(sorted(pos + neg + [0.0]), dtype=np.float64)
+    return (v / np.abs(v).max()).astype(np.float32)
+
+
+def quantize(w: np.ndarray, bits: int, group: int, kind: str = "nf") -> dict[str, np.ndarray]:
+    """A 2-D fp32 matrix as packed `bits`-bit codes, one 8-bit scale code per group and one fp16 scale per row."""
+    rows, cols = w.shape
+    if cols % group:
+        raise ValueError(f"{cols} columns are not a multiple of group {group}")
+    x = w.astype(np.float32).reshape(rows, cols // group, group)
+    levels = _levels(bits, kind)
+    s = np.abs(x).max(axis=2)
+    srow = np.maximum(s.max(axis=1, keepdims=True), 1e-7).astype(np.float16).astype(np.float32)
+    code = np.clip(np.rint(s / srow * 255), 1, 255)
+    s = code * srow / 255  # quantize against the scale the file will hold, not the exact one
+    mids = (levels[1:] + levels[:-1]) / 2
+    q = np.searchsorted(mids, x / s[:, :, None]).astype(np.uint8)  # nearest level
+    return {"q": pack_bits(q, bits), "scale": code.astype(np.uint8), "row": srow.astype(np.float16)}
+
+
+def _levels(bits: int, kind: str) -> np.ndarray:
+    """Dequantized values of the codes, as a fraction of the group's absolute maximum."""
+    if kind == "nf":
+        return nf_levels(bits)
+    if kind == "int":  # symmetric round-to-nearest: -qmax-1 .. qmax over absmax / qmax
+        qmax = 2 ** (bits - 1) - 1
+        return (np.arange(-qmax - 1, qmax + 1) / qmax).astype(np.float32)
+    raise ValueError(f"unknown quantization kind {kind!r}")
+
+
+def dequantize(parts: dict[str, np.ndarray], bits: int, group: int, shape: tuple[int, int], kind: str = "nf") -> np.ndarray:
+    """fp32 matrix back from `quantize`'s parts."""
+    rows, cols = shape
+    q = _levels(bits, kind)[unpack_bits(parts["q"], bits, rows * cols)]
+    s = parts["scale"].astype(np.float32) * parts["row"].astype(np.float32) / 255
+    return (q.reshape(rows, cols // group, group) * s[:, :, None]).reshape(rows, cols)
+
+
+Rule = tuple[str, int, str]  # (regex on the state-dict key, bits, kind); the first matching rule wins
+
+
+def _width(key: str, rules: list[Rule], bits: int, kind: str) -> tuple[int, str]:
+    """Bits and kind of one matrix: the first rule whose pattern matches its key, else the defaults."""
+    return next(((b, k) for pat, b, k in rules if re.search(pat, key)), (bits, kind))
+
+
+def pack_state(state: dict[str, np.ndarray], *, bits: int = 4, group: int = 64, kind: str = "nf",
+               rules: list[Rule] = (), low_rows: dict[str, tuple[np.ndarray, int, str]] | None = None
+               ) -> tuple[dict[str, np.ndarray], dict]:
+    """Tensors and spec for a state dict: large matrices at their width, the rest fp16.
+
+    `low_rows[key] = (row ids, bits, kind)` stores those rows of one matrix narrower (the embeddings of rare tokens).
+    """
+    tensors, spec = {}, {}
+    for key, w in state.items():
+        if not (w.ndim == 2 and w.size >= MIN_PARAMS and w.shape[1] % group == 0):
+            tensors[key] = w.astype(np.float16)
+            continue
+        b, k = _width(key, rules, bits, kind)
+        entry = {"bits": b, "group": group, "kind": k, "shape": list(w.shape)}
+        low = (low_rows or {}).get(key)
+        if low is not None:
+            ids, lb, lk = low
+            ids = np.unique(np.asarray(ids, dtype=np.int64))
+            keep = np.setdiff1d(np.arange(w.shape[0]), ids)
+            tensors[f"{key}.low_rows"] = ids.astype(np.int32)
+            tensors.update({f"{key}.low.{p}": a for p, a in quantize(w[ids], lb, group, lk).items()})
+            entry["low"] = {"bits": lb, "kind": lk, "n": int(len(ids))}
+            w = w[keep]
+        tensors.update({f"{key}.{p}": a for p, a in quantize(w, b, group, k).items()})
+        spec[key] = entry
+    return tensors, spec
+
+
+def unpack_state(tensors: dict[str, np.ndarray], spec: dict) -> dict[str, np.ndarray]:
+    """fp32 state dict back from `pack_state`'s tensors and spec."""
+    state = {k: v.astype(np.float32) for k, v in tensors.items() if not any(k.startswith(key + ".") for key in spec)}
+    for key, s in spec.items():
+        rows, cols = s["shape"]
+        low = s.get("low")
+        n_low = low["n"] if low else 0
+        parts = {p: tensors[f"{key}.{p}"] for p in ("q", "scale", "row")}
+        main = dequantize(parts, s["bits"], s["group"], (rows - n_low, cols), s["kind"])
+        if not low:
+            state[key] = main
+            continue
+        ids = tensors[f"{key}.low_rows"].astype(np.int64)
+        w = np.empty((rows, cols), dtype=np.float32)
+        w[np.setdiff1d(np.arange(rows), ids)] = main
+        w[ids] = dequantize({p: tensors[f"{key}.low.{p}"] for p in ("q", "scale", "row")}, low["bits"], s["group"],
+                            (n_low, cols), low["kind"])
+        state[key] = w
+    return state
+
+
+def load_state_dict(path: Path) -> dict:
+    """The fp32 torch state dict stored in a packed weights file."""
+    import torch
+    from safetensors import SafetensorError, safe_open
+
+    try:
+        with safe_open(str(path), "np") as f:
+            meta = f.metadata() or {}
+            if meta.get("format") != FORMAT:
+                raise ModelError(f"{path} is not a {FORMAT} file (format {meta.get('format')!r})")
+            tensors = {k: f.get_tensor(k) for k in f.keys()}
+        state = unpack_state(tensors, json.loads(meta["spec"]))
+    except (OSError, ValueError, KeyError, SafetensorError) as exc:
+        raise ModelError(f"cannot read packed verifier weights {path}: {exc!r}") from exc
+    return {k: torch.from_numpy(v) for k, v in state.items()}
+
+
+def pack_folder(src: Path, out: Path, *, bits: int = 4, group: int = 64, kind: str = "nf", rules: list[Rule] = (),
+                low_rows: dict[str, tuple[np.ndarray, int, str]] | None = None, command: str | None = None) -> dict:
+    """Write a model folder's weights packed, with its config and tokenizer, into `out` (replaced atomically).
+
+    A `train_info.json` travels along with a `packed` entry (the report below and `command`).
+    """
+    from safetensors import safe_open
+    from safetensors.numpy import save_file
+
+    with safe_open(str(src / "model.safetensors"), "np") as f:
+        state = {k: f.get_tensor(k) for k in f.keys()}
+    tensors, spec = pack_state(state, bits=bits, group=group, kind=kind, rules=rules, low_rows=low_rows)
+    tmp = out.with_name(out.name + f".tmp-{os.getpid()}")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    save_file(tensors, str(tmp / WEIGHTS), metadata={"format": FORMAT, "spec": json.dumps(spec)})
+    for name in COPY_FILES:
+        if (src / name).is_file():
+            shutil.copy2(src / name, tmp / name)
+    widths: dict[str, int] = {}
+    for s in spec.values():
+        n_low = s.get("low", {}).get("n", 0)
+        name = f"{s['kind']}{s['bits']}"
+        widths[name] = widths.get(name, 0) + (s["shape"][0] - n_low) * s["shape"][1]
+        if n_low:
+            name = f"{s['low']['kind']}{s['low']['bits']}"
+            widths[name] = widths.get(name, 0) + n_low * s["shape"][1]
+    report = {"format": FORMAT, "weights_bytes": (tmp / WEIGHTS).stat().st_size, "params_by_width": widths,
+              "fp16_params": int(sum(v.size for v in tensors.values() if v.dtype == np.float16)), "group": group,
+              "default": f"{kind}{bits}", "rules": [list(r) for r in rules],
+              "low_rows": {k: {"n": len(v[0]), "bits": v[1], "kind": v[2]} for k, v in (low_rows or {}).items()}}
+    info_path = tmp / "train_info.json"
+    if info_path.is_file():
+        info = json.loads(info_path.read_text())
+        info["packed"] = {**report, **({"command": command} if command else {})}
+        info_path.write_text(json.dumps(info, indent=2) + "\n")
+    if out.exists():
+        shutil.rmtree(out)
+    tmp.rename(out)
+    return report
+
+
+# Text the rare-token counts are taken from: the training-side files only (DEVELOPERS.md split discipline).
+COUNT_SOURCES = ("nli/*/*.jsonl", "scifact/claims_train*.jsonl", "scifact/corpus.jsonl", "healthver/*dev*.jsonl")
+
+
+def _strings(obj):
+    """Every string inside a JSON value."""
+    if isinstance(obj, str):
+        yield obj
+    elif isinstance(obj, dict):
+        for v in obj.values():
+            yield from _strings(v)
+    elif isinstance(obj, list):
+        for v in obj:
+            yield from _strings(v)
+
+
+def token_counts(data: Path, tokenizer_dir: Path, progress: bool = True) -> dict[int, int]:
+    """How often each token id occurs in the training-side text of the datasets (COUNT_SOURCES)."""
+    from collections import Counter
+
+    from tqdm import tqdm
+    from transformers import AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(tokenizer_dir, local_files_only=True)
+    files = sorted(p for pattern in COUNT_SOURCES for p in data.glob(pattern))
+    counts: Counter = Counter()
+    for path in tqdm(files, desc="token counts", unit="file", disable=not progress):
+        texts = []
+        with path.open(encoding="utf-8") as fh:
+            for line in fh:
+                try:
+                    texts += [t for t in _strings(json.loads(line)) if len(t) > 2]
+                except json.JSONDecodeError:
+                    continue
+        for i in range(0, len(texts), 2000):
+            for ids in tok(texts[i:i + 2000], add_special_tokens=False)["input_ids"]:
+                counts.update(ids)
+    return dict(sorted(counts.items()))
+
+
+def _parse_width(text: str, what: str) -> tuple[str, int, str]:
+    """'KEY=BITS[:KIND]' -> (KEY, BITS, KIND)."""
+    key, sep, width = text.rpartition("=")
+    bits, _, kind = width.partition(":")
+    if not sep or not key or not bits.isdigit() or int(bits) not in (2, 3, 4, 8) or (kind or "nf") not in ("nf", "int"):
+        raise ValueError(f"{what} takes PATTERN=BITS[:nf|int] with BITS 2, 3, 4 or 8, got {text!r}")
+    return key, int(bits), kind or "nf"
+
+
+def _placeholder_command(args) -> str:
+    """The pack command as train_info.json records it: folders as SRC, OUT and COUNTS, not this machine's paths."""
+    cmd = ["python -m factcheck.verifier_pack pack SRC OUT", f"--bits {args.bits}", f"--kind {args.kind}",
+           f"--group {args.group}", *(f"--rule '{r}'" for r in args.rule)]
+    if args.rare_rows:
+        cmd += [f"--rare-rows '{args.rare_rows}'", "--counts COUNTS", f"--rare-below {args.rare_below}"]
+    return " ".join(cmd)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Command line: `counts` writes token counts of the training text; `pack` writes a compact model folder."""
+    ap = argparse.ArgumentParser(prog="python -m factcheck.verifier_pack", description=__doc__)
+    sub = ap.add_subparsers(dest="command", required=True)
+    c = sub.add_parser("counts", help="token counts of the training-side dataset text (for --rare-rows)")
+    c.add_argument("--data", type=Path, default=Path("../shared/datasets"))
+    c.add_argument("--tokenizer", type=Path, required=True, help="model folder whose tokenizer to count with")
+    c.add_argument("--out", type=Path, required=True)
+    p = sub.add_parser("pack", help="pack a model folder (model.safetensors) into a compact one")
+    p.add_argument("src", type=Path, help="model folder with model.safetensors, config and tokenizer")
+    p.add_argument("out", type=Path, help="folder to write (replaced)")
+    p.add_argument("--bits", type=int, default=4, choices=(2, 3, 4, 8))
+    p.add_argument("--kind", default="nf", choices=("nf", "int"), help="nf: normal-float levels; int: even levels")
+    p.add_argument("--group", type=int, default=64)
+    p.add_argument("--rule", action="append", default=[], metavar="REGEX=BITS[:KIND]",
+                   help="another width for the matrices whose key matches (first match wins)")
+    p.add_argument("--rare-rows", metavar="KEY=BITS[:KIND]",
+                   help="store the rows of KEY whose token is rarer than --rare-below in --counts at this width")
+    p.add_argument("--counts", type=Path, help="token counts from `counts`")
+    p.add_argument("--rare-below", type=int, default=100)
+    args = ap.parse_args(argv)
+    if args.command == "counts":
+        if not args.data.is_dir() or not (args.tokenizer / "tokenizer.json").is_file():
+            print(f"error: need a datasets folder and a tokenizer folder ({args.data}, {args.tokenizer})", file=sys.stderr)
+            return 2
+        counts = token_counts(args.data, args.tokenizer)
+        args.out.write_text(json.dumps(counts) + "\n")
+        print(f"{sum(counts.values())} tokens, {len(counts)} distinct -> {args.out}")
+        return 0
+    if not (args.src / "model.safetensors").is_file():
+        print(f"error: no model.safetensors in {args.src}", file=sys.stderr)
+        return 2
+    try:
+        rules = [_parse_width(r, "--rule") for r in args.rule]
+        low_rows = None
+        if args.rare_rows:
+            if not (args.counts and args.counts.is_file()):
+                raise ValueError("--rare-rows needs --counts FILE (from the `counts` command)")
+            key, bits, kind = _parse_width(args.rare_rows, "--rare-rows")
+            counts = {int(k): v for k, v in json.loads(args.counts.read_text()).items()}
+            vocab = json.loads((args.src / "config.json").read_text())["vocab_size"]
+            low_rows = {key: (np.array([i for i in range(vocab) if counts.get(i, 0) < args.rare_below]), bits, kind)}
+    except (ValueError, KeyError, json.JSONDecodeError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    report = pack_folder(args.src, args.out, bits=args.bits, group=args.group, kind=args.kind, rules=rules,
+                         low_rows=low_rows, command=_placeholder_command(args))
+    print(json.dumps(report, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
