@@ -96,7 +96,7 @@ EXAMPLE_VERDICT: dict[str, Any] = {
          "passage_id": "002_fe05e3191f7400ad#4", "detail": ""}
     ],
     "judge": "verifier",
-    "judge_version": "verifier-v8+571e6694",
+    "judge_version": "verifier-v9+db18ee6c",
     "timings_ms": {"embed": 9.1, "retrieve": 4.2, "judge": 61.5, "total": 74.8},
     "retrieved": 6,
 }

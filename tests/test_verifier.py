@@ -8,7 +8,8 @@ import pytest
 from factcheck.chunk import chunk_article
 from factcheck.judge import Judge
 from factcheck.models import Article, ArticleMeta, DuplicateRef, SearchHit
-from factcheck.verifier import CONTRADICT, ENTAIL, NEUTRAL, DEFAULT_MODEL_DIR, Verifier, VerifierJudge, model_text, passage_units
+from factcheck.verifier import (CONTRADICT, ENTAIL, NEUTRAL, DEFAULT_MODEL_DIR, Verifier, VerifierJudge, model_text,
+                                model_weights, passage_units)
 
 FLOODS = Article(
     id="floods", title="Floods hit river towns", source="Valley Herald", url="https://example.org/floods",
@@ -54,9 +55,10 @@ def test_loads_offline_with_versioned_name(judge, monkeypatch):
     import os
 
     assert os.environ.get("HF_HUB_OFFLINE") == "1"
-    assert (DEFAULT_MODEL_DIR / "model.safetensors").stat().st_size < 60_000_000
+    weights = model_weights(DEFAULT_MODEL_DIR)
+    assert weights is not None and weights.stat().st_size <= 50_000_000  # the issue's ~50 MB budget
     assert isinstance(judge, Judge)
-    assert judge.name == "verifier" and judge.version.startswith("verifier-v8+")
+    assert judge.name == "verifier" and judge.version.startswith("verifier-v9+")
     assert judge.verifier.temperature > 0 and 0 < judge.verifier.thresholds["entail"] < 1
 
 

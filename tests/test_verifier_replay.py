@@ -11,7 +11,7 @@ import pytest
 from factcheck import verifier_replay
 from factcheck.evals import load_eval_set, run_eval
 from factcheck.settings import Settings
-from factcheck.verifier import DEFAULT_MODEL_DIR, VerifierJudge, load_verifier
+from factcheck.verifier import DEFAULT_MODEL_DIR, VerifierJudge, load_verifier, model_weights
 from factcheck.verifier_fit import write_rows
 
 REPO = Path(__file__).resolve().parent.parent
@@ -19,7 +19,7 @@ SEED = REPO / "evals" / "datasets" / "seed-news.jsonl"
 SEED_CORPUS = REPO / "evals" / "corpus" / "iraq-coalition-2024"
 
 
-@pytest.mark.skipif(not (DEFAULT_MODEL_DIR / "model.safetensors").is_file(), reason="verifier model not present")
+@pytest.mark.skipif(model_weights(DEFAULT_MODEL_DIR) is None, reason="verifier model not present")
 def test_replayed_logits_reproduce_the_live_verdicts(tmp_path, minilm):
     rows = [json.loads(line) for line in SEED.read_text().splitlines()[:9]]
     small = tmp_path / "small.jsonl"
