@@ -97,7 +97,7 @@ EXAMPLE_VERDICT: dict[str, Any] = {
     ],
     "judge": "verifier",
     "judge_version": "verifier-v9+db18ee6c",
-    "timings_ms": {"embed": 9.1, "retrieve": 4.2, "judge": 61.5, "total": 74.8},
+    "timings_ms": {"embed": 6.0, "retrieve": 5.1, "judge": 1643.0, "total": 1654.0},
     "retrieved": 6,
 }
 
