@@ -103,10 +103,8 @@ def _width(key: str, rules: list[Rule], bits: int, kind: str) -> tuple[int, str]
 def pack_state(state: dict[str, np.ndarray], *, bits: int = 4, group: int = 64, kind: str = "nf",
                rules: list[Rule] = (), low_rows: dict[str, tuple[np.ndarray, int, str]] | None = None
                ) -> tuple[dict[str, np.ndarray], dict]:
-    """Tensors and spec for a state dict: large matrices at their width, the rest fp16.
-
-    `low_rows[key] = (row ids, bits, kind)` stores those rows of one matrix narrower (the embeddings of rare tokens).
-    """
+    """Tensors and spec for a state dict: large matrices at their width, the rest fp16."""
+    # low_rows[key] = (row ids, bits, kind) stores those rows of one matrix narrower (the embeddings of rare tokens).
     tensors, spec = {}, {}
     for key, w in state.items():
         if not (w.ndim == 2 and w.size >= MIN_PARAMS and w.shape[1] % group == 0):
@@ -168,10 +166,8 @@ def load_state_dict(path: Path) -> dict:
 
 def pack_folder(src: Path, out: Path, *, bits: int = 4, group: int = 64, kind: str = "nf", rules: list[Rule] = (),
                 low_rows: dict[str, tuple[np.ndarray, int, str]] | None = None, command: str | None = None) -> dict:
-    """Write a model folder's weights packed, with its config and tokenizer, into `out` (replaced atomically).
-
-    A `train_info.json` travels along with a `packed` entry (the report below and `command`).
-    """
+    """Write a model folder's weights packed, with its config and tokenizer, into `out` (replaced atomically)."""
+    # A train_info.json travels along, with a `packed` entry: the report returned here and `command`.
     from safetensors import safe_open
     from safetensors.numpy import save_file
 
