@@ -1,10 +1,11 @@
 """Compact verifier weights: low-bit groups with 8-bit scale codes, written once and dequantized at load."""
 
 # Why: the fine-tuned all-mpnet-base-v2 verifier has 110M parameters (219 MB in fp16, 110 MB in int8) and the
-# shipped weights must stay near 50 MB, so its matrices are stored at 4 bits (round-to-nearest, one scale per
-# group of 64 weights, the scale itself an 8-bit code against its row's largest). Loading rebuilds fp32 weights;
-# compute is unchanged, only the file is small. The file is plain safetensors: uint8 codes, fp32 row scales,
-# fp16 small tensors, and a JSON spec in the header's metadata.
+# shipped weights must stay near 50 MB, so its matrices are stored at 4 or 3 bits: nearest "normal float" level
+# (or evenly spaced integer level), one scale per group of 64 weights, the scale itself an 8-bit code against its
+# row's largest. Loading rebuilds fp32 weights; compute is unchanged, only the file is small. The file is plain
+# safetensors: uint8 code streams and scale codes, fp16 row scales and small tensors, and a JSON spec in the
+# header's metadata.
 
 from __future__ import annotations
 
