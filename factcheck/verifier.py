@@ -159,7 +159,7 @@ def _packed_model(folder: Path, weights: Path):
     if missing or unexpected:
         raise ModelError(f"packed weights in {weights} do not match its config: missing {missing[:3]}, "
                          f"unexpected {unexpected[:3]}")
-    return model.to(torch.float32).eval()
+    return model.eval()  # built in fp32 (from_config's dtype); the dequantized weights are fp32 too
 
 
 _SHARED: dict[Path, Verifier] = {}

@@ -27,6 +27,7 @@ WEIGHTS = "model-packed.safetensors"
 COPY_FILES = ("config.json", "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "vocab.txt",
               "train_info.json")
 MIN_PARAMS = 65536  # smaller tensors (biases, LayerNorms, the 3-way head) stay fp16
+PARTS = ("q", "scale", "row")  # what `quantize` returns for one matrix, stored as KEY.q, KEY.scale, KEY.row
 
 
 def pack_bits(codes: np.ndarray, bits: int) -> np.ndarray:
@@ -134,18 +135,21 @@ def unpack_state(tensors: dict[str, np.ndarray], spec: dict) -> dict[str, np.nda
         rows, cols = s["shape"]
         low = s.get("low")
         n_low = low["n"] if low else 0
-        parts = {p: tensors[f"{key}.{p}"] for p in ("q", "scale", "row")}
-        main = dequantize(parts, s["bits"], s["group"], (rows - n_low, cols), s["kind"])
+        main = dequantize(_parts(tensors, key), s["bits"], s["group"], (rows - n_low, cols), s["kind"])
         if not low:
             state[key] = main
             continue
         ids = tensors[f"{key}.low_rows"].astype(np.int64)
         w = np.empty((rows, cols), dtype=np.float32)
         w[np.setdiff1d(np.arange(rows), ids)] = main
-        w[ids] = dequantize({p: tensors[f"{key}.low.{p}"] for p in ("q", "scale", "row")}, low["bits"], s["group"],
-                            (n_low, cols), low["kind"])
+        w[ids] = dequantize(_parts(tensors, f"{key}.low"), low["bits"], s["group"], (n_low, cols), low["kind"])
         state[key] = w
     return state
+
+
+def _parts(tensors: dict[str, np.ndarray], prefix: str) -> dict[str, np.ndarray]:
+    """One quantized matrix's parts (PARTS) stored under `prefix`."""
+    return {p: tensors[f"{prefix}.{p}"] for p in PARTS}
 
 
 def load_state_dict(path: Path) -> dict:
