@@ -94,6 +94,49 @@ def dequantize(parts: dict[str, np.ndarray], bits: int, group: int, shape: tuple
     return (q.reshape(rows, cols // group, group) * s[:, :, None]).reshape(rows, cols)
 
 
+def gptq_quantize(w: np.ndarray, hessian: np.ndarray, bits: int, group: int, kind: str = "nf",
+                  damp: float = 0.01) -> dict[str, np.ndarray]:
+    """`quantize`'s parts for a linear layer's weight, its rounding error compensated through its inputs' Hessian."""
+    # GPTQ (Frantar et al. 2022): columns are rounded left to right and each one's error, weighted by the inverse
+    # Hessian of the layer's inputs (X^T X), moves onto the columns not yet rounded, so the layer's output on
+    # typical inputs moves far less than with round-to-nearest. Group scales are read when a group starts (after
+    # the updates from earlier groups); row scales come from the original weights, so a grown group clips at 255.
+    rows, cols = w.shape
+    if cols % group:
+        raise ValueError(f"{cols} columns are not a multiple of group {group}")
+    if hessian.shape != (cols, cols):
+        raise ValueError(f"Hessian {hessian.shape} does not match a matrix with {cols} columns")
+    levels = _levels(bits, kind).astype(np.float64)
+    mids = (levels[1:] + levels[:-1]) / 2
+    W = w.astype(np.float64).copy()
+    H = hessian.astype(np.float64).copy()
+    dead = np.diag(H) <= 0
+    H[dead, dead] = 1.0
+    W[:, dead] = 0.0
+    H[np.diag_indices(cols)] += damp * np.mean(np.diag(H))
+    hinv = np.linalg.inv(H)
+    U = np.linalg.cholesky((hinv + hinv.T) / 2).T  # upper factor: H^-1 = U^T U, row i holds column i's update
+    srow = np.maximum(np.abs(w.astype(np.float32)).max(axis=1, keepdims=True), 1e-7).astype(np.float16)
+    srow32 = srow.astype(np.float64)
+    q = np.empty((rows, cols), dtype=np.uint8)
+    code = np.empty((rows, cols // group), dtype=np.float64)
+    for g0 in range(0, cols, group):
+        g1 = g0 + group
+        W1 = W[:, g0:g1]  # a view: updates land in W
+        c = np.clip(np.rint(np.abs(W1).max(axis=1, keepdims=True) / srow32 * 255), 1, 255)
+        code[:, g0 // group] = c[:, 0]
+        s = c * srow32 / 255
+        err = np.empty((rows, group))
+        for i in range(group):
+            k = np.searchsorted(mids, W1[:, i] / s[:, 0])
+            q[:, g0 + i] = k
+            e = (W1[:, i] - levels[k] * s[:, 0]) / U[g0 + i, g0 + i]
+            W1[:, i:] -= np.outer(e, U[g0 + i, g0 + i:g1])
+            err[:, i] = e
+        W[:, g1:] -= err @ U[g0:g1, g1:]
+    return {"q": pack_bits(q, bits), "scale": code.astype(np.uint8), "row": srow}
+
+
 Rule = tuple[str, int, str]  # (regex on the state-dict key, bits, kind); the first matching rule wins
 
 
@@ -103,10 +146,11 @@ def _width(key: str, rules: list[Rule], bits: int, kind: str) -> tuple[int, str]
 
 
 def pack_state(state: dict[str, np.ndarray], *, bits: int = 4, group: int = 64, kind: str = "nf",
-               rules: list[Rule] = (), low_rows: dict[str, tuple[np.ndarray, int, str]] | None = None
-               ) -> tuple[dict[str, np.ndarray], dict]:
+               rules: list[Rule] = (), low_rows: dict[str, tuple[np.ndarray, int, str]] | None = None,
+               hessians: dict[str, np.ndarray] | None = None) -> tuple[dict[str, np.ndarray], dict]:
     """Tensors and spec for a state dict: large matrices at their width, the rest fp16."""
     # low_rows[key] = (row ids, bits, kind) stores those rows of one matrix narrower (the embeddings of rare tokens).
+    # hessians[key] = the input Hessian of a linear layer: that matrix is rounded by `gptq_quantize`.
     tensors, spec = {}, {}
     for key, w in state.items():
         if not (w.ndim == 2 and w.size >= MIN_PARAMS and w.shape[1] % group == 0):
@@ -123,7 +167,13 @@ def pack_state(state: dict[str, np.ndarray], *, bits: int = 4, group: int = 64, 
             tensors.update({f"{key}.low.{p}": a for p, a in quantize(w[ids], lb, group, lk).items()})
             entry["low"] = {"bits": lb, "kind": lk, "n": int(len(ids))}
             w = w[keep]
-        tensors.update({f"{key}.{p}": a for p, a in quantize(w, b, group, k).items()})
+        hess = (hessians or {}).get(key)
+        if hess is not None and low is None:
+            entry["gptq"] = True
+            parts = gptq_quantize(w, hess, b, group, k)
+        else:
+            parts = quantize(w, b, group, k)
+        tensors.update({f"{key}.{p}": a for p, a in parts.items()})
         spec[key] = entry
     return tensors, spec
 
@@ -169,8 +219,90 @@ def load_state_dict(path: Path) -> dict:
     return {k: torch.from_numpy(v) for k, v in state.items()}
 
 
+class _Stop(Exception):
+    """Raised from a forward hook once the stage being measured has run: the rest of the model is not needed."""
+
+
+def _linear_keys(model, group: int) -> dict[str, list[str]]:
+    """Weight keys of the packable linear layers, by stage (one encoder layer, or the head), in forward order."""
+    import torch
+
+    stages: dict[str, list[str]] = {}
+    for name, mod in model.named_modules():
+        if isinstance(mod, torch.nn.Linear) and mod.weight.numel() >= MIN_PARAMS and mod.in_features % group == 0:
+            parts = name.split(".")
+            cut = parts.index("layer") + 2 if "layer" in parts else 1
+            stages.setdefault(".".join(parts[:cut]), []).append(f"{name}.weight")
+    return stages
+
+
+def gptq_hessians(model, tokenizer, pairs: list[tuple[str, str]], pack, *, group: int = 64, batch_size: int = 16,
+                  max_length: int = 128, progress: bool = True) -> dict[str, np.ndarray]:
+    """Input Hessians of each packable linear layer, measured stage by stage with the earlier stages already packed."""
+    # `pack(state, hessians)` returns the dequantized state as the file will hold it. Everything that is not a
+    # measured linear layer (embeddings, biases, LayerNorms) is packed first, so every Hessian sees the inputs the
+    # packed model will really compute; padding tokens are left out of X^T X.
+    import torch
+    from tqdm import tqdm
+
+    from .verifier import model_text
+
+    stages = _linear_keys(model, group)
+    linear = {k for keys in stages.values() for k in keys}
+    state = {k: v.detach().float().numpy() for k, v in model.state_dict().items()}
+
+    def load(deq: dict[str, np.ndarray]) -> None:
+        model.load_state_dict({k: torch.from_numpy(np.ascontiguousarray(v)) for k, v in deq.items()}, strict=False)
+
+    load(pack({k: v for k, v in state.items() if k not in linear}, {}))
+    modules = dict(model.named_modules())
+    batches = [pairs[i:i + batch_size] for i in range(0, len(pairs), batch_size)]
+    hessians: dict[str, np.ndarray] = {}
+    model.eval()
+    for stage, keys in tqdm(stages.items(), desc="GPTQ", unit="stage", disable=not progress):
+        sums = {k: torch.zeros(modules[k[:-7]].in_features, modules[k[:-7]].in_features, dtype=torch.float64)
+                for k in keys}
+        count = {k: 0 for k in keys}
+        mask: list[torch.Tensor] = []
+
+        def hook(key):
+            def add(_mod, args):
+                x = args[0].detach()
+                x = x[mask[0].bool()] if x.dim() == 3 else x  # tokens that are not padding
+                x = x.reshape(-1, x.shape[-1]).double()
+                sums[key].add_(x.T @ x)
+                count[key] += x.shape[0]
+            return add
+
+        def stop(_mod, _args, _out):
+            raise _Stop
+
+        handles = [modules[k[:-7]].register_forward_pre_hook(hook(k)) for k in keys]
+        if "layer" in stage.split("."):  # an encoder layer: nothing after it is needed for this stage
+            handles.append(modules[stage].register_forward_hook(stop))
+        try:
+            with torch.inference_mode():
+                for batch in batches:
+                    enc = tokenizer([model_text(p) for p, _ in batch], [model_text(h) for _, h in batch],
+                                    truncation="longest_first", max_length=max_length, padding=True,
+                                    return_tensors="pt")
+                    mask[:] = [enc["attention_mask"]]
+                    try:
+                        model(**enc)
+                    except _Stop:
+                        pass
+        finally:
+            for h in handles:
+                h.remove()
+        stage_h = {k: (sums[k] / max(count[k], 1)).numpy() for k in keys}
+        load(pack({k: state[k] for k in keys}, stage_h))
+        hessians.update(stage_h)
+    return hessians
+
+
 def pack_folder(src: Path, out: Path, *, bits: int = 4, group: int = 64, kind: str = "nf", rules: list[Rule] = (),
-                low_rows: dict[str, tuple[np.ndarray, int, str]] | None = None, command: str | None = None) -> dict:
+                low_rows: dict[str, tuple[np.ndarray, int, str]] | None = None, command: str | None = None,
+                hessians: dict[str, np.ndarray] | None = None, gptq: dict | None = None) -> dict:
     """Write a model folder's weights packed, with its config and tokenizer, into `out` (replaced atomically)."""
     # A train_info.json travels along, with a `packed` entry: the report returned here and `command`.
     from safetensors import safe_open
@@ -178,7 +310,8 @@ def pack_folder(src: Path, out: Path, *, bits: int = 4, group: int = 64, kind: s
 
     with safe_open(str(src / "model.safetensors"), "np") as f:
         state = {k: f.get_tensor(k) for k in f.keys()}
-    tensors, spec = pack_state(state, bits=bits, group=group, kind=kind, rules=rules, low_rows=low_rows)
+    tensors, spec = pack_state(state, bits=bits, group=group, kind=kind, rules=rules, low_rows=low_rows,
+                               hessians=hessians)
     tmp = out.with_name(out.name + f".tmp-{os.getpid()}")
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
@@ -197,7 +330,8 @@ def pack_folder(src: Path, out: Path, *, bits: int = 4, group: int = 64, kind: s
     report = {"format": FORMAT, "weights_bytes": (tmp / WEIGHTS).stat().st_size, "params_by_width": widths,
               "fp16_params": int(sum(v.size for v in tensors.values() if v.dtype == np.float16)), "group": group,
               "default": f"{kind}{bits}", "rules": [list(r) for r in rules],
-              "low_rows": {k: {"n": len(v[0]), "bits": v[1], "kind": v[2]} for k, v in (low_rows or {}).items()}}
+              "low_rows": {k: {"n": len(v[0]), "bits": v[1], "kind": v[2]} for k, v in (low_rows or {}).items()},
+              "gptq": {**(gptq or {}), "matrices": sum(1 for s in spec.values() if s.get("gptq"))} if hessians else None}
     info_path = tmp / "train_info.json"
     if info_path.is_file():
         info = json.loads(info_path.read_text())
@@ -264,7 +398,36 @@ def _placeholder_command(args) -> str:
            f"--group {args.group}", *(f"--rule '{r}'" for r in args.rule)]
     if args.rare_rows:
         cmd += [f"--rare-rows '{args.rare_rows}'", "--counts COUNTS", f"--rare-below {args.rare_below}"]
+    if args.gptq:
+        cmd += ["--gptq PAIRS", f"--gptq-n {args.gptq_n}"]
     return " ".join(cmd)
+
+
+def calibration_pairs(path: Path, n: int) -> list[tuple[str, str]]:
+    """n (premise, hypothesis) pairs spread evenly over a pairs file (jsonl.gz rows with premise and hypothesis)."""
+    from .verifier_fit import read_rows
+
+    rows = read_rows(path)[0]
+    if not rows:
+        raise ValueError(f"{path} holds no pairs")
+    idx = np.unique(np.linspace(0, len(rows) - 1, min(n, len(rows))).round().astype(int))
+    return [(rows[i][0], rows[i][1]) for i in idx]
+
+
+def gptq_pack_hessians(src: Path, pairs: list[tuple[str, str]], *, bits: int, group: int, kind: str,
+                       rules: list[Rule], low_rows, progress: bool = True) -> dict[str, np.ndarray]:
+    """`gptq_hessians` for a model folder, packing as `pack_folder` will with the same widths."""
+    import torch
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(src, local_files_only=True)
+    model = AutoModelForSequenceClassification.from_pretrained(src, local_files_only=True, dtype=torch.float32)
+
+    def pack(state, hessians):
+        return unpack_state(*pack_state(state, bits=bits, group=group, kind=kind, rules=rules, low_rows=low_rows,
+                                        hessians=hessians))
+
+    return gptq_hessians(model, tok, pairs, pack, group=group, progress=progress)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -287,6 +450,9 @@ def main(argv: list[str] | None = None) -> int:
                    help="store the rows of KEY whose token is rarer than --rare-below in --counts at this width")
     p.add_argument("--counts", type=Path, help="token counts from `counts`")
     p.add_argument("--rare-below", type=int, default=100)
+    p.add_argument("--gptq", type=Path, metavar="PAIRS",
+                   help="round linear layers with GPTQ error compensation, Hessians from these pairs (jsonl.gz)")
+    p.add_argument("--gptq-n", type=int, default=512, help="how many pairs of --gptq to use, spread evenly")
     args = ap.parse_args(argv)
     if args.command == "counts":
         if not args.data.is_dir() or not (args.tokenizer / "tokenizer.json").is_file():
@@ -309,11 +475,19 @@ def main(argv: list[str] | None = None) -> int:
             counts = {int(k): v for k, v in json.loads(args.counts.read_text()).items()}
             vocab = json.loads((args.src / "config.json").read_text())["vocab_size"]
             low_rows = {key: (np.array([i for i in range(vocab) if counts.get(i, 0) < args.rare_below]), bits, kind)}
-    except (ValueError, KeyError, json.JSONDecodeError) as exc:
+        pairs = None
+        if args.gptq:
+            if not args.gptq.is_file() or args.gptq_n < 1:
+                raise ValueError(f"--gptq needs a pairs file and --gptq-n >= 1 (got {args.gptq}, {args.gptq_n})")
+            pairs = calibration_pairs(args.gptq, args.gptq_n)
+    except (ValueError, KeyError, OSError, json.JSONDecodeError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    hessians = gptq_pack_hessians(args.src, pairs, bits=args.bits, group=args.group, kind=args.kind, rules=rules,
+                                  low_rows=low_rows) if pairs else None
     report = pack_folder(args.src, args.out, bits=args.bits, group=args.group, kind=args.kind, rules=rules,
-                         low_rows=low_rows, command=_placeholder_command(args))
+                         low_rows=low_rows, command=_placeholder_command(args), hessians=hessians,
+                         gptq={"pairs": len(pairs)} if pairs else None)
     print(json.dumps(report, indent=1))
     return 0
 

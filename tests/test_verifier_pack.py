@@ -5,10 +5,13 @@ import shutil
 
 import numpy as np
 import pytest
+from safetensors import safe_open
+from safetensors.numpy import load_file
 
 from factcheck import verifier_pack as vp
 from factcheck.errors import ModelError
 from factcheck.verifier import DEFAULT_MODEL_DIR, Verifier, model_weights
+from factcheck.verifier_fit import write_rows
 
 
 @pytest.mark.parametrize("bits", [2, 3, 4, 8])
@@ -63,6 +66,33 @@ def test_pack_state_keeps_small_tensors_widths_and_narrow_rows():
     assert np.corrcoef(back["emb.weight"][rare].ravel(), state["emb.weight"][rare].ravel())[0, 1] > 0.75
     assert err[rare].mean() > 2 * err[common].mean()
     assert np.corrcoef(back["big.weight"].ravel(), state["big.weight"].ravel())[0, 1] > 0.99
+
+
+def test_gptq_with_an_identity_hessian_is_round_to_nearest():
+    w = np.random.default_rng(2).normal(scale=0.05, size=(64, 256)).astype(np.float32)
+    for bits, kind in [(4, "nf"), (3, "int")]:
+        a, b = vp.quantize(w, bits, 64, kind), vp.gptq_quantize(w, np.eye(256), bits, 64, kind)
+        assert all(np.array_equal(a[p], b[p]) for p in vp.PARTS)  # uncorrelated inputs: nothing to compensate
+
+
+def _output_error(w, back, x):
+    return np.linalg.norm(x @ (w - back).T) / np.linalg.norm(x @ w.T)
+
+
+@pytest.mark.parametrize("kind", ["nf", "int"])
+def test_gptq_moves_a_layers_output_less_than_round_to_nearest(kind):
+    rng = np.random.default_rng(3)
+    w = rng.normal(scale=0.05, size=(128, 256)).astype(np.float32)
+    x = rng.normal(size=(3000, 256)) @ (np.eye(256) + 0.15 * rng.normal(size=(256, 256)))  # correlated inputs
+    h = x.T @ x / len(x)
+    rtn = vp.dequantize(vp.quantize(w, 3, 64, kind), 3, 64, w.shape, kind)
+    parts = vp.gptq_quantize(w, h, 3, 64, kind)
+    gptq = vp.dequantize(parts, 3, 64, w.shape, kind)  # the same file format: `dequantize` reads it unchanged
+    assert parts["q"].nbytes == w.size * 3 // 8 and parts["scale"].shape == (128, 4)
+    assert _output_error(w, gptq, x) < 0.85 * _output_error(w, rtn, x)
+    assert np.corrcoef(gptq.ravel(), w.ravel())[0, 1] > 0.9  # still the same weights, not a refit
+    with pytest.raises(ValueError, match="Hessian"):
+        vp.gptq_quantize(w, h[:64, :64], 3, 64, kind)
 
 
 @pytest.fixture(scope="module")
@@ -128,6 +158,40 @@ def test_cli_packs_and_rejects_bad_input(tiny_folder, tmp_path, capsys):
     assert printed["params_by_width"]["int3"] == 2 * 512 * 128  # the two layers' intermediate matrices
     assert printed["params_by_width"]["int2"] == (vocab - 1000) * 128
     assert Verifier(tmp_path / "o").logits(["a b"], ["a"]).shape == (1, 3)
+
+
+def test_gptq_pack_measures_every_linear_layer_and_beats_round_to_nearest(tiny_folder, tmp_path, capsys):
+    sents = ["The ministry said 140 schools were damaged in the floods.", "Officials expect the water to recede.",
+             "The council voted 9 to 2 to close the bridge.", "Rescue teams reached the village on Tuesday.",
+             "No injuries were reported at the plant.", "The mayor blamed the storm for the outage."]
+    rows = [(a, b, 1, "test") for a in sents for b in sents]
+    pairs_file = tmp_path / "pairs.jsonl.gz"
+    write_rows(pairs_file, rows, [len(a) + len(b) for a, b, _, _ in rows])
+    pairs = vp.calibration_pairs(pairs_file, 24)
+    assert len(pairs) == 24 and pairs[0] == rows[0][:2] and pairs[-1] == rows[-1][:2]
+    kw = dict(bits=3, group=64, kind="nf", rules=[], low_rows=None)
+    hess = vp.gptq_pack_hessians(tiny_folder, pairs, progress=False, **kw)
+    # the tiny model's packable linears: each layer's FFN in and out (its 128x128 attention matrices are too small)
+    assert sorted(hess) == sorted(f"mpnet.encoder.layer.{i}.{m}.dense.weight" for i in (0, 1)
+                                  for m in ("intermediate", "output"))
+    state = load_file(str(tiny_folder / "model.safetensors"))
+    for key, h in hess.items():
+        assert h.shape == (state[key].shape[1],) * 2 and np.allclose(h, h.T) and np.linalg.eigvalsh(h).min() > -1e-6
+        w = state[key].astype(np.float64)
+        rtn = vp.dequantize(vp.quantize(w, 3, 64), 3, 64, w.shape)
+        gptq = vp.dequantize(vp.gptq_quantize(w, h, 3, 64), 3, 64, w.shape)
+        # the error the layer's output sees on the calibration inputs: tr(dW H dW^T)
+        assert np.trace((w - gptq) @ h @ (w - gptq).T) < np.trace((w - rtn) @ h @ (w - rtn).T)
+    out = tmp_path / "o"
+    assert vp.main(["pack", str(tiny_folder), str(out), "--bits", "3", "--gptq", str(pairs_file), "--gptq-n", "24"]) == 0
+    printed = json.loads(capsys.readouterr().out)
+    assert printed["gptq"] == {"pairs": 24, "matrices": 4}
+    with safe_open(str(out / vp.WEIGHTS), "np") as f:
+        spec = json.loads(f.metadata()["spec"])
+    assert sorted(k for k, v in spec.items() if v.get("gptq")) == sorted(hess)
+    assert Verifier(out).logits(["a b"], ["a"]).shape == (1, 3)
+    assert vp.main(["pack", str(tiny_folder), str(out), "--gptq", str(tmp_path / "none.jsonl.gz")]) == 2
+    assert "--gptq needs a pairs file" in capsys.readouterr().err
 
 
 def test_token_counts_read_only_training_side_files(tmp_path):
