@@ -25,7 +25,7 @@ CATEGORIES = {
 # (dataset, articles, claims per label)
 SETS = {
     "news-dev": (REPO / "evals" / "tuning" / "news-dev.jsonl", 8, (57, 63)),
-    "news-holdout": (REPO / "evals" / "holdout" / "news-holdout.jsonl", 18, (120, 120)),
+    "news-holdout": (REPO / "evals" / "holdout" / "news-holdout.jsonl", 21, (140, 140)),
 }
 
 
