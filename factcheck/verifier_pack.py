@@ -415,7 +415,7 @@ def calibration_pairs(path: Path, n: int) -> list[tuple[str, str]]:
 
 
 def gptq_pack_hessians(src: Path, pairs: list[tuple[str, str]], *, bits: int, group: int, kind: str,
-                       rules: list[Rule], low_rows, progress: bool = True) -> dict[str, np.ndarray]:
+                       rules: list[Rule] = (), low_rows=None, progress: bool = True) -> dict[str, np.ndarray]:
     """`gptq_hessians` for a model folder, packing as `pack_folder` will with the same widths."""
     import torch
     from transformers import AutoModelForSequenceClassification, AutoTokenizer

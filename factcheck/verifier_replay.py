@@ -74,16 +74,18 @@ def _run(name: str, spec: tuple, judge, work: Path) -> dict:
     return summary
 
 
-def record_pairs(sets: dict, fitted: dict[str, list], work: Path) -> list[tuple[str, str]]:
+def record_pairs(sets: dict, fitted: dict[str, list], work: Path) -> tuple[list[tuple[str, str]], int]:
     """Every (unit, claim) pair the judge reads on the fitted splits and the eval sets, in first-read order."""
+    # Also returns how many lead the list from the fitted splits: a threshold fit reads only those.
     from .verifier_train import _score_cases
 
     rec = TableVerifier()
     for cases in fitted.values():
         _score_cases(VerifierJudge(rec), cases)
+    n_fitted = len(rec.asked)
     for name, spec in sets.items():
         _run(name, spec, VerifierJudge(rec), work)
-    return list(rec.asked)
+    return list(rec.asked), n_fitted
 
 
 def replay(pairs: list[tuple[str, str]], logits: np.ndarray, calib_logits: np.ndarray, calib_labels: np.ndarray,
@@ -106,13 +108,13 @@ def replay(pairs: list[tuple[str, str]], logits: np.ndarray, calib_logits: np.nd
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Command line: `pairs` records the pairs to score; `judge` judges every set on scored logits."""
+    """Command line: `pairs` records the pairs to score; `score` scores them on this machine; `judge` judges."""
     from .verifier_fit import read_rows, write_rows
     from .verifier_train import fitted_cases
 
     ap = argparse.ArgumentParser(prog="python -m factcheck.verifier_replay", description=__doc__)
-    ap.add_argument("command", choices=["pairs", "judge"])
-    ap.add_argument("--pairs", required=True, help="pairs file (jsonl.gz): written by `pairs`, read by `judge`")
+    ap.add_argument("command", choices=["pairs", "score", "judge"])
+    ap.add_argument("--pairs", required=True, help="pairs file (jsonl.gz): written by `pairs`, read by `score` and `judge`")
     ap.add_argument("--sets", default=",".join(EVAL_SETS), help=f"eval sets, from {', '.join(EVAL_SETS)}")
     ap.add_argument("--data", default="../shared/datasets")
     ap.add_argument("--seed", type=int, default=13)
@@ -123,15 +125,21 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--calib-scores", help="judge: logits for the calibration pairs (.npy)")
     ap.add_argument("--name", default="replay")
     ap.add_argument("--work", default=".cache/replay", help="eval run folders and indexes")
-    ap.add_argument("--out", help="judge: write the figures here as JSON")
+    ap.add_argument("--out", help="score: the logits (.npy); judge: write the figures here as JSON")
+    ap.add_argument("--model", help="score: the verifier folder to score with (fp32 on this machine's CPU)")
+    ap.add_argument("--first", type=int, help="score: only the first N pairs, the rest left zero (`pairs` prints "
+                                              "how many lead from the fitted splits: all `judge --sets ''` reads)")
     args = ap.parse_args(argv)
     data, work = Path(args.data), Path(args.work)
     sets = _eval_sets([s for s in args.sets.split(",") if s], data)
     if args.command == "pairs":
-        pairs = record_pairs(sets, fitted_cases(data, args.seed, 1, args.news_claims_through), work / "record")
+        pairs, n_fitted = record_pairs(sets, fitted_cases(data, args.seed, 1, args.news_claims_through),
+                                       work / "record")
         write_rows(Path(args.pairs), [(p, h, 1, "claim_units") for p, h in pairs], [len(p) + len(h) for p, h in pairs])
-        print(f"{len(pairs)} pairs -> {args.pairs}")
+        print(f"{len(pairs)} pairs, the first {n_fitted} from the fitted splits -> {args.pairs}")
         return 0
+    if args.command == "score":
+        return _score(ap, args)
     if not (args.scores and args.calib and args.calib_scores):
         ap.error("judge needs --scores, --calib and --calib-scores")
     missing = [f for f in (args.pairs, args.scores, args.calib, args.calib_scores) if not Path(f).is_file()]
@@ -149,6 +157,30 @@ def main(argv: list[str] | None = None) -> int:
     print(json.dumps(result, indent=1))
     if args.out:
         Path(args.out).write_text(json.dumps(result, indent=1) + "\n")
+    return 0
+
+
+def _score(ap: argparse.ArgumentParser, args) -> int:
+    """`score`: fp32 logits of a verifier folder on a pairs file, written as .npy in the file's order."""
+    from .errors import ModelError
+    from .verifier_fit import read_rows
+
+    if not (args.model and args.out):
+        ap.error("score needs --model and --out")
+    if not Path(args.pairs).is_file():
+        ap.error(f"no such file: {args.pairs}")
+    rows = read_rows(Path(args.pairs))[0]
+    n = len(rows) if args.first is None else args.first
+    if not 0 <= n <= len(rows):
+        ap.error(f"--first {n} is outside the {len(rows)} pairs of {args.pairs}")
+    try:
+        ver = Verifier(args.model)
+    except ModelError as exc:
+        ap.error(str(exc))
+    out = np.zeros((len(rows), 3), dtype=np.float32)
+    out[:n] = ver.logits([r[0] for r in rows[:n]], [r[1] for r in rows[:n]])
+    np.save(args.out, out)
+    print(f"{n} of {len(rows)} pairs scored by {ver.version} -> {args.out}")
     return 0
 
 

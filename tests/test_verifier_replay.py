@@ -25,8 +25,8 @@ def test_replayed_logits_reproduce_the_live_verdicts(tmp_path, minilm):
     small = tmp_path / "small.jsonl"
     small.write_text("".join(json.dumps(r) + "\n" for r in rows))
     sets = {"small": (small, "jsonl", SEED_CORPUS)}
-    pairs = verifier_replay.record_pairs(sets, {}, tmp_path / "record")
-    assert len(pairs) > 9 * 5 and len(set(pairs)) == len(pairs)  # every unit of every retrieved passage, once
+    pairs, n_fitted = verifier_replay.record_pairs(sets, {}, tmp_path / "record")
+    assert n_fitted == 0 and len(pairs) > 9 * 5 and len(set(pairs)) == len(pairs)  # every unit of every retrieved passage, once
 
     live = load_verifier()
     table = dict(zip(pairs, live.logits([p for p, _ in pairs], [h for _, h in pairs])))
@@ -64,3 +64,22 @@ def test_judge_refuses_scores_that_do_not_match_the_pairs(tmp_path, capsys):
     with pytest.raises(SystemExit) as exc:
         verifier_replay.main([*argv[:-1], str(tmp_path / "missing.npy")])
     assert exc.value.code == 2 and "no such file" in capsys.readouterr().err
+
+
+@pytest.mark.skipif(model_weights(DEFAULT_MODEL_DIR) is None, reason="verifier model not present")
+def test_score_writes_the_models_logits_for_the_first_pairs(tmp_path, capsys):
+    rows = [("The ministry said 140 schools were damaged.", "140 schools were damaged.", 1, "x"),
+            ("The vote was 9 to 2.", "The vote was unanimous.", 1, "x"),
+            ("Rescuers reached the village on Tuesday.", "The bridge reopened.", 1, "x")]
+    write_rows(tmp_path / "pairs.jsonl.gz", rows, [10] * 3)
+    argv = ["score", "--pairs", str(tmp_path / "pairs.jsonl.gz"), "--model", str(DEFAULT_MODEL_DIR),
+            "--out", str(tmp_path / "s.npy")]
+    assert verifier_replay.main([*argv, "--first", "2"]) == 0
+    got = np.load(tmp_path / "s.npy")
+    want = load_verifier().logits([r[0] for r in rows[:2]], [r[1] for r in rows[:2]])
+    assert got.shape == (3, 3) and np.allclose(got[:2], want, atol=1e-4) and not got[2].any()
+    assert "2 of 3 pairs scored" in capsys.readouterr().out
+    for bad, why in [(["--first", "4"], "outside the 3 pairs"), (["--model", str(tmp_path)], "no verifier model")]:
+        with pytest.raises(SystemExit) as exc:
+            verifier_replay.main([*argv, *bad])
+        assert exc.value.code == 2 and why in capsys.readouterr().err
