@@ -96,7 +96,7 @@ EXAMPLE_VERDICT: dict[str, Any] = {
          "passage_id": "002_fe05e3191f7400ad#4", "detail": ""}
     ],
     "judge": "verifier",
-    "judge_version": "verifier-v9+db18ee6c",
+    "judge_version": "verifier-v10+acee2bb5",
     "timings_ms": {"embed": 6.0, "retrieve": 5.1, "judge": 1643.0, "total": 1654.0},
     "retrieved": 6,
 }

