@@ -108,8 +108,8 @@ def gptq_quantize(w: np.ndarray, hessian: np.ndarray, bits: int, group: int, kin
         raise ValueError(f"Hessian {hessian.shape} does not match a matrix with {cols} columns")
     levels = _levels(bits, kind).astype(np.float64)
     mids = (levels[1:] + levels[:-1]) / 2
-    W = w.astype(np.float64).copy()
-    H = hessian.astype(np.float64).copy()
+    W = w.astype(np.float64)  # astype copies: the caller's arrays stay as they are
+    H = hessian.astype(np.float64)
     dead = np.diag(H) <= 0
     H[dead, dead] = 1.0
     W[:, dead] = 0.0
@@ -260,8 +260,8 @@ def gptq_hessians(model, tokenizer, pairs: list[tuple[str, str]], pack, *, group
     hessians: dict[str, np.ndarray] = {}
     model.eval()
     for stage, keys in tqdm(stages.items(), desc="GPTQ", unit="stage", disable=not progress):
-        sums = {k: torch.zeros(modules[k[:-7]].in_features, modules[k[:-7]].in_features, dtype=torch.float64)
-                for k in keys}
+        layers = {k: modules[k.removesuffix(".weight")] for k in keys}
+        sums = {k: torch.zeros(m.in_features, m.in_features, dtype=torch.float64) for k, m in layers.items()}
         count = {k: 0 for k in keys}
         mask: list[torch.Tensor] = []
 
@@ -277,7 +277,7 @@ def gptq_hessians(model, tokenizer, pairs: list[tuple[str, str]], pack, *, group
         def stop(_mod, _args, _out):
             raise _Stop
 
-        handles = [modules[k[:-7]].register_forward_pre_hook(hook(k)) for k in keys]
+        handles = [m.register_forward_pre_hook(hook(k)) for k, m in layers.items()]
         if "layer" in stage.split("."):  # an encoder layer: nothing after it is needed for this stage
             handles.append(modules[stage].register_forward_hook(stop))
         try:
@@ -302,12 +302,15 @@ def gptq_hessians(model, tokenizer, pairs: list[tuple[str, str]], pack, *, group
 
 def pack_folder(src: Path, out: Path, *, bits: int = 4, group: int = 64, kind: str = "nf", rules: list[Rule] = (),
                 low_rows: dict[str, tuple[np.ndarray, int, str]] | None = None, command: str | None = None,
-                hessians: dict[str, np.ndarray] | None = None, gptq: dict | None = None) -> dict:
+                gptq_pairs: list[tuple[str, str]] | None = None) -> dict:
     """Write a model folder's weights packed, with its config and tokenizer, into `out` (replaced atomically)."""
-    # A train_info.json travels along, with a `packed` entry: the report returned here and `command`.
+    # A train_info.json travels along, with a `packed` entry: the report returned here and `command`. With
+    # gptq_pairs, the linear layers are rounded by GPTQ on Hessians measured with these same widths.
     from safetensors import safe_open
     from safetensors.numpy import save_file
 
+    hessians = gptq_pack_hessians(src, gptq_pairs, bits=bits, group=group, kind=kind, rules=rules,
+                                  low_rows=low_rows) if gptq_pairs else None
     with safe_open(str(src / "model.safetensors"), "np") as f:
         state = {k: f.get_tensor(k) for k in f.keys()}
     tensors, spec = pack_state(state, bits=bits, group=group, kind=kind, rules=rules, low_rows=low_rows,
@@ -331,7 +334,8 @@ def pack_folder(src: Path, out: Path, *, bits: int = 4, group: int = 64, kind: s
               "fp16_params": int(sum(v.size for v in tensors.values() if v.dtype == np.float16)), "group": group,
               "default": f"{kind}{bits}", "rules": [list(r) for r in rules],
               "low_rows": {k: {"n": len(v[0]), "bits": v[1], "kind": v[2]} for k, v in (low_rows or {}).items()},
-              "gptq": {**(gptq or {}), "matrices": sum(1 for s in spec.values() if s.get("gptq"))} if hessians else None}
+              "gptq": {"pairs": len(gptq_pairs), "matrices": sum(1 for s in spec.values() if s.get("gptq"))}
+              if gptq_pairs else None}
     info_path = tmp / "train_info.json"
     if info_path.is_file():
         info = json.loads(info_path.read_text())
@@ -483,11 +487,8 @@ def main(argv: list[str] | None = None) -> int:
     except (ValueError, KeyError, OSError, json.JSONDecodeError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    hessians = gptq_pack_hessians(args.src, pairs, bits=args.bits, group=args.group, kind=args.kind, rules=rules,
-                                  low_rows=low_rows) if pairs else None
     report = pack_folder(args.src, args.out, bits=args.bits, group=args.group, kind=args.kind, rules=rules,
-                         low_rows=low_rows, command=_placeholder_command(args), hessians=hessians,
-                         gptq={"pairs": len(pairs)} if pairs else None)
+                         low_rows=low_rows, command=_placeholder_command(args), gptq_pairs=pairs)
     print(json.dumps(report, indent=1))
     return 0
 
