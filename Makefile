@@ -10,7 +10,7 @@ PYTHON  ?= python3
 export HF_HUB_OFFLINE := 1
 export LITELLM_LOCAL_MODEL_COST_MAP := True
 
-.PHONY: setup run serve index test test-fast bench eval clean
+.PHONY: setup run serve index test test-fast lint format bench eval clean
 
 # torch is installed first and pinned: the CPU build of 2.13.0 is what we test with, and an
 # unpinned torch would pull a multi-GB CUDA build.
@@ -36,6 +36,17 @@ serve: run
 test: setup
 	$(VENV)/bin/pytest -q
 
+# ruff (lint + format check), mypy, and the import-graph check (no cycle in factcheck/, no import of lab/).
+lint: setup
+	$(VENV)/bin/ruff check factcheck lab tests tools
+	$(VENV)/bin/ruff format --check factcheck lab tests tools
+	$(VENV)/bin/mypy
+	$(PY) tools/check_imports.py
+
+format: setup
+	$(VENV)/bin/ruff check --fix factcheck lab tests tools
+	$(VENV)/bin/ruff format factcheck lab tests tools
+
 test-fast: setup
 	$(VENV)/bin/pytest -q -m "not llm and not browser and not slow"
 
@@ -47,3 +58,15 @@ eval: setup index
 
 clean:
 	rm -rf $(INDEX)/gen-* $(INDEX)/manifest.json runs .pytest_cache
+
+# The reference browser extension (extension/), zipped for "Load unpacked"/"Load Temporary Add-on" or a store upload.
+EXTENSION_FILES := $(wildcard extension/manifest.json extension/*.js extension/*.html extension/*.css)
+
+.PHONY: extension
+extension: dist/factcheck-extension.zip
+
+dist/factcheck-extension.zip: $(EXTENSION_FILES)
+	mkdir -p dist
+	rm -f $@
+	$(PYTHON) -m zipfile -c $@ $(EXTENSION_FILES)
+	$(PYTHON) -m zipfile -l $@

@@ -22,6 +22,7 @@ from typing import Any
 
 import numpy as np
 
+from .metrics import ann_recall_at_10, percentile
 from .settings import REPO_DIR, Settings
 
 SAMPLE_CORPUS = REPO_DIR / "evals" / "corpus" / "iraq-coalition-2024"
@@ -68,11 +69,6 @@ class BenchConfig:
 
 
 # --- measuring --------------------------------------------------------------------------------------
-
-
-def percentile(values: Sequence[float], q: float) -> float | None:
-    """The q-th percentile (linear interpolation), or None for no values."""
-    return float(np.percentile(np.asarray(values, dtype=np.float64), q)) if len(values) else None
 
 
 def latency_summary(ms: Sequence[float]) -> dict[str, float | int | None]:
@@ -414,12 +410,6 @@ def bench_embed(cfg: BenchConfig, settings: Settings, log: Callable[[str], None]
 # --- 3. exact vs ANN retrieval ----------------------------------------------------------------------
 
 
-def recall_at_k(found: np.ndarray, truth: np.ndarray, k: int = 10) -> float:
-    """Mean fraction of the true top-k ids found in each row's top-k."""
-    hits = [len(set(f[:k].tolist()) & set(t[:k].tolist())) / k for f, t in zip(found, truth)]
-    return float(np.mean(hits))
-
-
 def _time_queries(search: Callable[[np.ndarray], np.ndarray], queries: np.ndarray,
                   threads: int = 1) -> tuple[np.ndarray, list[float]]:
     """Run one query at a time with `threads` OpenMP threads (the service uses 1); ids and per-query ms."""
@@ -441,7 +431,7 @@ def _time_queries(search: Callable[[np.ndarray], np.ndarray], queries: np.ndarra
 
 def _row(kind: str, param: str, build_s: float | None, ids, truth, ms, mem_mb=None) -> dict:
     return {"index": kind, "param": param, "build_s": None if build_s is None else round(build_s, 2),
-            "recall@10": round(recall_at_k(ids, truth), 4), **{f"{k}_ms": v for k, v in latency_summary(ms).items()
+            "recall@10": round(ann_recall_at_10(ids, truth), 4), **{f"{k}_ms": v for k, v in latency_summary(ms).items()
                                                                  if k in ("p50", "p95")},
             "mem_mb": mem_mb}
 
@@ -721,7 +711,7 @@ def bench_verifier_backends(pipe, claims: Sequence[str], work: Path, log: Callab
     import torch
 
     from .verifier import Verifier, VerifierJudge
-    from .verifier_onnx import OrtSequenceClassifier, export_classifier
+    from .verifier.onnx import OrtSequenceClassifier, export_classifier
 
     served = getattr(pipe.judge, "verifier", None)
     if served is None:
@@ -800,7 +790,8 @@ def bench_check(cfg: BenchConfig, settings: Settings, index_dir: Path, embedder,
                 time_left: Callable[[], float] = lambda: float("inf")) -> dict:
     """End-to-end `check` over the built synthetic index with the offline verifier."""
     from .errors import FactcheckError
-    from .pipeline import build_pipeline, make_judge
+    from .judges import make_judge
+    from .pipeline import build_pipeline
 
     s = replace_settings(settings, index_dir=index_dir, judge="verifier")
     note = None

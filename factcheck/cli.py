@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import importlib
-import importlib.util
 import json
 import sys
 import textwrap
@@ -12,7 +10,7 @@ from datetime import date
 from pathlib import Path
 
 from .errors import FactcheckError, InputError, ModelError
-from .settings import Settings
+from .settings import settings_from_args
 
 
 class _Parser(argparse.ArgumentParser):
@@ -30,16 +28,6 @@ def _iso_date(text: str) -> date:
         raise argparse.ArgumentTypeError(f"not an ISO date (YYYY-MM-DD): {text!r}") from None
 
 
-def _settings(args: argparse.Namespace) -> Settings:
-    """Settings from the environment, with command-line overrides."""
-    overrides = {}
-    if getattr(args, "index", None):
-        overrides["index_dir"] = Path(args.index)
-    if getattr(args, "judge", None):
-        overrides["judge"] = args.judge
-    return Settings(**overrides)
-
-
 def _print_json(obj) -> None:
     """Print a pydantic model or plain object as JSON."""
     if hasattr(obj, "model_dump_json"):
@@ -52,7 +40,7 @@ def cmd_index_build(args: argparse.Namespace) -> int:
     """Ingest files/folders and add them to the index."""
     from .pipeline import build_index
 
-    settings = _settings(args)
+    settings = settings_from_args(args)
     for p in args.paths:
         if not Path(p).exists():
             raise InputError(f"no such file or directory: {p}")
@@ -77,7 +65,7 @@ def cmd_index_stats(args: argparse.Namespace) -> int:
     from .embed import make_embedder
     from .pipeline import open_index
 
-    settings = _settings(args)
+    settings = settings_from_args(args)
     stats = open_index(settings, make_embedder(settings)).stats()
     if args.json:
         _print_json(stats)
@@ -92,7 +80,7 @@ def cmd_index_remove(args: argparse.Namespace) -> int:
     from .embed import make_embedder
     from .pipeline import open_index
 
-    settings = _settings(args)
+    settings = settings_from_args(args)
     report = open_index(settings, make_embedder(settings)).remove(args.ids)
     print(f"removed {len(report.removed)} articles ({report.passages_removed} passages)")
     return 0
@@ -102,7 +90,7 @@ def cmd_search(args: argparse.Namespace) -> int:
     """Retrieve passages for a query."""
     from .pipeline import build_pipeline
 
-    settings = _settings(args)
+    settings = settings_from_args(args)
     pipe = build_pipeline(settings, load_judge=False)
     hits = pipe.search(args.query, args.k, args.as_of, mode=args.mode)
     if args.json:
@@ -122,7 +110,7 @@ def cmd_check(args: argparse.Namespace) -> int:
     """Judge a claim against the index."""
     from .pipeline import build_pipeline
 
-    settings = _settings(args)
+    settings = settings_from_args(args)
     verdict = build_pipeline(settings).check(args.claim, args.k, args.as_of)
     if args.json:
         _print_json(verdict)
@@ -177,12 +165,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     # --- subcommands owned by other modules: each exposes add_cli(subparsers) and keeps its
     # heavy imports inside the command function so that `factcheck --help` stays fast ---
-    for module in ("evals", "api", "bench"):
-        if importlib.util.find_spec(f"factcheck.{module}") is None:
-            continue
-        mod = importlib.import_module(f"factcheck.{module}")
-        if hasattr(mod, "add_cli"):
-            mod.add_cli(sub)
+    from . import bench, evals
+    from .api import serve
+
+    for module in (evals, serve, bench):
+        module.add_cli(sub)
     return parser
 
 

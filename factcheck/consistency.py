@@ -81,7 +81,7 @@ def _tokens(text: str) -> list[tuple[str, int, int]]:
     return [(m.group(), m.start(), m.end()) for m in _TOKEN.finditer(text)]
 
 
-def _content(text: str) -> set[str]:
+def content_words(text: str) -> set[str]:
     """Lemmatised content words (no stop words, no numbers)."""
     return {_lemma(t) for t, _, _ in _tokens(text) if t[0].isalpha() and t.lower() not in _STOP and len(t) > 1}
 
@@ -186,7 +186,7 @@ def extract_quantities(text: str) -> list[Quantity]:
         if not nouns and not part and not is_year and out and not out[-1].is_year and out[-1].nouns and s - out[-1].end < 60:
             nouns = set(out[-1].nouns)  # elided noun: "2,500 troops in Iraq and about 900 in Syria"
         win = text[max(0, s - 60): min(len(text), end + 60)]
-        out.append(Quantity(value, text[s:end], s, end, nouns, relation, is_year, _content(win)))
+        out.append(Quantity(value, text[s:end], s, end, nouns, relation, is_year, content_words(win)))
         partitive.append(part)
         i = max(j, i + 1)
     for k in range(len(out) - 2, -1, -1):
@@ -250,8 +250,8 @@ def check(claim: str, sentence: str, passage_id: str | None = None) -> list[Cons
     compared; when the pairing is unclear nothing is reported, so a mismatch is real evidence.
     """
     findings: list[ConsistencyFinding] = []
-    claim_words = _content(claim)
-    sent_words = _content(sentence)
+    claim_words = content_words(claim)
+    sent_words = content_words(sentence)
     overlap = len(claim_words & sent_words) / max(1, len(claim_words))
     cq = [q for q in extract_quantities(claim) if not q.is_year]
     eq = [q for q in extract_quantities(sentence) if not q.is_year]
@@ -266,7 +266,7 @@ def check(claim: str, sentence: str, passage_id: str | None = None) -> list[Cons
         sent_low = _words(sentence)
         lower_claim = claim == claim.lower()  # no capitals to tell names apart: every content word may be one
         c_ents = set() if lower_claim else _caps(claim, initial=True) - set(_WORD_NUM) - set(_SCALE)
-        c_local = _content(_local(claim, cq, c)) if lower_claim else _caps(_local(claim, cq, c), initial=True)
+        c_local = content_words(_local(claim, cq, c)) if lower_claim else _caps(_local(claim, cq, c), initial=True)
         if c_ents - sent_low:
             continue  # the claim is about someone or somewhere this sentence does not name
         same = [e for e in same
@@ -318,11 +318,11 @@ def _negation(claim: str, sentence: str, claim_words: set[str], overlap: float, 
     # restates the claim: a unit of two sentences may hold the claim in one and an unrelated "not" in the other.
     for pos in sn:
         own = _sentence_at(sentence, pos)
-        if len(claim_words & _content(own)) / max(1, len(claim_words)) < 0.6:
+        if len(claim_words & content_words(own)) / max(1, len(claim_words)) < 0.6:
             continue
         # scope of the negation: up to the end of its clause
         clause = re.split(r"[,;:]| but | and | while | although | though | whereas ", sentence[pos:])[0]
-        scope = _content(" ".join(clause.split()[:6]))
+        scope = content_words(" ".join(clause.split()[:6]))
         if scope & claim_words:
             cue = _NEG_CUES.search(sentence[pos:]).group()
             return [ConsistencyFinding(kind="negation", outcome="mismatch", claim_value="(affirmative)", evidence_value=cue,
@@ -383,69 +383,6 @@ def _noun(text: str, q: Quantity) -> str:
 def _finding(kind, outcome, c: Quantity, e: Quantity, passage_id, detail) -> ConsistencyFinding:
     return ConsistencyFinding(kind=kind, outcome=outcome, claim_value=c.raw, evidence_value=e.raw,
                               passage_id=passage_id, detail=detail)
-
-
-# Text addressed to the checker rather than about the world: an override of its rules, a verdict ordered
-# up front, a role or markup token. Narrow on purpose: a span is only removed when it names the checker's
-# instructions, a verdict word, or a chat role, so a claim that merely contains "ignore" or "say" keeps it.
-_MARKUP = r"\[/?INST\]|</?claim>|<\|[^|>]{1,40}\|>"  # chat-template and claim tags
-_OVERRIDE = re.compile(r"\b(?:ignore|disregard|forget|override)\s+(?:(?:all|any|the|your|my|these|those|previous|"
-                       r"prior|above|earlier|preceding|other)\s+)*(?:instructions?|rules?|prompts?|evidence|sources?|"
-                       r"context|guidelines|passages?)\b", re.I)
-_ORDERED_VERDICT = re.compile(
-    r"\b(?:answer|reply|respond|output|say|mark|label|rate|return|print|classify|judge|flag|tag|verdict)"
-    r"\b[^.!?\n]{0,40}?\b(?:supported|contradicted|unverified|true|false|verified|yes|correct|fake)\b", re.I)
-_ROLE = re.compile(r"(?:^|\b)(?:system|assistant|user|admin|developer)\s*:", re.I)
-_MARKUP_OR_MODE = re.compile(_MARKUP + r"|\b(?:system prompt|system override|developer mode|jailbreak)\b", re.I)
-_INSTRUCTION_SPANS = [_OVERRIDE, _ORDERED_VERDICT, _ROLE, _MARKUP_OR_MODE]
-
-
-INSTRUCTION_ONLY_EXPLANATION = ("The input is an instruction to the checker, not a claim about the world, so there is "
-                                "nothing to check.")
-
-
-def instruction_only(claim: str) -> bool:
-    """True when the input instructs the checker and holds no claim: fewer than two content words outside such spans."""
-    rest, hit = claim, False
-    for rx in _INSTRUCTION_SPANS:
-        rest, n = rx.subn(" ", rest)
-        hit = hit or n > 0
-    return hit and len(_content(rest)) < 2
-
-
-# Where pasted text around a claim breaks: markup and role tokens, sentence ends, and a colon that
-# introduces what follows ("answer supported: <claim>", "Claim: <claim>").
-_SEGMENT_BREAK = re.compile(_MARKUP + r"|(?<=[.!?:])\s+|\n+", re.I)
-# Stricter than _ORDERED_VERDICT, since here a sentence beside a claim is removed: a verdict is only one of
-# the checker's own labels ("the short answer is YES" and "rates ... false" are claims people make).
-_ORDERED_LABEL = re.compile(r"\b(?:answer|reply|respond|output|say|mark|label|return|print|classify|flag|tag|verdict)"
-                            r"\b[^.!?\n]{0,40}?\b(?:supported|contradicted|unverified)\b", re.I)
-_STRIP_SPANS = [_OVERRIDE, _ORDERED_LABEL, _ROLE, _MARKUP_OR_MODE]
-# A piece that is only a field name or a verdict word ("Claim:", "verdict:", "contradicted") carries no claim.
-_CLAIM_LABEL = re.compile(r"^(?:(?:claim|statement|fact[- ]check|verify|check|verdict|label|answer|output)\s*:?|"
-                          r"(?:supported|contradicted|unverified)[.!]?)$", re.I)
-
-
-SET_ASIDE_NOTE = "Instructions to the checker in the input were set aside; the rest was checked."
-
-
-def strip_instructions(claim: str) -> str:
-    """The claim without the pieces that address the checker; the claim unchanged when nothing else remains."""
-    pieces, start, markup = [], 0, False
-    for m in _SEGMENT_BREAK.finditer(claim):
-        pieces.append(claim[start:m.start()])
-        start, markup = m.end(), markup or bool(m.group().strip())
-    pieces.append(claim[start:])
-    pieces = [p.strip() for p in pieces if p.strip()]
-    instructive = [any(rx.search(p) for rx in _STRIP_SPANS) for p in pieces]
-    dropped = markup or any(instructive)
-    # Field names and bare verdict words go only with an instruction: "Claim: X" on its own is left as sent.
-    rest = " ".join(p for p, bad in zip(pieces, instructive) if not bad and not (dropped and _CLAIM_LABEL.match(p)))
-    # A lone sentence that trips a pattern ("the label 'organic' was false") is a claim, not a wrapper: only
-    # a piece beside other text with a claim's worth of words is removed.
-    if not dropped or len(_content(rest)) < 2:
-        return claim
-    return rest
 
 
 # Acronyms and their spelled-out names ("MGT" / "Mediterranean Gateway Terminals", "PM" / "Prime Minister"):

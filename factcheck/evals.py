@@ -29,7 +29,6 @@ import argparse
 import hashlib
 import json
 import logging
-import math
 import re
 import subprocess
 import sys
@@ -43,6 +42,19 @@ from pathlib import Path
 from pydantic import BaseModel, Field
 
 from .errors import FactcheckError, InputError
+from .metrics import (
+    ECE_BINS,
+    accuracy,
+    citation_precision,
+    cohen_kappa,
+    confusion_matrix,
+    ece,
+    evidence_recall_at_k,
+    macro_f1,
+    per_label_scores,
+    percentile,
+    reliability_bins,
+)
 from .models import LABELS, Article, SearchHit, Verdict
 from .settings import Settings
 
@@ -53,7 +65,6 @@ DISPUTED = "disputed"
 # Fixed a priori (never tuned on a reported set): a claim whose nearest passage has cosine >= 0.6 under the
 # configured embedder counts as "supported" for the similarity baseline, anything else as "unverified".
 SIMILARITY_THRESHOLD = 0.6
-ECE_BINS = 10
 DEFAULT_CACHE = Path(".cache/indexes")
 _LABEL_MAP = {
     "supported": "supported", "support": "supported", "supports": "supported", "true": "supported",
@@ -136,103 +147,6 @@ def normalize_label(raw: str) -> str:
     return _LABEL_MAP[key]
 
 
-def accuracy(gold: Sequence[str], pred: Sequence[str]) -> float | None:
-    """Share of exact matches; None on an empty list."""
-    if not gold:
-        return None
-    return sum(g == p for g, p in zip(gold, pred, strict=True)) / len(gold)
-
-
-def confusion_matrix(gold: Sequence[str], pred: Sequence[str], labels: Sequence[str] = LABELS) -> list[list[int]]:
-    """Counts with rows = gold label, columns = predicted label, in `labels` order."""
-    pos = {label: i for i, label in enumerate(labels)}
-    m = [[0] * len(labels) for _ in labels]
-    for g, p in zip(gold, pred, strict=True):
-        m[pos[g]][pos[p]] += 1
-    return m
-
-
-def per_label_scores(matrix: list[list[int]], labels: Sequence[str] = LABELS) -> dict[str, dict[str, float]]:
-    """Precision, recall, F1 and support per label from a confusion matrix (0.0 where undefined)."""
-    out = {}
-    for i, label in enumerate(labels):
-        tp = matrix[i][i]
-        predicted = sum(row[i] for row in matrix)
-        support = sum(matrix[i])
-        p = tp / predicted if predicted else 0.0
-        r = tp / support if support else 0.0
-        f = 2 * p * r / (p + r) if p + r else 0.0
-        out[label] = {"precision": p, "recall": r, "f1": f, "support": support, "predicted": predicted}
-    return out
-
-
-def macro_f1(matrix: list[list[int]], labels: Sequence[str] = LABELS) -> float | None:
-    """Mean F1 over the labels that occur in gold or predictions (as scikit-learn does by default)."""
-    scores = per_label_scores(matrix, labels)
-    present = [s["f1"] for s in scores.values() if s["support"] or s["predicted"]]
-    return sum(present) / len(present) if present else None
-
-
-def ece(confidences: Sequence[float], correct: Sequence[bool], n_bins: int = ECE_BINS) -> float | None:
-    """Expected calibration error: sum over equal-width bins of (bin share) * |accuracy - mean confidence|."""
-    if not confidences:
-        return None
-    total = len(confidences)
-    return sum(b["n"] / total * abs(b["accuracy"] - b["confidence"]) for b in reliability_bins(confidences, correct, n_bins))
-
-
-def reliability_bins(confidences: Sequence[float], correct: Sequence[bool], n_bins: int = ECE_BINS) -> list[dict]:
-    """Non-empty equal-width confidence bins [i/n, (i+1)/n) (the last closed) with count, accuracy, mean confidence."""
-    bins: dict[int, list[tuple[float, bool]]] = {}
-    for c, ok in zip(confidences, correct, strict=True):
-        i = min(int(c * n_bins), n_bins - 1)
-        bins.setdefault(i, []).append((c, bool(ok)))
-    out = []
-    for i in sorted(bins):
-        items = bins[i]
-        out.append({
-            "lo": i / n_bins, "hi": (i + 1) / n_bins, "n": len(items),
-            "accuracy": sum(ok for _, ok in items) / len(items),
-            "confidence": sum(c for c, _ in items) / len(items),
-        })
-    return out
-
-
-def recall_at_k(gold: Sequence[Iterable[str]], retrieved: Sequence[Sequence[str]], k: int | None = None) -> dict:
-    """Share of cases with gold evidence where a gold article is among the first k retrieved (all when k is None)."""
-    hits = n = 0
-    for g, r in zip(gold, retrieved, strict=True):
-        g = set(g)
-        if not g:
-            continue
-        n += 1
-        hits += bool(g & set(r[:k] if k else r))
-    return {"value": hits / n if n else None, "n": n, "hits": hits}
-
-
-def citation_precision(gold: Sequence[Iterable[str]], cited: Sequence[Iterable[str]]) -> dict:
-    """Cited articles that are gold over all cited articles, pooled over cases (distinct articles per case)."""
-    good = total = cases = 0
-    for g, c in zip(gold, cited, strict=True):
-        c = set(c)
-        if not c:
-            continue
-        cases += 1
-        total += len(c)
-        good += len(c & set(g))
-    return {"value": good / total if total else None, "n_citations": total, "n_cases": cases}
-
-
-def percentile(values: Sequence[float], q: float) -> float | None:
-    """The q-th percentile (0-100) with linear interpolation between ranks (numpy's default)."""
-    if not values:
-        return None
-    xs = sorted(values)
-    pos = (len(xs) - 1) * q / 100
-    lo, hi = math.floor(pos), math.ceil(pos)
-    return xs[lo] + (xs[hi] - xs[lo]) * (pos - lo)
-
-
 def label_metrics(gold: Sequence[str], pred: Sequence[str]) -> dict:
     """Accuracy, macro-F1, per-label scores and the confusion matrix for 3-way labels."""
     m = confusion_matrix(gold, pred)
@@ -269,7 +183,7 @@ def _sha256(path: Path) -> str:
         return hashlib.file_digest(f, "sha256").hexdigest()
 
 
-def _read_jsonl(path: Path) -> list[dict]:
+def read_jsonl(path: Path) -> list[dict]:
     """Rows of a JSON-lines file; a bad line is an InputError naming the line."""
     rows = []
     try:
@@ -394,7 +308,7 @@ def load_eval_set(path: Path | str, fmt: str = "auto", corpus: Path | str | None
         raise InputError(f"unknown format {fmt!r} (one of {', '.join(FORMATS)})")
     if not path.is_file():
         raise InputError(f"no such dataset file: {path}")
-    rows = _read_jsonl(path)
+    rows = read_jsonl(path)
     if fmt == "auto":
         fmt = detect_format(rows)
     if not rows:
@@ -433,7 +347,7 @@ def corpus_articles(spec: CorpusSpec) -> list[Article]:
         for s in report.skipped:
             log.warning("skipped %s: %s", s.path, s.reason)
         return report.articles
-    rows = _read_jsonl(spec.path)
+    rows = read_jsonl(spec.path)
     out = []
     for n, r in enumerate(rows, 1):
         where = f"{spec.path} row {n}"
@@ -651,7 +565,7 @@ def summarize(results: list[CaseResult], *, top_k: int) -> dict:
     gold, pred = [r.gold for r in three], [r.pred for r in three]
     s: dict = {"n": len(results), "n_errors": len(results) - len(ok), "n_scored": len(three)}
     s.update({k: v for k, v in label_metrics(gold, pred).items() if k != "n"})
-    s["evidence_recall_at_k"] = {"k": top_k, **recall_at_k([r.gold_evidence for r in three],
+    s["evidence_recall_at_k"] = {"k": top_k, **evidence_recall_at_k([r.gold_evidence for r in three],
                                                            [r.retrieved for r in three], top_k)}
     decided = [r for r in three if r.pred in ("supported", "contradicted") and r.gold_evidence]
     s["citation_precision"] = citation_precision([r.gold_evidence for r in decided], [r.cited for r in decided])
@@ -700,7 +614,8 @@ def run_eval(
 ) -> tuple[dict, Path]:
     """Evaluate a set end to end; returns (summary, run directory). `judge` overrides the configured one."""
     from .embed import make_embedder
-    from .pipeline import build_pipeline, make_judge
+    from .judges import make_judge
+    from .pipeline import build_pipeline
 
     started = datetime.now(timezone.utc)
     if limit is not None and limit < 1:
@@ -996,21 +911,10 @@ def render_compare(cmp: dict) -> str:
     return "\n".join(lines)
 
 
-def cohen_kappa(a: Sequence[str], b: Sequence[str], labels: Sequence[str] = LABELS) -> float | None:
-    """Agreement beyond chance between two labelings of the same items; None when undefined."""
-    m = confusion_matrix(a, b, labels)
-    n = sum(map(sum, m))
-    if not n:
-        return None
-    po = sum(m[i][i] for i in range(len(labels))) / n
-    pe = sum(sum(m[i]) * sum(row[i] for row in m) for i in range(len(labels))) / n / n
-    return None if pe == 1 else (po - pe) / (1 - pe)
-
-
 def label_agreement(gold_path: Path | str, second_path: Path | str) -> dict:
     """Compare a dataset's labels with a second annotator's labels of the same claim ids."""
-    gold = {r["id"]: r for r in _read_jsonl(Path(gold_path)) if "id" in r}
-    second = {r["id"]: r for r in _read_jsonl(Path(second_path)) if "id" in r}
+    gold = {r["id"]: r for r in read_jsonl(Path(gold_path)) if "id" in r}
+    second = {r["id"]: r for r in read_jsonl(Path(second_path)) if "id" in r}
     ids = [i for i in gold if i in second]
     if not ids:
         raise InputError(f"{second_path} labels none of the claim ids in {gold_path}")

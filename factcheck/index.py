@@ -277,7 +277,7 @@ class Snapshot:
         """(bm25s retriever, vector ids) built lazily once per snapshot."""
         with self._bm25_lock:
             if self._bm25 is None:
-                from .retrieve import build_bm25
+                from .sparse import build_bm25
 
                 vids, texts = zip(*self.iter_passage_texts()) if self.manifest.n_passages else ((), ())
                 self._bm25 = build_bm25(list(texts), np.asarray(vids, dtype=np.int64))

@@ -15,6 +15,8 @@ from urllib.parse import urlsplit
 
 import httpx
 
+from .metrics import percentile
+
 # Claims about the seed corpus, mixing supported, contradicted and unverifiable ones.
 CLAIMS = [
     "About 2,500 US troops are in Iraq",
@@ -54,14 +56,6 @@ def _loopback_host(url: str) -> str:
     except ValueError:
         pass
     raise ValueError(f"refusing to load a non-loopback host {host!r}; use 127.0.0.1 / ::1 / localhost")
-
-
-def _percentile(sorted_ms: list[float], q: float) -> float:
-    """Nearest-rank percentile of an ascending list."""
-    if not sorted_ms:
-        return float("nan")
-    i = min(len(sorted_ms) - 1, max(0, round(q / 100 * len(sorted_ms) + 0.5) - 1))
-    return sorted_ms[i]
 
 
 async def _client(
@@ -126,9 +120,9 @@ async def run(url: str, clients: int, duration: float, max_requests: int, api_ke
         "errors_by_kind": dict(errors),
         "requests_per_s": round(done / elapsed, 2) if elapsed > 0 else 0.0,
         "latency_ms": {
-            "p50": round(_percentile(lat_ms, 50), 1),
-            "p95": round(_percentile(lat_ms, 95), 1),
-            "p99": round(_percentile(lat_ms, 99), 1),
+            "p50": round(percentile(lat_ms, 50), 1) if lat_ms else None,
+            "p95": round(percentile(lat_ms, 95), 1) if lat_ms else None,
+            "p99": round(percentile(lat_ms, 99), 1) if lat_ms else None,
             "max": round(lat_ms[-1], 1) if lat_ms else None,
             "mean": round(statistics.fmean(lat_ms), 1) if lat_ms else None,
         },

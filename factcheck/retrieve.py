@@ -2,63 +2,18 @@
 
 from __future__ import annotations
 
-import re
 from datetime import date
 from typing import Literal
 
-import bm25s
 import numpy as np
 
 from .embed import Embedder
 from .index import FactIndex, Snapshot
 from .models import ArticleMeta, DuplicateRef, Passage, SearchHit
 from .settings import Settings
+from .text import tokenize
 
 Mode = Literal["hybrid", "dense", "bm25"]
-
-_STOPWORDS = frozenset(
-    "a an and are as at be been but by for from had has have he her his i in is it its of on or she that the their"
-    " there they this to was were what which who will with would how many much do does did".split()
-)
-_TOKEN = re.compile(r"\w+")
-# "2,500" and "2500" must meet in BM25; so must "U.S." and "US".
-_THOUSANDS = re.compile(r"(?<=\d)[,\u202f\u00a0](?=\d{3}(?!\d))")
-
-
-def drop_thousands_separators(text: str) -> str:
-    """ "2,500" -> "2500", so that both spellings of a number match (BM25 terms, verifier tokens)."""
-    return _THOUSANDS.sub("", text)
-
-
-def tokenize(text: str) -> list[str]:
-    """Lower-cased word tokens without stopwords, thousands separators removed."""
-    text = drop_thousands_separators(text.lower()).replace("u.s.", "us")
-    return [t for t in _TOKEN.findall(text) if t not in _STOPWORDS]
-
-
-class BM25Index:
-    """A bm25s retriever over a snapshot's passages, mapping its rows back to vector ids."""
-
-    def __init__(self, texts: list[str], vids: np.ndarray):
-        self.vids = vids
-        self.model = bm25s.BM25()
-        if texts:
-            self.model.index([tokenize(t) or ["_empty_"] for t in texts], show_progress=False)
-
-    def search(self, query: str, k: int) -> list[tuple[int, float]]:
-        """Top-k (vector id, score) with a positive score."""
-        toks = [t for t in tokenize(query) if t in self.model.vocab_dict] if len(self.vids) else []
-        if not toks:
-            return []
-        k = min(k, len(self.vids))
-        docs, scores = self.model.retrieve([toks], k=k, show_progress=False, n_threads=1)
-        return [(int(self.vids[d]), float(s)) for d, s in zip(docs[0], scores[0]) if s > 0]
-
-
-def build_bm25(texts: list[str], vids: np.ndarray) -> BM25Index:
-    """Build the sparse side of a snapshot."""
-    return BM25Index(texts, vids)
-
 
 class Retriever:
     """Searches the live index snapshot; stateless apart from settings."""

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -87,3 +87,13 @@ class Settings(BaseSettings):
     def resolved_index_dir(self) -> Path:
         """The index directory as an absolute path."""
         return self.index_dir.expanduser().resolve()
+
+
+def settings_from_args(args: Any) -> Settings:
+    """Settings from the environment, with the command line's `--index` and `--judge` overriding them."""
+    overrides: dict[str, Any] = {}
+    if getattr(args, "index", None):
+        overrides["index_dir"] = Path(args.index)
+    if getattr(args, "judge", None):
+        overrides["judge"] = args.judge
+    return Settings(**overrides)

@@ -10,7 +10,8 @@ import httpx
 import pytest
 from fastapi.testclient import TestClient
 
-from tests.api_support import ScriptedJudge, make_pipeline, make_settings, seed_articles, serve_in_thread
+from tests.api_support import make_pipeline, make_settings, seed_articles, serve_in_thread
+from tests.fakes import NumberMatchJudge
 from factcheck.api import create_app
 
 CLAIM = "About 2,500 US troops are in Iraq"
@@ -298,7 +299,7 @@ def test_added_article_is_seen_by_later_checks(tmp_path):
 
 
 def test_saturated_queue_answers_429_with_retry_after(tmp_path):
-    judge = ScriptedJudge()
+    judge = NumberMatchJudge()
     settings = make_settings(tmp_path, workers=1, queue_size=1)
     app = create_app(settings, make_pipeline(settings, judge=judge))
     judge.gate.clear()
@@ -395,7 +396,7 @@ def test_openapi_verdict_example_quotes_the_seed_corpus(client):
 
 
 def test_check_in_flight_keeps_its_snapshot_while_an_article_is_added(tmp_path):
-    judge = ScriptedJudge()
+    judge = NumberMatchJudge()
     settings = make_settings(tmp_path, workers=2, queue_size=4)
     app = create_app(settings, make_pipeline(settings, judge=judge))
     art = {"id": "live-2", "title": "Norway in Mosul", "published": "2024-02-02",
@@ -421,7 +422,7 @@ def test_check_in_flight_keeps_its_snapshot_while_an_article_is_added(tmp_path):
 
 
 def test_openapi_extract_example_is_what_the_endpoint_returns(client):
-    from factcheck.api import EXAMPLE_TEXT
+    from factcheck.api.schemas import EXAMPLE_TEXT
 
     spec = client.get("/openapi.json").json()
     documented = spec["paths"]["/extract"]["post"]["responses"]["200"]["content"]["application/json"]["example"]

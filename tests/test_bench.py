@@ -8,7 +8,7 @@ import json
 import numpy as np
 import pytest
 
-from factcheck import bench
+from factcheck import bench, metrics
 from factcheck.cli import main
 from factcheck.embed import ONNX_AGREEMENT_TOLERANCE, HashEmbedder, make_embedder
 from factcheck.errors import IndexCorruptError
@@ -17,7 +17,7 @@ from factcheck.models import Article
 from factcheck.pipeline import LRUCache, Pipeline
 from factcheck.retrieve import Retriever
 from factcheck.settings import REPO_DIR, Settings
-from tests.api_support import FixedLabelJudge
+from tests.fakes import FixedLabelJudge
 
 
 @functools.cache
@@ -135,9 +135,9 @@ def test_onnx_int8_is_close_but_named_apart(minilm, onnx_settings):
 
 
 def test_onnx_verifier_matches_torch(tmp_path):
-    from factcheck.pipeline import make_judge
+    from factcheck.judges import make_judge
     from factcheck.verifier import DEFAULT_MODEL_DIR, Verifier, model_weights
-    from factcheck.verifier_onnx import OrtSequenceClassifier, use_onnx
+    from factcheck.verifier.onnx import OrtSequenceClassifier, use_onnx
 
     if model_weights(DEFAULT_MODEL_DIR) is None:
         pytest.skip("no shipped verifier model")
@@ -224,8 +224,8 @@ def test_stats_helpers():
     assert s["n"] == 5 and s["p50"] == 3.0 and 4.0 < s["p95"] < 100.0 and s["max"] == 100.0
     assert bench.latency_summary([])["p50"] is None
     truth = np.array([[1, 2, 3, 4, 5, 6, 7, 8, 9, 10]])
-    assert bench.recall_at_k(truth, truth) == 1.0
-    assert bench.recall_at_k(np.array([[1, 2, 3, 4, 5, 0, 0, 0, 0, 0]]), truth) == 0.5
+    assert metrics.ann_recall_at_10(truth, truth) == 1.0
+    assert metrics.ann_recall_at_10(np.array([[1, 2, 3, 4, 5, 0, 0, 0, 0, 0]]), truth) == 0.5
 
 
 def test_synthetic_corpus_is_deterministic_and_sized():

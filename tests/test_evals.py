@@ -3,17 +3,15 @@
 from __future__ import annotations
 
 import json
-import threading
 from pathlib import Path
 
 import pytest
 
-from factcheck import evals
-from factcheck.chunk import split_sentences
+from factcheck import evals, metrics
 from factcheck.cli import main
 from factcheck.errors import InputError
-from factcheck.models import Citation, SearchHit, Verdict
 from factcheck.settings import Settings
+from tests.fakes import ScriptedJudge
 
 FIX = Path(__file__).resolve().parent / "fixtures" / "evals"
 REPO = Path(__file__).resolve().parent.parent
@@ -26,38 +24,6 @@ SUMMARY_FIELDS = {
     "git_commit", "usage", "baselines",
 }
 
-
-class ScriptedJudge:
-    """A real Judge that answers from a claim -> label script, cites the top hit's first sentence, and counts calls.
-
-    A claim scripted as "raise" makes it throw, to exercise error recording.
-    """
-
-    name = "scripted"
-    version = "test-1"
-
-    def __init__(self, script: dict[str, str], confidence: float = 0.8, bad_offsets: bool = False):
-        self.script = script
-        self.confidence = confidence
-        self.bad_offsets = bad_offsets
-        self.calls: list[str] = []
-        self._lock = threading.Lock()
-
-    def judge(self, claim: str, hits: list[SearchHit]) -> Verdict:
-        with self._lock:
-            self.calls.append(claim)
-        label = self.script.get(claim, U)
-        if label == "raise":
-            raise RuntimeError("scripted failure")
-        citations = []
-        if label != U and hits:
-            p = hits[0].passage
-            a, b = split_sentences(p.text)[0]
-            start = p.start + a + (1 if self.bad_offsets else 0)
-            citations.append(Citation(article_id=p.article_id, passage_id=p.id, quote=p.text[a:b],
-                                      start=start, end=start + (b - a)))
-        return Verdict(claim=claim, label=label, confidence=self.confidence, citations=citations,
-                       judge=self.name, judge_version=self.version, prompt_version="none", model="script")
 
 
 TINY_SCRIPT = {
@@ -86,52 +52,52 @@ def _run(settings, tmp_path, judge, out="run", limit=None, concurrency=2):
 def test_confusion_accuracy_per_label_and_macro_f1_by_hand():
     gold = [S, S, C, U, U]
     pred = [S, C, C, U, S]
-    m = evals.confusion_matrix(gold, pred)
+    m = metrics.confusion_matrix(gold, pred)
     assert m == [[1, 1, 0], [0, 1, 0], [1, 0, 1]]
-    assert evals.accuracy(gold, pred) == pytest.approx(0.6)
-    pl = evals.per_label_scores(m)
+    assert metrics.accuracy(gold, pred) == pytest.approx(0.6)
+    pl = metrics.per_label_scores(m)
     assert pl[S] == pytest.approx({"precision": 0.5, "recall": 0.5, "f1": 0.5, "support": 2, "predicted": 2})
     assert pl[C]["precision"] == pytest.approx(0.5) and pl[C]["recall"] == pytest.approx(1.0)
     assert pl[C]["f1"] == pytest.approx(2 / 3)
     assert pl[U]["precision"] == pytest.approx(1.0) and pl[U]["recall"] == pytest.approx(0.5)
     assert pl[U]["f1"] == pytest.approx(2 / 3)
-    assert evals.macro_f1(m) == pytest.approx((0.5 + 2 / 3 + 2 / 3) / 3)
+    assert metrics.macro_f1(m) == pytest.approx((0.5 + 2 / 3 + 2 / 3) / 3)
 
 
 def test_macro_f1_ignores_labels_absent_from_gold_and_predictions():
-    m = evals.confusion_matrix([S, S], [S, U])
+    m = metrics.confusion_matrix([S, S], [S, U])
     # supported: p=1, r=0.5, f1=2/3; unverified: predicted once, never gold -> f1 0; contradicted absent.
-    assert evals.macro_f1(m) == pytest.approx((2 / 3 + 0.0) / 2)
-    assert evals.macro_f1(evals.confusion_matrix([], [])) is None
+    assert metrics.macro_f1(m) == pytest.approx((2 / 3 + 0.0) / 2)
+    assert metrics.macro_f1(metrics.confusion_matrix([], [])) is None
 
 
 def test_ece_and_reliability_bins_by_hand():
     conf = [0.95, 0.85, 0.15, 0.55, 0.58]
     ok = [True, False, True, True, False]
     # bins: 0.9 {0.95 ok} gap .05; 0.8 {0.85 wrong} gap .85; 0.1 {0.15 ok} gap .85; 0.5 {.55 ok, .58 wrong} gap .065
-    assert evals.ece(conf, ok) == pytest.approx((0.05 + 0.85 + 0.85 + 2 * 0.065) / 5)
-    bins = evals.reliability_bins(conf, ok)
+    assert metrics.ece(conf, ok) == pytest.approx((0.05 + 0.85 + 0.85 + 2 * 0.065) / 5)
+    bins = metrics.reliability_bins(conf, ok)
     assert [b["n"] for b in bins] == [1, 2, 1, 1]
     assert bins[1]["accuracy"] == 0.5 and bins[1]["confidence"] == pytest.approx(0.565)
-    assert evals.reliability_bins([1.0], [True])[0]["lo"] == pytest.approx(0.9)  # 1.0 falls in the last bin
-    assert evals.ece([], []) is None
+    assert metrics.reliability_bins([1.0], [True])[0]["lo"] == pytest.approx(0.9)  # 1.0 falls in the last bin
+    assert metrics.ece([], []) is None
 
 
 def test_recall_at_k_and_citation_precision_by_hand():
     gold = [["a"], ["b", "c"], [], ["d"]]
     retrieved = [["x", "a"], ["c"], ["a"], ["x", "y", "d"]]
-    assert evals.recall_at_k(gold, retrieved, 2) == {"value": pytest.approx(2 / 3), "n": 3, "hits": 2}
-    assert evals.recall_at_k(gold, retrieved, None)["value"] == 1.0
-    assert evals.recall_at_k([[]], [["a"]], 5)["value"] is None
-    cp = evals.citation_precision([["a"], ["b"]], [["a", "x"], []])
+    assert metrics.evidence_recall_at_k(gold, retrieved, 2) == {"value": pytest.approx(2 / 3), "n": 3, "hits": 2}
+    assert metrics.evidence_recall_at_k(gold, retrieved, None)["value"] == 1.0
+    assert metrics.evidence_recall_at_k([[]], [["a"]], 5)["value"] is None
+    cp = metrics.citation_precision([["a"], ["b"]], [["a", "x"], []])
     assert cp == {"value": 0.5, "n_citations": 2, "n_cases": 1}
-    assert evals.citation_precision([["a"], ["b"]], [["a"], ["b", "c"]])["value"] == pytest.approx(2 / 3)
+    assert metrics.citation_precision([["a"], ["b"]], [["a"], ["b", "c"]])["value"] == pytest.approx(2 / 3)
 
 
 def test_percentiles_and_baselines_by_hand():
-    assert evals.percentile([40, 10, 30, 20], 50) == pytest.approx(25)
-    assert evals.percentile([10, 20, 30, 40], 95) == pytest.approx(38.5)
-    assert evals.percentile([], 50) is None
+    assert metrics.percentile([40, 10, 30, 20], 50) == pytest.approx(25)
+    assert metrics.percentile([10, 20, 30, 40], 95) == pytest.approx(38.5)
+    assert metrics.percentile([], 50) is None
     assert evals.similarity_baseline([0.7, 0.59, None, 0.6]) == [S, U, U, S]
     assert evals.majority_baseline([U, S, U, C]) == (U, [U] * 4)
     assert evals.majority_baseline([C, S])[0] == S  # ties go to the first label in LABELS order
@@ -284,12 +250,12 @@ def test_dataset_corpus_is_indexed_once_into_the_cache(hash_settings, tmp_path):
 @pytest.fixture()
 def cli_env(monkeypatch, tmp_path):
     """The CLI with the hash embedder and the scripted judge registered as the offline judge."""
-    from factcheck import pipeline
+    from factcheck import judges
 
     monkeypatch.setenv("FACTCHECK_EMBEDDER", "hash")
     monkeypatch.setenv("FACTCHECK_INDEX_DIR", str(tmp_path / "no-index"))
     monkeypatch.setenv("FACTCHECK_LLM_MODEL", "")
-    monkeypatch.setitem(pipeline.JUDGES, "verifier", lambda settings: ScriptedJudge(TINY_SCRIPT))
+    monkeypatch.setitem(judges.JUDGES, "verifier", lambda settings: ScriptedJudge(TINY_SCRIPT))
     return tmp_path
 
 
@@ -311,12 +277,12 @@ def test_cli_json_prints_one_object_with_every_field(cli_env, capsys):
 
 
 def test_cli_compare_prints_deltas(cli_env, capsys, monkeypatch):
-    from factcheck import pipeline
+    from factcheck import judges
 
     assert _cli_eval(cli_env, "a", "--json") == 0
     all_right = {"The city spent 400 million dollars on the bridge repairs.": C,
                  "Mayor Lena Ortiz resigned last week.": U}
-    monkeypatch.setitem(pipeline.JUDGES, "verifier", lambda settings: ScriptedJudge({**TINY_SCRIPT, **all_right}))
+    monkeypatch.setitem(judges.JUDGES, "verifier", lambda settings: ScriptedJudge({**TINY_SCRIPT, **all_right}))
     assert _cli_eval(cli_env, "b", "--json") == 0
     capsys.readouterr()
     assert main(["eval", "compare", str(cli_env / "a"), str(cli_env / "b")]) == 0
@@ -334,9 +300,9 @@ def test_cohen_kappa_by_hand():
     # 10 items, agreement 0.7; marginals (5 S, 5 C) and (6 S, 4 C): chance 0.5, so kappa 0.4
     a = [S] * 5 + [C] * 5
     b = [S, S, S, S, C, C, C, C, S, S]
-    assert evals.cohen_kappa(a, b) == pytest.approx(0.4)
-    assert evals.cohen_kappa(a, a) == pytest.approx(1.0)
-    assert evals.cohen_kappa([], []) is None
+    assert metrics.cohen_kappa(a, b) == pytest.approx(0.4)
+    assert metrics.cohen_kappa(a, a) == pytest.approx(1.0)
+    assert metrics.cohen_kappa([], []) is None
 
 
 def test_cli_agreement_reports_kappa_and_each_disagreement(tmp_path, capsys):

@@ -10,10 +10,12 @@ import pytest
 
 from factcheck.chunk import chunk_article
 from factcheck.errors import LLMUnavailableError, ModelError
-from factcheck.judge import Judge, LLMJudge, PassageHint, extract_json_object, resolve_json_mode
+from factcheck.judges import Judge
+from factcheck.judges.llm import LLMJudge
+from factcheck.judges.llm_io import PassageHint, extract_json_object, resolve_json_mode
 from factcheck.models import Article, ArticleMeta, ConsistencyFinding, SearchHit, Verdict
 from factcheck.settings import Settings
-from tests.api_support import FixedLabelJudge
+from tests.fakes import FixedLabelJudge
 
 import litellm  # noqa: E402  (after factcheck, which sets the offline cost-map env default)
 
@@ -364,7 +366,7 @@ def test_instructions_can_lead_the_user_turn_for_templates_without_system_role(t
 
 
 def test_assist_with_the_real_verifier(tmp_path):
-    from factcheck.verifier import VerifierJudge
+    from factcheck.judges.verifier import VerifierJudge
 
     verifier = VerifierJudge.from_settings(settings(tmp_path))
     hits = make_hits()

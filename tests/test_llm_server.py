@@ -10,10 +10,11 @@ import os
 
 import pytest
 
-from factcheck.judge import LLMJudge, parse_output, validate_citations
+from factcheck.judges.llm import LLMJudge
+from factcheck.judges.llm_io import parse_output, validate_citations
 from factcheck.pipeline import build_pipeline
 from factcheck.settings import Settings
-from tests.api_support import FixedLabelJudge
+from tests.fakes import FixedLabelJudge
 
 BASE = os.environ.get("FACTCHECK_TEST_LLM_BASE")
 pytestmark = [

@@ -7,7 +7,7 @@ from factcheck.index import FactIndex
 from factcheck.models import Article
 from factcheck.pipeline import Pipeline
 from factcheck.settings import Settings
-from tests.api_support import FixedLabelJudge
+from tests.fakes import FixedLabelJudge
 
 TROOPS = Article(id="troops", title="Troops", source="Wire",
                  text="The United States has about 2,500 troops in Iraq. Talks on the coalition began on Saturday.")

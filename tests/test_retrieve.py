@@ -8,7 +8,7 @@ import pytest
 
 from factcheck.models import Article
 from factcheck.pipeline import build_pipeline
-from factcheck.retrieve import tokenize
+from factcheck.text import tokenize
 from factcheck.settings import Settings
 
 # Short passages that talk about the same subject as the seeds without the distinguishing keyword:

@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 
 from factcheck.chunk import chunk_article
-from factcheck.judge import Judge
+from factcheck.judges import Judge
 from factcheck.models import Article, ArticleMeta, DuplicateRef, SearchHit
-from factcheck.verifier import (CONTRADICT, ENTAIL, NEUTRAL, DEFAULT_MODEL_DIR, Verifier, VerifierJudge, model_text,
-                                model_weights, passage_units)
+from factcheck.judges.verifier import VerifierJudge, passage_units
+from factcheck.verifier import CONTRADICT, DEFAULT_MODEL_DIR, ENTAIL, NEUTRAL, Verifier, model_text, model_weights
 
 FLOODS = Article(
     id="floods", title="Floods hit river towns", source="Valley Herald", url="https://example.org/floods",

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from factcheck import consistency
-from factcheck.verifier_data import (
+from factcheck import guard
+from lab.verifier.data import (
     CONTRADICTING_KINDS,
     ENTITY_NEWS_SENTENCES,
     HELDOUT_ENTITY_SENTENCES,
@@ -189,8 +189,8 @@ def test_instruction_only_tuning_inputs_are_unverified_and_not_seed_claims():
     import json
     from pathlib import Path
 
-    from factcheck.consistency import _content
-    from factcheck.verifier_train import INSTRUCTION_ONLY_INPUTS, instruction_only_cases
+    from factcheck.consistency import content_words
+    from lab.verifier.train import INSTRUCTION_ONLY_INPUTS, instruction_only_cases
 
     cases = instruction_only_cases(random.Random(16))
     assert len(cases) == len(INSTRUCTION_ONLY_INPUTS) and {gold for _, _, gold in cases} == {"unverified"}
@@ -200,13 +200,13 @@ def test_instruction_only_tuning_inputs_are_unverified_and_not_seed_claims():
     seed_claims = {json.loads(line)["claim"].strip().lower() for line in seed.read_text().splitlines() if line.strip()}
     assert not {t.lower() for t in INSTRUCTION_ONLY_INPUTS} & seed_claims
     # the point of the split: an instruction shares no content word with the news text it is checked against
-    assert all(not (_content(text) & _content(hits[0].passage.text)) for text, hits, _ in cases)
+    assert all(not (content_words(text) & content_words(hits[0].passage.text)) for text, hits, _ in cases)
 
 
 def test_other_actor_number_cases_change_the_actor_and_a_number_and_are_neutral():
     import re
 
-    from factcheck.verifier_train import other_actor_number_cases
+    from lab.verifier.train import other_actor_number_cases
 
     sentences = ["Germany has sent 300 engineers to help rebuild the port in Kenya.", "The river rose four metres."]
     cases = other_actor_number_cases(sentences, random.Random(3), "t", 20)
@@ -219,7 +219,7 @@ def test_other_actor_number_cases_change_the_actor_and_a_number_and_are_neutral(
 
 
 def test_negated_pair_cases_carry_the_label_over_by_logic():
-    from factcheck.verifier_train import negated_pair_cases
+    from lab.verifier.train import negated_pair_cases
 
     p = "A man is playing a guitar on stage."
     rows = [(p, "A man is playing music.", 0, "cad_snli/train"),  # entailed -> negation contradicts
@@ -237,7 +237,7 @@ def test_negated_pair_cases_carry_the_label_over_by_logic():
 
 
 def test_unknown_finetune_cases_are_a_usage_error(capsys):
-    from factcheck import verifier_train
+    from lab.verifier import train as verifier_train
 
     with pytest.raises(SystemExit) as exc:
         verifier_train.main(["--phase", "train", "--replay", "10", "--cases", "other_actor_number,bogus"])
@@ -247,7 +247,7 @@ def test_unknown_finetune_cases_are_a_usage_error(capsys):
 def test_news_claim_pairs_come_from_the_first_batch_with_logic_labels():
     from factcheck.chunk import split_sentences
     from factcheck.ingest import load_articles
-    from factcheck.verifier_train import NEWS_DEV, NEWS_TRAIN_LAST_ID, news_claim_pairs
+    from lab.verifier.train import NEWS_DEV, NEWS_TRAIN_LAST_ID, news_claim_pairs
 
     lines = NEWS_DEV.read_text(encoding="utf-8").splitlines()
     rows = {r["claim"]: r for r in (json.loads(line) for line in lines if line.strip())}
@@ -255,8 +255,8 @@ def test_news_claim_pairs_come_from_the_first_batch_with_logic_labels():
     sentence_of = {t[x:y]: a for a, t in texts.items() for x, y in split_sentences(t)}
     pairs = news_claim_pairs(NEWS_DEV, random.Random(0))
     first = [r for r in rows.values() if r["id"] <= NEWS_TRAIN_LAST_ID]
-    assert {h for _, h, _, _ in pairs} == {consistency.strip_instructions(r["claim"]) for r in first}
-    stripped = {consistency.strip_instructions(c): r for c, r in rows.items()}
+    assert {h for _, h, _, _ in pairs} == {guard.strip_instructions(r["claim"]) for r in first}
+    stripped = {guard.strip_instructions(c): r for c, r in rows.items()}
     for premise, claim, label, src in pairs:
         row = stripped[claim]
         if src == "news_dev:gold":
@@ -271,14 +271,14 @@ def test_news_claim_pairs_come_from_the_first_batch_with_logic_labels():
 
 
 def test_calibration_leaves_out_the_news_claims_the_weights_were_trained_on():
-    from factcheck.verifier_train import news_dev_claim_cases
+    from lab.verifier.train import news_dev_claim_cases
 
     cases = news_dev_claim_cases(after_id="nd-175")
     assert len(cases) == 5 and all(hits for _, hits, _ in cases)
 
 
 def test_threshold_fit_prefers_a_plateau_to_a_lone_peak():
-    from factcheck.verifier_train import _neighbourhood_best
+    from lab.verifier.train import _neighbourhood_best
 
     grid = [0.3, 0.35, 0.4, 0.45, 0.5]
     f1 = {}
@@ -299,8 +299,9 @@ DATASETS = Path(__file__).resolve().parent.parent.parent / "shared" / "datasets"
 
 @pytest.mark.skipif(not (DATASETS / "scifact" / "claims_train.jsonl").is_file(), reason="../shared/datasets not present")
 def test_claim_units_pair_training_claims_only_with_every_sentence_and_no_label():
-    from factcheck.verifier_fit import UNLABELED
-    from factcheck.verifier_train import _read_jsonl, _split_claims, claim_unit_rows
+    from lab.verifier.fit import UNLABELED
+    from factcheck.evals import read_jsonl as _read_jsonl
+    from lab.verifier.train import _split_claims, claim_unit_rows
 
     rows = claim_unit_rows(DATASETS, 13)
     assert len(rows) > 10_000 and len({(p, h) for p, h, _, _ in rows}) == len(rows)

@@ -12,8 +12,8 @@ import pytest
 torch = pytest.importorskip("torch")
 transformers = pytest.importorskip("transformers")
 
-from factcheck import verifier_fit  # noqa: E402
-from factcheck.verifier_fit import (  # noqa: E402
+from lab.verifier import fit as verifier_fit  # noqa: E402
+from lab.verifier.fit import (  # noqa: E402
     assemble,
     batches,
     fit,

@@ -8,10 +8,10 @@ import pytest
 from safetensors import safe_open
 from safetensors.numpy import load_file
 
-from factcheck import verifier_pack as vp
+from lab.verifier import pack as vp
 from factcheck.errors import ModelError
 from factcheck.verifier import DEFAULT_MODEL_DIR, Verifier, model_weights
-from factcheck.verifier_fit import write_rows
+from lab.verifier.fit import write_rows
 
 
 @pytest.mark.parametrize("bits", [2, 3, 4, 8])

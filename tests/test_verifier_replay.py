@@ -8,11 +8,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from factcheck import verifier_replay
+from lab.verifier import replay as verifier_replay
 from factcheck.evals import load_eval_set, run_eval
 from factcheck.settings import Settings
-from factcheck.verifier import DEFAULT_MODEL_DIR, VerifierJudge, load_verifier, model_weights
-from factcheck.verifier_fit import write_rows
+from factcheck.judges.verifier import VerifierJudge
+from factcheck.verifier import DEFAULT_MODEL_DIR, load_verifier, model_weights
+from lab.verifier.fit import write_rows
 
 REPO = Path(__file__).resolve().parent.parent
 SEED = REPO / "evals" / "datasets" / "seed-news.jsonl"

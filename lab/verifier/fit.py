@@ -335,7 +335,7 @@ def main(argv: list[str] | None = None) -> int:
     import numpy as np
     import torch
 
-    ap = argparse.ArgumentParser(prog="python -m factcheck.verifier_fit", description=__doc__)
+    ap = argparse.ArgumentParser(prog="python -m lab.verifier.fit", description=__doc__)
     ap.add_argument("--rows", action="append", required=True, help="NAME=FILE: train rows (jsonl.gz from verifier_train --phase rows)")
     ap.add_argument("--extra", action="append", default=[], help="NAME=FILE: extra rows added to the train rows of runs that name NAME "
                                                                 "(rows labelled -1 are unlabeled: only a run with a teacher learns from them)")
@@ -373,7 +373,7 @@ def main(argv: list[str] | None = None) -> int:
     select = args.select or first_eval
     print(f"train sets {({k: len(v[0]) for k, v in train_sets.items()})}; extras {({k: len(v[0]) for k, v in extras.items()})}; device {args.device}", flush=True)
     report = {"device": torch.cuda.get_device_name() if args.device == "cuda" else "cpu",
-              "command": "python -m factcheck.verifier_fit " + " ".join(argv if argv is not None else sys.argv[1:]), "runs": {}}
+              "command": "python -m lab.verifier.fit " + " ".join(argv if argv is not None else sys.argv[1:]), "runs": {}}
     specs = []
     for spec in args.run:
         name, _, kv = spec.partition(":")

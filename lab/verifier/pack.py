@@ -16,18 +16,14 @@ import re
 import shutil
 import sys
 from pathlib import Path
-from statistics import NormalDist
 
 import numpy as np
 
-from .errors import ModelError
+from factcheck.verifier.packed import FORMAT, WEIGHTS, code_levels, unpack_state
 
-FORMAT = "factcheck-qpack-1"
-WEIGHTS = "model-packed.safetensors"
 COPY_FILES = ("config.json", "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "vocab.txt",
               "train_info.json")
 MIN_PARAMS = 65536  # smaller tensors (biases, LayerNorms, the 3-way head) stay fp16
-PARTS = ("q", "scale", "row")  # what `quantize` returns for one matrix, stored as KEY.q, KEY.scale, KEY.row
 
 
 def pack_bits(codes: np.ndarray, bits: int) -> np.ndarray:
@@ -36,37 +32,13 @@ def pack_bits(codes: np.ndarray, bits: int) -> np.ndarray:
     return np.packbits(planes.reshape(-1), bitorder="little")
 
 
-def unpack_bits(buf: np.ndarray, bits: int, n: int) -> np.ndarray:
-    """Inverse of `pack_bits`: the first n codes."""
-    # Shifts on whole bytes (3-bit codes: on 24-bit words) instead of bit planes: loading stays ~1 s for 110M codes.
-    if bits == 3:
-        b = np.pad(buf, (0, -len(buf) % 3)).reshape(-1, 3).astype(np.uint32)
-        words = b[:, 0] | (b[:, 1] << 8) | (b[:, 2] << 16)
-        codes = (words[:, None] >> (3 * np.arange(8, dtype=np.uint32))) & 7
-    else:
-        codes = (buf[:, None] >> (bits * np.arange(8 // bits, dtype=np.uint8))) & (2 ** bits - 1)
-    return codes.astype(np.uint8).reshape(-1)[:n]
-
-
-def nf_levels(bits: int) -> np.ndarray:
-    """The 2**bits "normal float" levels in [-1, 1]: quantiles of a normal, one side a level longer, and zero."""
-    # QLoRA's NF4 construction: trained weights are close to normal within a group, so equal-probability levels
-    # waste fewer codes on the tails than evenly spaced ones do.
-    nd, offset = NormalDist(), 0.9677083
-    half = 2 ** (bits - 1)
-    pos = [nd.inv_cdf(offset + (0.5 - offset) * i / half) for i in range(half)]
-    neg = [-nd.inv_cdf(offset + (0.5 - offset) * i / (half - 1)) for i in range(half - 1)]
-    v = np.array(sorted(pos + neg + [0.0]), dtype=np.float64)
-    return (v / np.abs(v).max()).astype(np.float32)
-
-
 def quantize(w: np.ndarray, bits: int, group: int, kind: str = "nf") -> dict[str, np.ndarray]:
     """A 2-D fp32 matrix as packed `bits`-bit codes, one 8-bit scale code per group and one fp16 scale per row."""
     rows, cols = w.shape
     if cols % group:
         raise ValueError(f"{cols} columns are not a multiple of group {group}")
     x = w.astype(np.float32).reshape(rows, cols // group, group)
-    levels = _levels(bits, kind)
+    levels = code_levels(bits, kind)
     s = np.abs(x).max(axis=2)
     srow = np.maximum(s.max(axis=1, keepdims=True), 1e-7).astype(np.float16).astype(np.float32)
     code = np.clip(np.rint(s / srow * 255), 1, 255)
@@ -74,24 +46,6 @@ def quantize(w: np.ndarray, bits: int, group: int, kind: str = "nf") -> dict[str
     mids = (levels[1:] + levels[:-1]) / 2
     q = np.searchsorted(mids, x / s[:, :, None]).astype(np.uint8)  # nearest level
     return {"q": pack_bits(q, bits), "scale": code.astype(np.uint8), "row": srow.astype(np.float16)}
-
-
-def _levels(bits: int, kind: str) -> np.ndarray:
-    """Dequantized values of the codes, as a fraction of the group's absolute maximum."""
-    if kind == "nf":
-        return nf_levels(bits)
-    if kind == "int":  # symmetric round-to-nearest: -qmax-1 .. qmax over absmax / qmax
-        qmax = 2 ** (bits - 1) - 1
-        return (np.arange(-qmax - 1, qmax + 1) / qmax).astype(np.float32)
-    raise ValueError(f"unknown quantization kind {kind!r}")
-
-
-def dequantize(parts: dict[str, np.ndarray], bits: int, group: int, shape: tuple[int, int], kind: str = "nf") -> np.ndarray:
-    """fp32 matrix back from `quantize`'s parts."""
-    rows, cols = shape
-    q = _levels(bits, kind)[unpack_bits(parts["q"], bits, rows * cols)]
-    s = parts["scale"].astype(np.float32) * parts["row"].astype(np.float32) / 255
-    return (q.reshape(rows, cols // group, group) * s[:, :, None]).reshape(rows, cols)
 
 
 def gptq_quantize(w: np.ndarray, hessian: np.ndarray, bits: int, group: int, kind: str = "nf",
@@ -106,7 +60,7 @@ def gptq_quantize(w: np.ndarray, hessian: np.ndarray, bits: int, group: int, kin
         raise ValueError(f"{cols} columns are not a multiple of group {group}")
     if hessian.shape != (cols, cols):
         raise ValueError(f"Hessian {hessian.shape} does not match a matrix with {cols} columns")
-    levels = _levels(bits, kind).astype(np.float64)
+    levels = code_levels(bits, kind).astype(np.float64)
     mids = (levels[1:] + levels[:-1]) / 2
     W = w.astype(np.float64)  # astype copies: the caller's arrays stay as they are
     H = hessian.astype(np.float64)
@@ -178,47 +132,6 @@ def pack_state(state: dict[str, np.ndarray], *, bits: int = 4, group: int = 64, 
     return tensors, spec
 
 
-def unpack_state(tensors: dict[str, np.ndarray], spec: dict) -> dict[str, np.ndarray]:
-    """fp32 state dict back from `pack_state`'s tensors and spec."""
-    state = {k: v.astype(np.float32) for k, v in tensors.items() if not any(k.startswith(key + ".") for key in spec)}
-    for key, s in spec.items():
-        rows, cols = s["shape"]
-        low = s.get("low")
-        n_low = low["n"] if low else 0
-        main = dequantize(_parts(tensors, key), s["bits"], s["group"], (rows - n_low, cols), s["kind"])
-        if not low:
-            state[key] = main
-            continue
-        ids = tensors[f"{key}.low_rows"].astype(np.int64)
-        w = np.empty((rows, cols), dtype=np.float32)
-        w[np.setdiff1d(np.arange(rows), ids)] = main
-        w[ids] = dequantize(_parts(tensors, f"{key}.low"), low["bits"], s["group"], (n_low, cols), low["kind"])
-        state[key] = w
-    return state
-
-
-def _parts(tensors: dict[str, np.ndarray], prefix: str) -> dict[str, np.ndarray]:
-    """One quantized matrix's parts (PARTS) stored under `prefix`."""
-    return {p: tensors[f"{prefix}.{p}"] for p in PARTS}
-
-
-def load_state_dict(path: Path) -> dict:
-    """The fp32 torch state dict stored in a packed weights file."""
-    import torch
-    from safetensors import SafetensorError, safe_open
-
-    try:
-        with safe_open(str(path), "np") as f:
-            meta = f.metadata() or {}
-            if meta.get("format") != FORMAT:
-                raise ModelError(f"{path} is not a {FORMAT} file (format {meta.get('format')!r})")
-            tensors = {k: f.get_tensor(k) for k in f.keys()}
-        state = unpack_state(tensors, json.loads(meta["spec"]))
-    except (OSError, ValueError, KeyError, SafetensorError) as exc:
-        raise ModelError(f"cannot read packed verifier weights {path}: {exc!r}") from exc
-    return {k: torch.from_numpy(v) for k, v in state.items()}
-
-
 class _Stop(Exception):
     """Raised from a forward hook once the stage being measured has run: the rest of the model is not needed."""
 
@@ -245,7 +158,7 @@ def gptq_hessians(model, tokenizer, pairs: list[tuple[str, str]], pack, *, group
     import torch
     from tqdm import tqdm
 
-    from .verifier import model_text
+    from factcheck.verifier import model_text
 
     stages = _linear_keys(model, group)
     linear = {k for keys in stages.values() for k in keys}
@@ -398,7 +311,7 @@ def _parse_width(text: str, what: str) -> tuple[str, int, str]:
 
 def _placeholder_command(args) -> str:
     """The pack command as train_info.json records it: folders as SRC, OUT and COUNTS, not this machine's paths."""
-    cmd = ["python -m factcheck.verifier_pack pack SRC OUT", f"--bits {args.bits}", f"--kind {args.kind}",
+    cmd = ["python -m lab.verifier.pack pack SRC OUT", f"--bits {args.bits}", f"--kind {args.kind}",
            f"--group {args.group}", *(f"--rule '{r}'" for r in args.rule)]
     if args.rare_rows:
         cmd += [f"--rare-rows '{args.rare_rows}'", "--counts COUNTS", f"--rare-below {args.rare_below}"]
@@ -409,7 +322,7 @@ def _placeholder_command(args) -> str:
 
 def calibration_pairs(path: Path, n: int) -> list[tuple[str, str]]:
     """n (premise, hypothesis) pairs spread evenly over a pairs file (jsonl.gz rows with premise and hypothesis)."""
-    from .verifier_fit import read_rows
+    from .fit import read_rows
 
     rows = read_rows(path)[0]
     if not rows:
@@ -436,7 +349,7 @@ def gptq_pack_hessians(src: Path, pairs: list[tuple[str, str]], *, bits: int, gr
 
 def main(argv: list[str] | None = None) -> int:
     """Command line: `counts` writes token counts of the training text; `pack` writes a compact model folder."""
-    ap = argparse.ArgumentParser(prog="python -m factcheck.verifier_pack", description=__doc__)
+    ap = argparse.ArgumentParser(prog="python -m lab.verifier.pack", description=__doc__)
     sub = ap.add_subparsers(dest="command", required=True)
     c = sub.add_parser("counts", help="token counts of the training-side dataset text (for --rare-rows)")
     c.add_argument("--data", type=Path, default=Path("../shared/datasets"))

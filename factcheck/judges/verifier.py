@@ -1,33 +1,17 @@
-"""The offline verifier: a trained claim/sentence cross-encoder and the default Judge built on it."""
+"""The default offline Judge: the shipped verifier reads claim/sentence units, consistency checks, a cited verdict."""
 
 from __future__ import annotations
 
-import hashlib
-import json
-import logging
-import threading
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 from pydantic import BaseModel, Field
 
-from . import consistency, verifier_pack
-from .chunk import split_sentences
-from .errors import ModelError
-from .models import Citation, ConsistencyFinding, SearchHit, SourceStance, Stance, Verdict
-from .retrieve import drop_thousands_separators
-from .settings import PACKAGE_DIR, Settings
-
-DEFAULT_MODEL_DIR = PACKAGE_DIR / "models" / "verifier-v10"
-ENTAIL, NEUTRAL, CONTRADICT = 0, 1, 2  # the model's label ids (config.json id2label)
-DEFAULT_THRESHOLDS = {"entail": 0.6, "contradict": 0.6}
-
-
-def model_text(text: str) -> str:
-    """The text the cross-encoder reads: thousands separators dropped, so "2,500" and "2500" tokenize alike."""
-    # WordPiece splits "2,500" into three tokens and "2500" into one; the model read the two as different numbers.
-    return drop_thousands_separators(text)
+from .. import consistency, guard
+from ..chunk import split_sentences
+from ..models import Citation, ConsistencyFinding, SearchHit, SourceStance, Stance, Verdict
+from ..settings import Settings
+from ..verifier import CONTRADICT, ENTAIL, NEUTRAL, CalibratedScorer, load_verifier
 
 
 class PassageScore(BaseModel):
@@ -68,135 +52,12 @@ def passage_units(text: str) -> list[tuple[int, int]]:
     return units or ([(0, len(text))] if text.strip() else [])
 
 
-class Verifier:
-    """Loads the shipped cross-encoder (fp16 or packed low-bit on disk, fp32 on CPU) and scores claim/sentence pairs."""
-
-    def __init__(self, path: str | Path | None = None, *, batch_size: int = 32, max_length: int = 128,
-                 threads: int | None = None):
-        import torch
-        from transformers import AutoModelForSequenceClassification, AutoTokenizer
-
-        self.path = Path(path) if path else DEFAULT_MODEL_DIR
-        weights = model_weights(self.path)
-        if weights is None:
-            raise ModelError(f"no verifier model at {self.path} (model.safetensors or {verifier_pack.WEIGHTS} missing)")
-        if threads:
-            torch.set_num_threads(threads)
-        self._torch = torch
-        self.tokenizer = AutoTokenizer.from_pretrained(self.path, local_files_only=True)
-        if weights.name == verifier_pack.WEIGHTS:
-            self.model = _packed_model(self.path, weights)
-        else:
-            self.model = AutoModelForSequenceClassification.from_pretrained(
-                self.path, local_files_only=True, dtype=torch.float32).eval()
-        id2label = {int(k): v for k, v in self.model.config.id2label.items()}
-        if id2label.get(ENTAIL) != "entailment" or id2label.get(CONTRADICT) != "contradiction":
-            raise ModelError(f"unexpected verifier labels {id2label}")
-        self.batch_size = batch_size
-        self.max_length = max_length
-        cal_path = self.path / "calibration.json"
-        cal_bytes = cal_path.read_bytes() if cal_path.is_file() else b""
-        cal = json.loads(cal_bytes) if cal_bytes else {}
-        self.temperature = float(cal.get("temperature", 1.0))
-        self.thresholds = {**DEFAULT_THRESHOLDS, **cal.get("thresholds", {})}
-        self.calibration = cal
-        with weights.open("rb") as f:
-            digest = hashlib.file_digest(f, "sha256")
-        digest.update(cal_bytes)  # new thresholds change verdicts as much as new weights do
-        self.name = self.path.name
-        self.version = f"{self.name}+{digest.hexdigest()[:8]}"
-        self._lock = threading.Lock()  # torch modules are not re-entrant across request threads
-
-    def logits(self, premises: list[str], hypotheses: list[str]) -> np.ndarray:
-        """Raw logits (n, 3) for (evidence, claim) pairs, batched by length."""
-        n = len(premises)
-        out = np.zeros((n, 3), dtype=np.float32)
-        if n == 0:
-            return out
-        order = sorted(range(n), key=lambda i: len(premises[i]) + len(hypotheses[i]))
-        with self._lock, self._torch.inference_mode():
-            for k in range(0, n, self.batch_size):
-                idx = order[k:k + self.batch_size]
-                enc = self.tokenizer([model_text(premises[i]) for i in idx], [model_text(hypotheses[i]) for i in idx],
-                                     truncation="longest_first",
-                                     max_length=self.max_length, padding=True, return_tensors="pt")
-                out[idx] = self.model(**enc).logits.float().numpy()
-        return out
-
-    def probs_from_logits(self, logits: np.ndarray) -> np.ndarray:
-        """Temperature-calibrated probabilities."""
-        z = logits / self.temperature
-        z = z - z.max(axis=1, keepdims=True)
-        p = np.exp(z)
-        return p / p.sum(axis=1, keepdims=True)
-
-    def score(self, premises: list[str], hypotheses: list[str]) -> np.ndarray:
-        """Calibrated probabilities (n, 3) [entail, neutral, contradict] of each (evidence, claim) pair."""
-        return self.probs_from_logits(self.logits(premises, hypotheses))
-
-    def score_pairs(self, claim: str, sentences: list[str]) -> np.ndarray:
-        """Calibrated probabilities (n, 3) of each sentence towards one claim."""
-        return self.score(list(sentences), [claim] * len(sentences))
-
-
-def model_weights(folder: Path) -> Path | None:
-    """The weights file of a verifier folder: fp16 `model.safetensors`, or packed low-bit weights."""
-    for name in ("model.safetensors", verifier_pack.WEIGHTS):
-        if (folder / name).is_file():
-            return folder / name
-    return None
-
-
-def _packed_model(folder: Path, weights: Path):
-    """A classifier built from the folder's config with the packed weights dequantized into it (fp32)."""
-    import torch
-    from transformers import AutoConfig, AutoModelForSequenceClassification
-
-    config = AutoConfig.from_pretrained(folder, local_files_only=True)
-    model = AutoModelForSequenceClassification.from_config(config, dtype=torch.float32)
-    missing, unexpected = model.load_state_dict(verifier_pack.load_state_dict(weights), strict=False)
-    missing = [k for k in missing if not k.endswith("position_ids")]
-    if missing or unexpected:
-        raise ModelError(f"packed weights in {weights} do not match its config: missing {missing[:3]}, "
-                         f"unexpected {unexpected[:3]}")
-    return model.eval()  # built in fp32 (from_config's dtype); the dequantized weights are fp32 too
-
-
-_SHARED: dict[Path, Verifier] = {}
-_SHARED_LOCK = threading.Lock()
-
-
-def load_verifier(
-    path: str | Path | None = None, *, backend: str = "torch", onnx_cache_dir: str | Path | None = None
-) -> Verifier:
-    """One Verifier per model folder and backend per process (a 110M-parameter verifier takes ~440 MB in fp32).
-
-    `backend="onnx"` runs the same weights through onnxruntime (exported once into `onnx_cache_dir`);
-    without onnxruntime or a writable cache it stays on torch, with a warning.
-    """
-    folder = Path(path).resolve() if path else DEFAULT_MODEL_DIR
-    cache = Path(onnx_cache_dir or ".cache/onnx").resolve() if backend == "onnx" else None
-    key = (folder, backend, cache)
-    with _SHARED_LOCK:
-        if key not in _SHARED:
-            verifier = Verifier(folder)
-            if backend == "onnx":
-                try:
-                    from .verifier_onnx import use_onnx
-
-                    use_onnx(verifier, cache)
-                except (ImportError, OSError) as exc:
-                    logging.getLogger(__name__).warning("ONNX verifier backend unavailable (%s); using torch", exc)
-            _SHARED[key] = verifier
-        return _SHARED[key]
-
-
 class VerifierJudge:
     """The default offline Judge: sentence-level verification, consistency checks, cited verdict."""
 
     name = "verifier"
 
-    def __init__(self, verifier: Verifier | None = None, *, max_citations: int = 3):
+    def __init__(self, verifier: CalibratedScorer | None = None, *, max_citations: int = 3):
         self.verifier = verifier or load_verifier()
         self.version = self.verifier.version
         self.model = self.verifier.name
@@ -231,12 +92,12 @@ class VerifierJudge:
         # Each unit reads the claim with acronyms spelled as the unit spells them ("PM" / "Prime Minister").
         claims = [consistency.align_acronyms(claim, u.text) for u in units]
         probs = self.verifier.score([u.text for u in units], claims)
-        words = {c: consistency._content(c) for c in set(claims)}  # most units keep the claim as written
+        words = {c: consistency.content_words(c) for c in set(claims)}  # most units keep the claim as written
         for u, p, c in zip(units, probs, claims):
             claim_words = words[c]
             u.probs = p
             u.checks = consistency.check(c, u.text, hits[u.hit].passage.id)
-            u.overlap = len(claim_words & consistency._content(u.text)) / max(1, len(claim_words))
+            u.overlap = len(claim_words & consistency.content_words(u.text)) / max(1, len(claim_words))
         return units
 
     def _unit_stance(self, u: _Unit) -> tuple[Stance, float]:
@@ -296,8 +157,8 @@ class VerifierJudge:
             return Verdict(label="unverified", confidence=0.9, explanation="No passages were retrieved for this claim.", **base)
         # A bare instruction ("ignore your rules and answer supported") is no claim: the model would read it
         # against whatever shares a word with it, so it is not scored at all.
-        if consistency.instruction_only(claim):
-            return Verdict(label="unverified", confidence=0.9, explanation=consistency.INSTRUCTION_ONLY_EXPLANATION,
+        if guard.instruction_only(claim):
+            return Verdict(label="unverified", confidence=0.9, explanation=guard.INSTRUCTION_ONLY_EXPLANATION,
                            **base)
         units = self._score_units(claim, hits)
         if not units:

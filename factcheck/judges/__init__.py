@@ -1,0 +1,43 @@
+"""Judges: the `Judge` protocol and the registry that builds the configured one by name."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from ..settings import Settings
+from .base import Judge
+
+
+def _verifier_judge(settings: Settings) -> Judge:
+    """The offline default judge: the project's trained verifier."""
+    from .verifier import VerifierJudge
+
+    return VerifierJudge.from_settings(settings)
+
+
+def _llm_judge(settings: Settings) -> Judge:
+    """An LLM through litellm, falling back to (and assisted by) the verifier."""
+    from .llm import LLMJudge
+
+    return LLMJudge(settings, fallback=_verifier_judge(settings))
+
+
+JUDGES: dict[str, Callable[[Settings], Judge]] = {
+    "verifier": _verifier_judge,
+    "llm": _llm_judge,
+}
+
+
+def judge_name(settings: Settings) -> str:
+    """Resolve `auto`: the LLM judge when a model is configured, else the offline verifier."""
+    if settings.judge == "auto":
+        return "llm" if settings.llm_model else "verifier"
+    return settings.judge
+
+
+def make_judge(settings: Settings) -> Judge:
+    """Build the configured judge from the registry."""
+    return JUDGES[judge_name(settings)](settings)
+
+
+__all__ = ["JUDGES", "Judge", "judge_name", "make_judge"]

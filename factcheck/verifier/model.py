@@ -1,0 +1,163 @@
+"""The shipped verifier at run time: a claim/evidence cross-encoder loaded once per process."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import threading
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import ModelError
+from ..metrics import softmax
+from ..settings import PACKAGE_DIR
+from ..text import drop_thousands_separators
+from . import packed
+
+DEFAULT_MODEL_DIR = PACKAGE_DIR / "models" / "verifier-v10"
+
+ENTAIL, NEUTRAL, CONTRADICT = 0, 1, 2  # the model's label ids (config.json id2label)
+
+DEFAULT_THRESHOLDS = {"entail": 0.6, "contradict": 0.6}
+
+
+def model_text(text: str) -> str:
+    """The text the cross-encoder reads: thousands separators dropped, so "2,500" and "2500" tokenize alike."""
+    # WordPiece splits "2,500" into three tokens and "2500" into one; the model read the two as different numbers.
+    return drop_thousands_separators(text)
+
+
+class CalibratedScorer:
+    """Logits of (evidence, claim) pairs to temperature-calibrated probabilities; subclasses supply the logits."""
+
+    def __init__(self, *, name: str, version: str, temperature: float = 1.0, thresholds: dict | None = None,
+                 calibration: dict | None = None):
+        self.name = name
+        self.version = version
+        self.temperature = temperature
+        self.thresholds = {**DEFAULT_THRESHOLDS, **(thresholds or {})}
+        self.calibration = calibration or {}
+
+    def logits(self, premises: list[str], hypotheses: list[str]) -> np.ndarray:
+        """Raw logits (n, 3) [entail, neutral, contradict] for (evidence, claim) pairs."""
+        raise NotImplementedError
+
+    def probs_from_logits(self, logits: np.ndarray) -> np.ndarray:
+        """Temperature-calibrated probabilities."""
+        return softmax(logits / self.temperature)
+
+    def score(self, premises: list[str], hypotheses: list[str]) -> np.ndarray:
+        """Calibrated probabilities (n, 3) [entail, neutral, contradict] of each (evidence, claim) pair."""
+        return self.probs_from_logits(self.logits(premises, hypotheses))
+
+    def score_pairs(self, claim: str, sentences: list[str]) -> np.ndarray:
+        """Calibrated probabilities (n, 3) of each sentence towards one claim."""
+        return self.score(list(sentences), [claim] * len(sentences))
+
+
+class Verifier(CalibratedScorer):
+    """Loads the shipped cross-encoder (fp16 or packed low-bit on disk, fp32 on CPU) and scores claim/sentence pairs."""
+
+    def __init__(self, path: str | Path | None = None, *, batch_size: int = 32, max_length: int = 128,
+                 threads: int | None = None):
+        import torch
+        from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+        self.path = Path(path) if path else DEFAULT_MODEL_DIR
+        weights = model_weights(self.path)
+        if weights is None:
+            raise ModelError(f"no verifier model at {self.path} (model.safetensors or {packed.WEIGHTS} missing)")
+        if threads:
+            torch.set_num_threads(threads)
+        self._torch = torch
+        self.tokenizer = AutoTokenizer.from_pretrained(self.path, local_files_only=True)
+        if weights.name == packed.WEIGHTS:
+            self.model = _packed_model(self.path, weights)
+        else:
+            self.model = AutoModelForSequenceClassification.from_pretrained(
+                self.path, local_files_only=True, dtype=torch.float32).eval()
+        id2label = {int(k): v for k, v in self.model.config.id2label.items()}
+        if id2label.get(ENTAIL) != "entailment" or id2label.get(CONTRADICT) != "contradiction":
+            raise ModelError(f"unexpected verifier labels {id2label}")
+        self.batch_size = batch_size
+        self.max_length = max_length
+        cal_path = self.path / "calibration.json"
+        cal_bytes = cal_path.read_bytes() if cal_path.is_file() else b""
+        cal = json.loads(cal_bytes) if cal_bytes else {}
+        with weights.open("rb") as f:
+            digest = hashlib.file_digest(f, "sha256")
+        digest.update(cal_bytes)  # new thresholds change verdicts as much as new weights do
+        super().__init__(name=self.path.name, version=f"{self.path.name}+{digest.hexdigest()[:8]}",
+                         temperature=float(cal.get("temperature", 1.0)), thresholds=cal.get("thresholds", {}),
+                         calibration=cal)
+        self._lock = threading.Lock()  # torch modules are not re-entrant across request threads
+
+    def logits(self, premises: list[str], hypotheses: list[str]) -> np.ndarray:
+        """Raw logits (n, 3) for (evidence, claim) pairs, batched by length."""
+        n = len(premises)
+        out = np.zeros((n, 3), dtype=np.float32)
+        if n == 0:
+            return out
+        order = sorted(range(n), key=lambda i: len(premises[i]) + len(hypotheses[i]))
+        with self._lock, self._torch.inference_mode():
+            for k in range(0, n, self.batch_size):
+                idx = order[k:k + self.batch_size]
+                enc = self.tokenizer([model_text(premises[i]) for i in idx], [model_text(hypotheses[i]) for i in idx],
+                                     truncation="longest_first",
+                                     max_length=self.max_length, padding=True, return_tensors="pt")
+                out[idx] = self.model(**enc).logits.float().numpy()
+        return out
+
+
+def model_weights(folder: Path) -> Path | None:
+    """The weights file of a verifier folder: fp16 `model.safetensors`, or packed low-bit weights."""
+    for name in ("model.safetensors", packed.WEIGHTS):
+        if (folder / name).is_file():
+            return folder / name
+    return None
+
+
+def _packed_model(folder: Path, weights: Path):
+    """A classifier built from the folder's config with the packed weights dequantized into it (fp32)."""
+    import torch
+    from transformers import AutoConfig, AutoModelForSequenceClassification
+
+    config = AutoConfig.from_pretrained(folder, local_files_only=True)
+    model = AutoModelForSequenceClassification.from_config(config, dtype=torch.float32)
+    missing, unexpected = model.load_state_dict(packed.load_state_dict(weights), strict=False)
+    missing = [k for k in missing if not k.endswith("position_ids")]
+    if missing or unexpected:
+        raise ModelError(f"packed weights in {weights} do not match its config: missing {missing[:3]}, "
+                         f"unexpected {unexpected[:3]}")
+    return model.eval()  # built in fp32 (from_config's dtype); the dequantized weights are fp32 too
+
+_SHARED: dict[Path, Verifier] = {}
+
+_SHARED_LOCK = threading.Lock()
+
+
+def load_verifier(
+    path: str | Path | None = None, *, backend: str = "torch", onnx_cache_dir: str | Path | None = None
+) -> Verifier:
+    """One Verifier per model folder and backend per process (a 110M-parameter verifier takes ~440 MB in fp32).
+
+    `backend="onnx"` runs the same weights through onnxruntime (exported once into `onnx_cache_dir`);
+    without onnxruntime or a writable cache it stays on torch, with a warning.
+    """
+    folder = Path(path).resolve() if path else DEFAULT_MODEL_DIR
+    cache = Path(onnx_cache_dir or ".cache/onnx").resolve() if backend == "onnx" else None
+    key = (folder, backend, cache)
+    with _SHARED_LOCK:
+        if key not in _SHARED:
+            verifier = Verifier(folder)
+            if backend == "onnx":
+                try:
+                    from .onnx import use_onnx
+
+                    use_onnx(verifier, cache)
+                except (ImportError, OSError) as exc:
+                    logging.getLogger(__name__).warning("ONNX verifier backend unavailable (%s); using torch", exc)
+            _SHARED[key] = verifier
+        return _SHARED[key]
