@@ -16,7 +16,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, replace
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -62,10 +62,27 @@ class BenchConfig:
     @classmethod
     def quick(cls) -> BenchConfig:
         """Minutes-to-seconds smoke scale: same code paths, small sizes."""
-        return cls(build_real=300, build_real_budget_s=20.0, build_derived=3_000, embed_texts=64, embed_queries=5,
-                   ann_sizes=(2_000, 20_000), ann_queries=40, hnsw_max=20_000, hnsw_ef=(16, 64), ivf_nprobe=(4, 16),
-                   pq_bits=6, check_claims=5, cache_claims=3, quantized_claims=3, concurrent_seconds=3.0,
-                   concurrent_max_requests=32, budget_s=240.0, check_reserve_s=60.0, pq_min=10_000)
+        return cls(
+            build_real=300,
+            build_real_budget_s=20.0,
+            build_derived=3_000,
+            embed_texts=64,
+            embed_queries=5,
+            ann_sizes=(2_000, 20_000),
+            ann_queries=40,
+            hnsw_max=20_000,
+            hnsw_ef=(16, 64),
+            ivf_nprobe=(4, 16),
+            pq_bits=6,
+            check_claims=5,
+            cache_claims=3,
+            quantized_claims=3,
+            concurrent_seconds=3.0,
+            concurrent_max_requests=32,
+            budget_s=240.0,
+            check_reserve_s=60.0,
+            pq_min=10_000,
+        )
 
 
 # --- measuring --------------------------------------------------------------------------------------
@@ -74,8 +91,13 @@ class BenchConfig:
 def latency_summary(ms: Sequence[float]) -> dict[str, float | int | None]:
     """p50 / p95 / mean / max of millisecond samples, rounded."""
     r = lambda v: None if v is None else round(v, 3)  # noqa: E731
-    return {"n": len(ms), "p50": r(percentile(ms, 50)), "p95": r(percentile(ms, 95)),
-            "mean": r(float(np.mean(ms)) if len(ms) else None), "max": r(max(ms) if len(ms) else None)}
+    return {
+        "n": len(ms),
+        "p50": r(percentile(ms, 50)),
+        "p95": r(percentile(ms, 95)),
+        "mean": r(float(np.mean(ms)) if len(ms) else None),
+        "max": r(max(ms) if len(ms) else None),
+    }
 
 
 def _rss_bytes() -> int:
@@ -128,9 +150,15 @@ def machine_info() -> dict[str, Any]:
     import faiss
 
     affinity = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None
-    return {"cpus": os.cpu_count(), "affinity": affinity,
-            "loadavg_1_5_15": load, "python": platform.python_version(), "platform": platform.platform(),
-            "faiss": faiss.__version__, "faiss_threads": faiss.omp_get_max_threads()}
+    return {
+        "cpus": os.cpu_count(),
+        "affinity": affinity,
+        "loadavg_1_5_15": load,
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "faiss": faiss.__version__,
+        "faiss_threads": faiss.omp_get_max_threads(),
+    }
 
 
 # --- synthetic data ---------------------------------------------------------------------------------
@@ -147,8 +175,9 @@ def seed_sentences(corpus: Path = SAMPLE_CORPUS) -> list[str]:
     return out
 
 
-def synthetic_articles(n_passages: int, sentences: Sequence[str], *, seed: int = SEED,
-                       max_chars: int = 600, overlap: int = 1):
+def synthetic_articles(
+    n_passages: int, sentences: Sequence[str], *, seed: int = SEED, max_chars: int = 600, overlap: int = 1
+):
     """Deterministic articles recombined from `sentences` (numbers re-drawn) totalling >= n_passages passages."""
     from .chunk import chunk_article
     from .models import Article
@@ -163,9 +192,14 @@ def synthetic_articles(n_passages: int, sentences: Sequence[str], *, seed: int =
         for _ in range(rng.randint(6, 14)):
             s = numbers.sub(lambda m: f"{rng.randint(1, 9999):,}", rng.choice(sentences))
             body.append(s)
-        paras = [" ".join(body[k:k + 3]) for k in range(0, len(body), 3)]
-        art = Article(id=f"synth-{i:07d}", title=f"Synthetic report {i}", text="\n\n".join(paras),
-                      source=f"wire-{i % 17}", published=base + timedelta(days=rng.randint(0, 730)))
+        paras = [" ".join(body[k : k + 3]) for k in range(0, len(body), 3)]
+        art = Article(
+            id=f"synth-{i:07d}",
+            title=f"Synthetic report {i}",
+            text="\n\n".join(paras),
+            source=f"wire-{i % 17}",
+            published=base + timedelta(days=rng.randint(0, 730)),
+        )
         total += len(chunk_article(art, max_chars, overlap))
         articles.append(art)
         i += 1
@@ -191,7 +225,7 @@ class BudgetedEmbedder:
         """Real vectors in steps while the budget lasts, derived ones after."""
         out = []
         for s in range(0, len(texts), self.step):
-            part = texts[s:s + self.step]
+            part = texts[s : s + self.step]
             if self.real_s < self.budget_s or not self._seen:
                 t = time.perf_counter()
                 v = self.inner.embed(part, batch_size=batch_size)
@@ -219,8 +253,9 @@ class PrecomputedEmbedder:
         return derived_vectors(len(texts), self.dim, self._basis, self._rng)
 
 
-def derived_vectors(n: int, dim: int, basis: np.ndarray | None, rng: np.random.Generator,
-                    chunk: int = 100_000) -> np.ndarray:
+def derived_vectors(
+    n: int, dim: int, basis: np.ndarray | None, rng: np.random.Generator, chunk: int = 100_000
+) -> np.ndarray:
     """n unit vectors: mixtures of two real vectors plus noise, or uniform random when no basis is given.
 
     Mixtures keep the neighbourhood structure of real embeddings (topics, near-duplicates) without
@@ -240,7 +275,7 @@ def derived_vectors(n: int, dim: int, basis: np.ndarray | None, rng: np.random.G
             wb = rng.uniform(0.0, 0.6, (m, 1)).astype(np.float32)
             v = wa * a + wb * b + 0.35 * noise
         v /= np.linalg.norm(v, axis=1, keepdims=True)
-        out[s:s + m] = v
+        out[s : s + m] = v
     return out
 
 
@@ -285,10 +320,18 @@ def bench_build_one(label: str, articles, embedder, root: Path, *, measure_embed
         del embedder.embed
     n = report.passages_added
     other = wall - embed_s[0]
-    return {"corpus": label, "embedder": embedder.name, "articles": len(articles), "passages": n,
-            "seconds": round(wall, 2), "embed_seconds": round(embed_s[0], 2), "other_seconds": round(other, 2),
-            "passages_per_s": round(n / wall, 1) if wall else None, "peak_rss_delta_mb": mem.delta_mb,
-            "measured": True}
+    return {
+        "corpus": label,
+        "embedder": embedder.name,
+        "articles": len(articles),
+        "passages": n,
+        "seconds": round(wall, 2),
+        "embed_seconds": round(embed_s[0], 2),
+        "other_seconds": round(other, 2),
+        "passages_per_s": round(n / wall, 1) if wall else None,
+        "peak_rss_delta_mb": mem.delta_mb,
+        "measured": True,
+    }
 
 
 def _count(n: int) -> str:
@@ -300,15 +343,19 @@ def bench_build(cfg: BenchConfig, settings: Settings, work: Path, embedder, log:
     """Index build throughput: sample corpus, ~10k synthetic (real embedder), ~100k synthetic (derived)."""
     from .ingest import load_articles
 
-    out: dict[str, Any] = {"memory": "peak RSS above the pre-build RSS, sampled every 10 ms (/proc/self/statm)",
-                           "runs": []}
+    out: dict[str, Any] = {
+        "memory": "peak RSS above the pre-build RSS, sampled every 10 ms (/proc/self/statm)",
+        "runs": [],
+    }
     sample = load_articles([SAMPLE_CORPUS]).articles
     log(f"build: sample corpus ({len(sample)} articles)")
     out["runs"].append(bench_build_one("sample corpus", sample, embedder, work / "idx-sample"))
     sents = seed_sentences()
     arts, _ = synthetic_articles(cfg.build_real, sents)
-    log(f"build: synthetic ~{cfg.build_real} passages with {embedder.name} "
-        f"(<= {cfg.build_real_budget_s:.0f} s of embedding)")
+    log(
+        f"build: synthetic ~{cfg.build_real} passages with {embedder.name} "
+        f"(<= {cfg.build_real_budget_s:.0f} s of embedding)"
+    )
     budgeted = BudgetedEmbedder(embedder, cfg.build_real_budget_s)
     real = bench_build_one(f"synthetic {_count(cfg.build_real)}", arts, budgeted, work / "idx-real")
     real["embedder"] = embedder.name
@@ -317,10 +364,16 @@ def bench_build(cfg: BenchConfig, settings: Settings, work: Path, embedder, log:
         rate = budgeted.real / budgeted.real_s
         embed_s = real["passages"] / rate
         other = real["seconds"] - real["embed_seconds"]
-        real.update(measured=False, embed_seconds=round(embed_s, 1), seconds=round(other + embed_s, 1),
-                    passages_per_s=round(real["passages"] / (other + embed_s), 1),
-                    note=(f"{budgeted.real} passages embedded for real in {budgeted.real_s:.0f} s "
-                          f"({rate:.0f}/s), the other {budgeted.derived} got derived vectors; the total is derived"))
+        real.update(
+            measured=False,
+            embed_seconds=round(embed_s, 1),
+            seconds=round(other + embed_s, 1),
+            passages_per_s=round(real["passages"] / (other + embed_s), 1),
+            note=(
+                f"{budgeted.real} passages embedded for real in {budgeted.real_s:.0f} s "
+                f"({rate:.0f}/s), the other {budgeted.derived} got derived vectors; the total is derived"
+            ),
+        )
     else:
         rate = budgeted.real / budgeted.real_s if budgeted.real_s else None
     real["real_vectors"] = budgeted.real
@@ -337,11 +390,18 @@ def bench_build(cfg: BenchConfig, settings: Settings, work: Path, embedder, log:
     if embed_rate:
         embed_s = big["passages"] / embed_rate
         total = big["other_seconds"] + embed_s
-        big.update(measured=False, embed_seconds=round(embed_s, 1), seconds=round(total, 1),
-                   passages_per_s=round(big["passages"] / total, 1), embedder=embedder.name,
-                   note=(f"chunk+store+FAISS measured ({big['other_seconds']} s, peak RSS without the model); "
-                         f"embedding derived at the {embed_rate:.0f} passages/s measured on the "
-                         f"{_count(cfg.build_real)} build"))
+        big.update(
+            measured=False,
+            embed_seconds=round(embed_s, 1),
+            seconds=round(total, 1),
+            passages_per_s=round(big["passages"] / total, 1),
+            embedder=embedder.name,
+            note=(
+                f"chunk+store+FAISS measured ({big['other_seconds']} s, peak RSS without the model); "
+                f"embedding derived at the {embed_rate:.0f} passages/s measured on the "
+                f"{_count(cfg.build_real)} build"
+            ),
+        )
 
     out["runs"].append(big)
     return out
@@ -389,8 +449,14 @@ def bench_embed(cfg: BenchConfig, settings: Settings, log: Callable[[str], None]
             t = time.perf_counter()
             q_vecs.append(emb.embed([c])[0])
             q_ms.append((time.perf_counter() - t) * 1000)
-        row = {"backend": label, "name": emb.name, "load_s": round(load_s, 2), "texts": len(texts),
-               "passages_per_s": round(len(texts) / batch_s, 1), "query_ms": latency_summary(q_ms)}
+        row = {
+            "backend": label,
+            "name": emb.name,
+            "load_s": round(load_s, 2),
+            "texts": len(texts),
+            "passages_per_s": round(len(texts) / batch_s, 1),
+            "query_ms": latency_summary(q_ms),
+        }
         if ref is None:
             ref, ref_q = vecs, np.stack(q_vecs)
         else:
@@ -403,15 +469,20 @@ def bench_embed(cfg: BenchConfig, settings: Settings, log: Callable[[str], None]
         if torch_row and "error" not in r:
             r["speedup_vs_torch"] = round(r["passages_per_s"] / torch_row["passages_per_s"], 2)
             r["query_speedup_vs_torch"] = round(torch_row["query_ms"]["p50"] / r["query_ms"]["p50"], 2)
-    return {"tolerance_min_cosine": ONNX_AGREEMENT_TOLERANCE, "default_backend": settings.embed_backend,
-            "texts": "synthetic passages from the seed sentences", "backends": rows}
+    return {
+        "tolerance_min_cosine": ONNX_AGREEMENT_TOLERANCE,
+        "default_backend": settings.embed_backend,
+        "texts": "synthetic passages from the seed sentences",
+        "backends": rows,
+    }
 
 
 # --- 3. exact vs ANN retrieval ----------------------------------------------------------------------
 
 
-def _time_queries(search: Callable[[np.ndarray], np.ndarray], queries: np.ndarray,
-                  threads: int = 1) -> tuple[np.ndarray, list[float]]:
+def _time_queries(
+    search: Callable[[np.ndarray], np.ndarray], queries: np.ndarray, threads: int = 1
+) -> tuple[np.ndarray, list[float]]:
     """Run one query at a time with `threads` OpenMP threads (the service uses 1); ids and per-query ms."""
     import faiss
 
@@ -430,14 +501,19 @@ def _time_queries(search: Callable[[np.ndarray], np.ndarray], queries: np.ndarra
 
 
 def _row(kind: str, param: str, build_s: float | None, ids, truth, ms, mem_mb=None) -> dict:
-    return {"index": kind, "param": param, "build_s": None if build_s is None else round(build_s, 2),
-            "recall@10": round(ann_recall_at_10(ids, truth), 4), **{f"{k}_ms": v for k, v in latency_summary(ms).items()
-                                                                 if k in ("p50", "p95")},
-            "mem_mb": mem_mb}
+    return {
+        "index": kind,
+        "param": param,
+        "build_s": None if build_s is None else round(build_s, 2),
+        "recall@10": round(ann_recall_at_10(ids, truth), 4),
+        **{f"{k}_ms": v for k, v in latency_summary(ms).items() if k in ("p50", "p95")},
+        "mem_mb": mem_mb,
+    }
 
 
-def bench_ann_scale(n: int, base: np.ndarray, queries: np.ndarray, cfg: BenchConfig, *, data: str,
-                    log: Callable[[str], None]) -> dict:
+def bench_ann_scale(
+    n: int, base: np.ndarray, queries: np.ndarray, cfg: BenchConfig, *, data: str, log: Callable[[str], None]
+) -> dict:
     """Flat vs HNSW vs IVF-Flat vs IVF-PQ (exact rerank) on one vector set."""
     import faiss
 
@@ -456,8 +532,17 @@ def bench_ann_scale(n: int, base: np.ndarray, queries: np.ndarray, cfg: BenchCon
     rows.append(_row("Flat (exact)", "-", flat_build, ids, truth[: len(few)], ms, round(base.nbytes / 2**20)))
     if faiss.omp_get_max_threads() > 1:  # what the one-thread-per-query fast path saves
         ids, ms = _time_queries(lambda q: flat.search(q, k)[1], queries[:20], threads=faiss.omp_get_max_threads())
-        rows.append(_row("Flat (exact)", f"{faiss.omp_get_max_threads()} OpenMP threads/query", flat_build, ids,
-                         truth[: len(ids)], ms, round(base.nbytes / 2**20)))
+        rows.append(
+            _row(
+                "Flat (exact)",
+                f"{faiss.omp_get_max_threads()} OpenMP threads/query",
+                flat_build,
+                ids,
+                truth[: len(ids)],
+                ms,
+                round(base.nbytes / 2**20),
+            )
+        )
     log(f"ann {n}: flat p50 {rows[-1]['p50_ms']} ms")
 
     if n <= cfg.hnsw_max:
@@ -470,13 +555,18 @@ def bench_ann_scale(n: int, base: np.ndarray, queries: np.ndarray, cfg: BenchCon
         mem = round((base.nbytes + n * HNSW_M * 2 * 4) / 2**20)
         for ef in cfg.hnsw_ef:
             params = faiss.SearchParametersHNSW(efSearch=max(ef, k))
-            ids, ms = _time_queries(lambda q: hnsw.search(q, k, params=params)[1], queries)
+            ids, ms = _time_queries(lambda q, params=params: hnsw.search(q, k, params=params)[1], queries)
             rows.append(_row(f"HNSW M={HNSW_M}", f"efSearch={ef}", build, ids, truth, ms, mem))
         del hnsw
     else:
-        rows.append({"index": f"HNSW M={HNSW_M}", "param": "-", "skipped":
-                     f"not built above {cfg.hnsw_max:,} vectors: graph construction on 2 cores exceeds the "
-                     "bench budget"})
+        rows.append(
+            {
+                "index": f"HNSW M={HNSW_M}",
+                "param": "-",
+                "skipped": f"not built above {cfg.hnsw_max:,} vectors: graph construction on 2 cores exceeds the "
+                "bench budget",
+            }
+        )
 
     # nlist ~ 4 sqrt(n) with >= 39 training points per list, capped at 1024: k-means on 2 cores must stay
     # within the bench budget at 1M.
@@ -497,13 +587,16 @@ def bench_ann_scale(n: int, base: np.ndarray, queries: np.ndarray, cfg: BenchCon
     log(f"ann {n}: IVF-Flat nlist={nlist} built in {build:.1f} s")
     for nprobe in cfg.ivf_nprobe:
         params = faiss.SearchParametersIVF(nprobe=nprobe)
-        ids, ms = _time_queries(lambda q: ivf.search(q, k, params=params)[1], queries)
+        ids, ms = _time_queries(lambda q, params=params: ivf.search(q, k, params=params)[1], queries)
         rows.append(_row(f"IVF{nlist}-Flat", f"nprobe={nprobe}", build, ids, truth, ms, round(base.nbytes / 2**20)))
-    del ivf
+    ivf = None  # free the index before the next one is built
 
     if n < 64 * 2**cfg.pq_bits or n < cfg.pq_min:
-        why = "too few vectors to train the PQ codebooks" if n < 64 * 2**cfg.pq_bits else \
-            f"PQ is measured from {cfg.pq_min:,} vectors, where its memory saving matters"
+        why = (
+            "too few vectors to train the PQ codebooks"
+            if n < 64 * 2**cfg.pq_bits
+            else f"PQ is measured from {cfg.pq_min:,} vectors, where its memory saving matters"
+        )
         rows.append({"index": "IVF-PQ", "param": "-", "skipped": why})
         return {"n": n, "data": data, "queries": len(queries), "rows": rows, "best": _best(rows)}
     m_sub = 48 if d % 48 == 0 else 32 if d % 32 == 0 else 16
@@ -526,10 +619,19 @@ def bench_ann_scale(n: int, base: np.ndarray, queries: np.ndarray, cfg: BenchCon
 
     for nprobe in cfg.ivf_nprobe:
         params = faiss.SearchParametersIVF(nprobe=nprobe)
-        ids, ms = _time_queries(lambda q: pq_search(q, params), queries)
-        rows.append(_row(f"IVF{nlist}-PQ{m_sub} + exact rerank x{refine}", f"nprobe={nprobe}", build, ids, truth, ms,
-                         round(n * m_sub / 2**20)))
-    del pq
+        ids, ms = _time_queries(lambda q, params=params: pq_search(q, params), queries)
+        rows.append(
+            _row(
+                f"IVF{nlist}-PQ{m_sub} + exact rerank x{refine}",
+                f"nprobe={nprobe}",
+                build,
+                ids,
+                truth,
+                ms,
+                round(n * m_sub / 2**20),
+            )
+        )
+    pq = None
     return {"n": n, "data": data, "queries": len(queries), "rows": rows, "best": _best(rows)}
 
 
@@ -541,15 +643,24 @@ def _best(rows: list[dict], min_recall: float = 0.95) -> dict[str, dict]:
             continue
         cur = best.get(r["index"])
         ok, cur_ok = r["recall@10"] >= min_recall, cur is not None and cur["recall@10"] >= min_recall
-        if cur is None or (ok and (not cur_ok or r["p95_ms"] < cur["p95_ms"])) or (
-                not ok and not cur_ok and r["recall@10"] > cur["recall@10"]):
+        if (
+            cur is None
+            or (ok and (not cur_ok or r["p95_ms"] < cur["p95_ms"]))
+            or (not ok and not cur_ok and r["recall@10"] > cur["recall@10"])
+        ):
             best[r["index"]] = r
     return best
 
 
-def bench_ann(cfg: BenchConfig, real_vectors: np.ndarray | None, real_queries: np.ndarray | None,
-              log: Callable[[str], None], dim: int = 384, name: str = "MiniLM",
-              time_left: Callable[[], float] = lambda: float("inf")) -> dict:
+def bench_ann(
+    cfg: BenchConfig,
+    real_vectors: np.ndarray | None,
+    real_queries: np.ndarray | None,
+    log: Callable[[str], None],
+    dim: int = 384,
+    name: str = "MiniLM",
+    time_left: Callable[[], float] = lambda: float("inf"),
+) -> dict:
     """Retrieval latency/recall at each size: real MiniLM vectors where we have them, derived beyond."""
     rng = np.random.default_rng(SEED)
     scales = []
@@ -561,21 +672,29 @@ def bench_ann(cfg: BenchConfig, real_vectors: np.ndarray | None, real_queries: n
         if real_vectors is not None and n <= len(real_vectors):
             base = np.ascontiguousarray(real_vectors[:n])
             queries = real_queries[: cfg.ann_queries]
-            data = (f"real {name} vectors of the synthetic passages; queries: the seed claims and sampled "
-                    "passages, embedded alike")
+            data = (
+                f"real {name} vectors of the synthetic passages; queries: the seed claims and sampled "
+                "passages, embedded alike"
+            )
         else:
             basis = real_vectors
             base = derived_vectors(n, dim, basis, rng)
             queries = derived_vectors(cfg.ann_queries, dim, basis, rng)
-            data = (f"derived: unit mixtures of two real {name} vectors + noise (queries drawn alike)"
-                    if basis is not None
-                    else "uniform random unit vectors")
+            data = (
+                f"derived: unit mixtures of two real {name} vectors + noise (queries drawn alike)"
+                if basis is not None
+                else "uniform random unit vectors"
+            )
         log(f"ann: {n:,} vectors ({data.split(':')[0]})")
         scales.append(bench_ann_scale(n, base, queries, cfg, data=data, log=log))
         del base
-    return {"k": 10, "latency": "one query at a time with 1 OpenMP thread (as the service searches), after a "
-                                "warm-up query; recall@10 vs IndexFlatIP",
-            "faiss_threads": __import__("faiss").omp_get_max_threads(), "scales": scales}
+    return {
+        "k": 10,
+        "latency": "one query at a time with 1 OpenMP thread (as the service searches), after a "
+        "warm-up query; recall@10 vs IndexFlatIP",
+        "faiss_threads": __import__("faiss").omp_get_max_threads(),
+        "scales": scales,
+    }
 
 
 # --- 4. end-to-end check ----------------------------------------------------------------------------
@@ -639,8 +758,10 @@ def bench_caches(pipe, claims: Sequence[str]) -> dict:
         cached.append((time.perf_counter() - t) * 1000)
     q, v = latency_summary(miss), latency_summary(hit)
     f, c = latency_summary(full), latency_summary(cached)
-    return {"query_embedding": {"miss_ms": q, "hit_ms": v, "speedup_p50": round(q["p50"] / max(v["p50"], 1e-3), 1)},
-            "verdict": {"miss_ms": f, "hit_ms": c, "speedup_p50": round(f["p50"] / max(c["p50"], 1e-3), 1)}}
+    return {
+        "query_embedding": {"miss_ms": q, "hit_ms": v, "speedup_p50": round(q["p50"] / max(v["p50"], 1e-3), 1)},
+        "verdict": {"miss_ms": f, "hit_ms": c, "speedup_p50": round(f["p50"] / max(c["p50"], 1e-3), 1)},
+    }
 
 
 def bench_check_concurrent(pipe, settings: Settings, claims: Sequence[str], cfg: BenchConfig) -> dict:
@@ -672,6 +793,7 @@ def bench_check_concurrent(pipe, settings: Settings, claims: Sequence[str], cfg:
             sent = 0
             stop_at = time.monotonic() + cfg.concurrent_seconds
             async with httpx.AsyncClient(base_url=url, timeout=60) as client:
+
                 async def worker(w: int) -> None:
                     nonlocal sent
                     i = w
@@ -685,6 +807,7 @@ def bench_check_concurrent(pipe, settings: Settings, claims: Sequence[str], cfg:
                         status[r.status_code] = status.get(r.status_code, 0) + 1
                         if r.status_code == 200:
                             timings.append(r.json()["timings_ms"])
+
                 t0 = time.perf_counter()
                 await asyncio.gather(*(worker(w) for w in range(cfg.concurrent_clients)))
                 return lat, timings, status, time.perf_counter() - t0
@@ -695,10 +818,16 @@ def bench_check_concurrent(pipe, settings: Settings, claims: Sequence[str], cfg:
         thread.join(timeout=30)
         off.__exit__(None, None, None)
     ok = status.get(200, 0)
-    return {"clients": cfg.concurrent_clients, "requests": len(lat), "status": {str(k): v for k, v in status.items()},
-            "seconds": round(wall, 2), "throughput_rps": round(ok / wall, 2) if wall else None,
-            "server_workers": settings.workers, "client_latency_ms": latency_summary(lat),
-            "server_stages_ms": stage_summary(timings)}
+    return {
+        "clients": cfg.concurrent_clients,
+        "requests": len(lat),
+        "status": {str(k): v for k, v in status.items()},
+        "seconds": round(wall, 2),
+        "throughput_rps": round(ok / wall, 2) if wall else None,
+        "server_workers": settings.workers,
+        "client_latency_ms": latency_summary(lat),
+        "server_stages_ms": stage_summary(timings),
+    }
 
 
 def replace_settings(settings: Settings, **changes) -> Settings:
@@ -735,8 +864,10 @@ def bench_verifier_backends(pipe, claims: Sequence[str], work: Path, log: Callab
     fp32_model = verifier.model
     variants: list[tuple[str, Callable[[], Any]]] = [
         ("torch fp32", lambda: fp32_model),
-        ("torch int8 (dynamic)", lambda: torch.ao.quantization.quantize_dynamic(
-            fp32_model, {torch.nn.Linear}, dtype=torch.qint8)),
+        (
+            "torch int8 (dynamic)",
+            lambda: torch.ao.quantization.quantize_dynamic(fp32_model, {torch.nn.Linear}, dtype=torch.qint8),
+        ),
     ]
     try:
         from onnxruntime.quantization import QuantType, quantize_dynamic
@@ -744,8 +875,10 @@ def bench_verifier_backends(pipe, claims: Sequence[str], work: Path, log: Callab
         onnx_fp32 = export_classifier(fp32_model, verifier.tokenizer, work / "verifier-onnx" / "model.onnx")
         onnx_int8 = onnx_fp32.with_name("model-int8.onnx")
         quantize_dynamic(str(onnx_fp32), str(onnx_int8), weight_type=QuantType.QInt8, per_channel=True)
-        variants += [("onnx fp32 (default)", lambda: OrtSequenceClassifier(onnx_fp32)),
-                     ("onnx int8", lambda: OrtSequenceClassifier(onnx_int8))]
+        variants += [
+            ("onnx fp32 (default)", lambda: OrtSequenceClassifier(onnx_fp32)),
+            ("onnx int8", lambda: OrtSequenceClassifier(onnx_int8)),
+        ]
     except Exception as exc:  # measured only: a failed export is reported, not fatal
         log(f"check: verifier ONNX export failed: {exc}")
     rows, base = [], None
@@ -779,15 +912,25 @@ def verifier_standin(out: Path) -> Path:
     labels = ("entailment", "neutral", "contradiction")
     base = bundled_minilm_path()
     model = AutoModelForSequenceClassification.from_pretrained(
-        base, num_labels=3, id2label=dict(enumerate(labels)), label2id={n: i for i, n in enumerate(labels)},
-        local_files_only=True)
+        base,
+        num_labels=3,
+        id2label=dict(enumerate(labels)),
+        label2id={n: i for i, n in enumerate(labels)},
+        local_files_only=True,
+    )
     model.save_pretrained(out)
     AutoTokenizer.from_pretrained(base, local_files_only=True).save_pretrained(out)
     return out
 
 
-def bench_check(cfg: BenchConfig, settings: Settings, index_dir: Path, embedder, log: Callable[[str], None],
-                time_left: Callable[[], float] = lambda: float("inf")) -> dict:
+def bench_check(
+    cfg: BenchConfig,
+    settings: Settings,
+    index_dir: Path,
+    embedder,
+    log: Callable[[str], None],
+    time_left: Callable[[], float] = lambda: float("inf"),
+) -> dict:
     """End-to-end `check` over the built synthetic index with the offline verifier."""
     from .errors import FactcheckError
     from .judges import make_judge
@@ -799,18 +942,28 @@ def bench_check(cfg: BenchConfig, settings: Settings, index_dir: Path, embedder,
         judge = make_judge(s)
     except (FactcheckError, OSError) as exc:
         log(f"check: trained verifier unavailable ({exc}); timing a same-architecture stand-in")
-        note = (f"the trained verifier was unavailable ({exc}); timed with a stand-in of the same architecture "
-                "(MiniLM-L6 cross-encoder, untrained head): latency is representative, labels are not")
-        s = replace_settings(s, verifier_path=verifier_standin(index_dir.parent / "verifier-standin"),
-                             onnx_cache_dir=index_dir.parent / "onnx")
+        note = (
+            f"the trained verifier was unavailable ({exc}); timed with a stand-in of the same architecture "
+            "(MiniLM-L6 cross-encoder, untrained head): latency is representative, labels are not"
+        )
+        s = replace_settings(
+            s,
+            verifier_path=verifier_standin(index_dir.parent / "verifier-standin"),
+            onnx_cache_dir=index_dir.parent / "onnx",
+        )
         judge = make_judge(s)
     pipe = build_pipeline(s, judge=judge, embedder=embedder)
     claims = load_claims()
     n = pipe.stats().passages
     seq_claims = (claims * (cfg.check_claims // len(claims) + 1))[: cfg.check_claims]
-    out: dict[str, Any] = {"index_passages": n, "judge": f"{judge.name} {judge.version}",
-                           "embedder": embedder.name, "index_type": pipe.stats().index_type, "judge_note": note,
-                           "verifier_model": type(getattr(judge, "verifier", None) and judge.verifier.model).__name__}
+    out: dict[str, Any] = {
+        "index_passages": n,
+        "judge": f"{judge.name} {judge.version}",
+        "embedder": embedder.name,
+        "index_type": pipe.stats().index_type,
+        "judge_note": note,
+        "verifier_model": type(getattr(judge, "verifier", None) and judge.verifier.model).__name__,
+    }
     with contextlib.suppress(ImportError):
         from .verifier import passage_units
 
@@ -844,12 +997,18 @@ def run_bench(cfg: BenchConfig, settings: Settings, out_dir: Path, log: Callable
     def time_left() -> float:
         return cfg.budget_s - (time.perf_counter() - started)
 
-    result: dict[str, Any] = {"started": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-                              "config": asdict(cfg), "machine": machine_info(),
-                              "settings": {"embed_backend": settings.embed_backend,
-                                           "verifier_backend": settings.verifier_backend,
-                                           "ann_threshold": settings.ann_threshold,
-                                           "ann_ef_search": settings.ann_ef_search, "workers": settings.workers}}
+    result: dict[str, Any] = {
+        "started": datetime.now(UTC).isoformat(timespec="seconds"),
+        "config": asdict(cfg),
+        "machine": machine_info(),
+        "settings": {
+            "embed_backend": settings.embed_backend,
+            "verifier_backend": settings.verifier_backend,
+            "ann_threshold": settings.ann_threshold,
+            "ann_ef_search": settings.ann_ef_search,
+            "workers": settings.workers,
+        },
+    }
     work = Path(tempfile.mkdtemp(prefix="factcheck-bench-"))
     try:
         embedder = make_embedder(settings)
@@ -870,13 +1029,15 @@ def run_bench(cfg: BenchConfig, settings: Settings, out_dir: Path, log: Callable
             result["embed"]["section_s"] = round(time.perf_counter() - t, 1)
         if "ann" in cfg.sections:
             t = time.perf_counter()
-            result["ann"] = bench_ann(cfg, real_vecs, real_queries, log, dim=embedder.dim, name=embedder.name,
-                                      time_left=time_left)
+            result["ann"] = bench_ann(
+                cfg, real_vecs, real_queries, log, dim=embedder.dim, name=embedder.name, time_left=time_left
+            )
             result["ann"]["section_s"] = round(time.perf_counter() - t, 1)
         if "check" in cfg.sections:
             t = time.perf_counter()
-            result["check"] = bench_check(cfg, settings, Path(result["build"]["real_index"]), embedder, log,
-                                          time_left=time_left)
+            result["check"] = bench_check(
+                cfg, settings, Path(result["build"]["real_index"]), embedder, log, time_left=time_left
+            )
             result["check"]["section_s"] = round(time.perf_counter() - t, 1)
     finally:
         shutil.rmtree(work, ignore_errors=True)
@@ -900,24 +1061,44 @@ def targets(result: dict) -> list[dict]:
     conc = result.get("check", {}).get("sequential")
     if conc:
         total = conc["stages_ms"]["total"]
-        out.append({"target": "/check p50 <= 150 ms (sequential, 10k index, verifier)", "value": total["p50"],
-                    "met": total["p50"] is not None and total["p50"] <= 150})
-        out.append({"target": "/check p95 <= 400 ms (sequential, 10k index, verifier)", "value": total["p95"],
-                    "met": total["p95"] is not None and total["p95"] <= 400})
+        out.append(
+            {
+                "target": "/check p50 <= 150 ms (sequential, 10k index, verifier)",
+                "value": total["p50"],
+                "met": total["p50"] is not None and total["p50"] <= 150,
+            }
+        )
+        out.append(
+            {
+                "target": "/check p95 <= 400 ms (sequential, 10k index, verifier)",
+                "value": total["p95"],
+                "met": total["p95"] is not None and total["p95"] <= 400,
+            }
+        )
     for r in result.get("build", {}).get("runs", []):
         if r["corpus"].startswith("synthetic"):
-            out.append({"target": f"index build >= 300 passages/s ({r['corpus']}, "
-                                  f"{'measured' if r['measured'] else 'derived'})",
-                        "value": r["passages_per_s"], "met": (r["passages_per_s"] or 0) >= 300})
+            out.append(
+                {
+                    "target": f"index build >= 300 passages/s ({r['corpus']}, "
+                    f"{'measured' if r['measured'] else 'derived'})",
+                    "value": r["passages_per_s"],
+                    "met": (r["passages_per_s"] or 0) >= 300,
+                }
+            )
     scales = [sc for sc in result.get("ann", {}).get("scales", []) if "skipped" not in sc]
     if scales:
         big = scales[-1]
         ok = [r for r in big["rows"] if "skipped" not in r and r["index"] != "Flat (exact)" and r["recall@10"] >= 0.95]
         fastest = min(ok, key=lambda r: r["p95_ms"]) if ok else None
-        out.append({"target": f"{big['n']:,}-passage ANN p95 <= 20 ms at recall@10 >= 0.95",
-                    "value": None if fastest is None else
-                    f"{fastest['index']} {fastest['param']}: p95 {fastest['p95_ms']} ms, recall {fastest['recall@10']}",
-                    "met": bool(fastest and fastest["p95_ms"] <= 20)})
+        out.append(
+            {
+                "target": f"{big['n']:,}-passage ANN p95 <= 20 ms at recall@10 >= 0.95",
+                "value": None
+                if fastest is None
+                else f"{fastest['index']} {fastest['param']}: p95 {fastest['p95_ms']} ms, recall {fastest['recall@10']}",
+                "met": bool(fastest and fastest["p95_ms"] <= 20),
+            }
+        )
     return out
 
 
@@ -943,19 +1124,42 @@ def _table(headers: list[str], rows: list[list[Any]]) -> str:
 def render_markdown(result: dict) -> str:
     """The bench report as Markdown tables."""
     m = result["machine"]
-    parts = [f"# factcheck bench — {result['started']}",
-             f"{m['cpus']} CPUs, load average {m['loadavg_1_5_15']} at start, {m.get('loadavg_end')} at end; "
-             f"faiss {m['faiss']} ({m['faiss_threads']} threads); total {result['seconds']} s."]
+    parts = [
+        f"# factcheck bench — {result['started']}",
+        f"{m['cpus']} CPUs, load average {m['loadavg_1_5_15']} at start, {m.get('loadavg_end')} at end; "
+        f"faiss {m['faiss']} ({m['faiss_threads']} threads); total {result['seconds']} s.",
+    ]
     if "targets" in result and result["targets"]:
-        parts.append("## Targets\n" + _table(["target", "measured", "met"],
-                                             [[t["target"], t["value"], "yes" if t["met"] else "no"]
-                                              for t in result["targets"]]))
+        parts.append(
+            "## Targets\n"
+            + _table(
+                ["target", "measured", "met"],
+                [[t["target"], t["value"], "yes" if t["met"] else "no"] for t in result["targets"]],
+            )
+        )
     b = result.get("build")
     if b:
-        parts.append("## Index build\nMemory: " + b["memory"] + ".\n\n" + _table(
-            ["corpus", "passages", "seconds", "embed s", "other s", "passages/s", "peak RSS +MiB", "how"],
-            [[r["corpus"], r["passages"], r["seconds"], r["embed_seconds"], r["other_seconds"], r["passages_per_s"],
-              r["peak_rss_delta_mb"], "measured" if r["measured"] else r.get("note", "derived")] for r in b["runs"]]))
+        parts.append(
+            "## Index build\nMemory: "
+            + b["memory"]
+            + ".\n\n"
+            + _table(
+                ["corpus", "passages", "seconds", "embed s", "other s", "passages/s", "peak RSS +MiB", "how"],
+                [
+                    [
+                        r["corpus"],
+                        r["passages"],
+                        r["seconds"],
+                        r["embed_seconds"],
+                        r["other_seconds"],
+                        r["passages_per_s"],
+                        r["peak_rss_delta_mb"],
+                        "measured" if r["measured"] else r.get("note", "derived"),
+                    ]
+                    for r in b["runs"]
+                ],
+            )
+        )
     e = result.get("embed")
     if e:
         rows = []
@@ -964,63 +1168,120 @@ def render_markdown(result: dict) -> str:
                 rows.append([r["backend"], "-", "-", "-", "-", "-", r["error"]])
                 continue
             ag = r.get("agreement_vs_torch")
-            rows.append([r["backend"], r["passages_per_s"], r.get("speedup_vs_torch"), r["query_ms"]["p50"],
-                         r["query_ms"]["p95"], r["load_s"],
-                         "reference" if ag is None else f"min {ag['min']:.5f} / mean {ag['mean']:.5f}"])
-        parts.append(f"## Embedding backends\n{e['backends'][0].get('texts', '')} passages, batch 64; one-claim "
-                     f"latency over {e['backends'][0].get('query_ms', {}).get('n', '-')} claims. Default backend: "
-                     f"`{e['default_backend']}` (tolerance: min cosine >= {e['tolerance_min_cosine']}).\n\n" + _table(
-                         ["backend", "passages/s", "x torch", "claim p50 ms", "claim p95 ms", "load s",
-                          "cosine vs torch"], rows))
+            rows.append(
+                [
+                    r["backend"],
+                    r["passages_per_s"],
+                    r.get("speedup_vs_torch"),
+                    r["query_ms"]["p50"],
+                    r["query_ms"]["p95"],
+                    r["load_s"],
+                    "reference" if ag is None else f"min {ag['min']:.5f} / mean {ag['mean']:.5f}",
+                ]
+            )
+        parts.append(
+            f"## Embedding backends\n{e['backends'][0].get('texts', '')} passages, batch 64; one-claim "
+            f"latency over {e['backends'][0].get('query_ms', {}).get('n', '-')} claims. Default backend: "
+            f"`{e['default_backend']}` (tolerance: min cosine >= {e['tolerance_min_cosine']}).\n\n"
+            + _table(
+                ["backend", "passages/s", "x torch", "claim p50 ms", "claim p95 ms", "load s", "cosine vs torch"], rows
+            )
+        )
     a = result.get("ann")
     if a:
         for sc in a["scales"]:
             if "skipped" in sc:
                 parts.append(f"## Retrieval at {sc['n']:,} vectors\n{sc['skipped']}")
                 continue
-            rows = [[r["index"], r["param"], "-", "-", "-", "-", r["skipped"]] if "skipped" in r else
-                    [r["index"], r["param"], r["recall@10"], r["p50_ms"], r["p95_ms"], r["build_s"], r["mem_mb"]]
-                    for r in sc["rows"]]
-            parts.append(f"## Retrieval at {sc['n']:,} vectors\n{sc['data']}; {sc['queries']} queries; "
-                         f"{a['latency']}.\n\n" + _table(
-                             ["index", "setting", "recall@10", "p50 ms", "p95 ms", "build s", "MiB"], rows))
+            rows = [
+                [r["index"], r["param"], "-", "-", "-", "-", r["skipped"]]
+                if "skipped" in r
+                else [r["index"], r["param"], r["recall@10"], r["p50_ms"], r["p95_ms"], r["build_s"], r["mem_mb"]]
+                for r in sc["rows"]
+            ]
+            parts.append(
+                f"## Retrieval at {sc['n']:,} vectors\n{sc['data']}; {sc['queries']} queries; "
+                f"{a['latency']}.\n\n"
+                + _table(["index", "setting", "recall@10", "p50 ms", "p95 ms", "build s", "MiB"], rows)
+            )
     c = result.get("check")
     if c:
         if "skipped" in c:
             parts.append(f"## End-to-end check\nskipped: {c['skipped']}")
         else:
             seq, con = c["sequential"], c["concurrent"]
-            rows = [[f"sequential ({seq['claims']} claims)", st, v["p50"], v["p95"]]
-                    for st, v in seq["stages_ms"].items()]
-            rows += [[f"{con['clients']} API clients (server side)", st, v["p50"], v["p95"]]
-                     for st, v in con["server_stages_ms"].items()]
-            rows.append([f"{con['clients']} API clients (client side)", "request", con["client_latency_ms"]["p50"],
-                         con["client_latency_ms"]["p95"]])
+            rows = [
+                [f"sequential ({seq['claims']} claims)", st, v["p50"], v["p95"]] for st, v in seq["stages_ms"].items()
+            ]
+            rows += [
+                [f"{con['clients']} API clients (server side)", st, v["p50"], v["p95"]]
+                for st, v in con["server_stages_ms"].items()
+            ]
+            rows.append(
+                [
+                    f"{con['clients']} API clients (client side)",
+                    "request",
+                    con["client_latency_ms"]["p50"],
+                    con["client_latency_ms"]["p95"],
+                ]
+            )
             note = f" **Note:** {c['judge_note']}." if c.get("judge_note") else ""
-            pairs = (f" The verifier scores {c['verifier_pairs_per_claim']} claim/sentence pairs per claim."
-                     if c.get("verifier_pairs_per_claim") else "")
-            parts.append(f"## End-to-end check\n{c['index_passages']:,}-passage index ({c['index_type']}), judge "
-                         f"{c['judge']} ({c.get('verifier_model')}), embedder {c['embedder']}.{note}{pairs} "
-                         f"Concurrent: {con['requests']} requests in "
-                         f"{con['seconds']} s = {con['throughput_rps']} checks/s, statuses {con['status']}, "
-                         f"{con['server_workers']} server workers.\n\n"
-                         + _table(["run", "stage", "p50 ms", "p95 ms"], rows))
+            pairs = (
+                f" The verifier scores {c['verifier_pairs_per_claim']} claim/sentence pairs per claim."
+                if c.get("verifier_pairs_per_claim")
+                else ""
+            )
+            parts.append(
+                f"## End-to-end check\n{c['index_passages']:,}-passage index ({c['index_type']}), judge "
+                f"{c['judge']} ({c.get('verifier_model')}), embedder {c['embedder']}.{note}{pairs} "
+                f"Concurrent: {con['requests']} requests in "
+                f"{con['seconds']} s = {con['throughput_rps']} checks/s, statuses {con['status']}, "
+                f"{con['server_workers']} server workers.\n\n" + _table(["run", "stage", "p50 ms", "p95 ms"], rows)
+            )
             ca = c["caches"]
-            rows = [["query embedding", ca["query_embedding"]["miss_ms"]["p50"], ca["query_embedding"]["hit_ms"]["p50"],
-                     ca["query_embedding"]["speedup_p50"]],
-                    ["verdict", ca["verdict"]["miss_ms"]["p50"], ca["verdict"]["hit_ms"]["p50"],
-                     ca["verdict"]["speedup_p50"]]]
+            rows = [
+                [
+                    "query embedding",
+                    ca["query_embedding"]["miss_ms"]["p50"],
+                    ca["query_embedding"]["hit_ms"]["p50"],
+                    ca["query_embedding"]["speedup_p50"],
+                ],
+                [
+                    "verdict",
+                    ca["verdict"]["miss_ms"]["p50"],
+                    ca["verdict"]["hit_ms"]["p50"],
+                    ca["verdict"]["speedup_p50"],
+                ],
+            ]
             parts.append("## Caches\n" + _table(["cache", "miss p50 ms", "hit p50 ms", "x"], rows))
             vb = c.get("verifier_backends")
             if c.get("verifier_backends_skipped"):
                 parts.append(f"## Verifier backends\nskipped: {c['verifier_backends_skipped']}")
             if vb:
-                parts.append(f"## Verifier backends (judge stage, {vb['claims']} claims)\n"
-                             + _table(["backend", "judge p50 ms", "judge p95 ms", "x fp32", "labels same as fp32",
-                                       "max |confidence diff|"],
-                                      [[r["backend"], r["judge_ms"]["p50"], r["judge_ms"]["p95"], r["speedup_p50"],
-                                        r.get("label_agreement", "reference"), r.get("max_confidence_diff", "-")]
-                                       for r in vb["backends"]]))
+                parts.append(
+                    f"## Verifier backends (judge stage, {vb['claims']} claims)\n"
+                    + _table(
+                        [
+                            "backend",
+                            "judge p50 ms",
+                            "judge p95 ms",
+                            "x fp32",
+                            "labels same as fp32",
+                            "max |confidence diff|",
+                        ],
+                        [
+                            [
+                                r["backend"],
+                                r["judge_ms"]["p50"],
+                                r["judge_ms"]["p95"],
+                                r["speedup_p50"],
+                                r.get("label_agreement", "reference"),
+                                r.get("max_confidence_diff", "-"),
+                            ]
+                            for r in vb["backends"]
+                        ],
+                    )
+                )
     return "\n\n".join(parts) + "\n"
 
 
@@ -1041,12 +1302,12 @@ def cmd_bench(args: argparse.Namespace) -> int:
         if bad:
             raise InputError(f"unknown bench section {bad[0]!r} (choose from {', '.join(SECTIONS)})")
         cfg = replace(cfg, sections=wanted)
-    out = Path(args.out) if args.out else Path("runs") / f"bench-{datetime.now(timezone.utc):%Y%m%d-%H%M%S}"
+    out = Path(args.out) if args.out else Path("runs") / f"bench-{datetime.now(UTC):%Y%m%d-%H%M%S}"
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise InputError(f"cannot write the bench report to {out}: {exc.strerror or exc}") from exc
-    log = (lambda msg: print(f"[bench {time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True))
+    log = lambda msg: print(f"[bench {time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
     result = run_bench(cfg, settings, out, log)
     if args.json:
         print(json.dumps(result, indent=2, default=str))

@@ -10,9 +10,49 @@ from .models import Article, Passage
 # or at a blank line. Abbreviations below are not sentence ends.
 _END = re.compile(r"""[.!?…]+["'”’»)\]]*(?=\s)|\n\s*\n""")
 _ABBREV = {
-    "mr", "mrs", "ms", "dr", "prof", "gen", "maj", "col", "lt", "sgt", "capt", "sen", "rep", "gov",
-    "st", "jr", "sr", "vs", "etc", "inc", "ltd", "co", "corp", "no", "fig", "jan", "feb", "mar", "apr",
-    "jun", "jul", "aug", "sep", "sept", "oct", "nov", "dec", "u.s", "u.k", "u.n", "e.g", "i.e", "al",
+    "mr",
+    "mrs",
+    "ms",
+    "dr",
+    "prof",
+    "gen",
+    "maj",
+    "col",
+    "lt",
+    "sgt",
+    "capt",
+    "sen",
+    "rep",
+    "gov",
+    "st",
+    "jr",
+    "sr",
+    "vs",
+    "etc",
+    "inc",
+    "ltd",
+    "co",
+    "corp",
+    "no",
+    "fig",
+    "jan",
+    "feb",
+    "mar",
+    "apr",
+    "jun",
+    "jul",
+    "aug",
+    "sep",
+    "sept",
+    "oct",
+    "nov",
+    "dec",
+    "u.s",
+    "u.k",
+    "u.n",
+    "e.g",
+    "i.e",
+    "al",
 }
 
 
@@ -35,7 +75,7 @@ def _is_abbreviation(text: str, dot: int) -> bool:
     """True when the period at `dot` ends an abbreviation or an initial (e.g. 'Gen.', 'J.')."""
     if text[dot] != ".":
         return False
-    word = re.search(r"([\w.]+)$", text[max(0, dot - 12):dot])
+    word = re.search(r"([\w.]+)$", text[max(0, dot - 12) : dot])
     if not word:
         return False
     w = word.group(1).lower()

@@ -49,8 +49,14 @@ def cmd_index_build(args: argparse.Namespace) -> int:
         print(f"skipped {s.path}: {s.reason}", file=sys.stderr)
     rate = added.passages_added / seconds if seconds > 0 and added.passages_added else 0.0
     if args.json:
-        _print_json({"report": added.model_dump(), "skipped": [s.model_dump() for s in ingest.skipped],
-                     "seconds": round(seconds, 3), "passages_per_s": round(rate, 1)})
+        _print_json(
+            {
+                "report": added.model_dump(),
+                "skipped": [s.model_dump() for s in ingest.skipped],
+                "seconds": round(seconds, 3),
+                "passages_per_s": round(rate, 1),
+            }
+        )
     else:
         print(
             f"indexed {len(ingest.articles)} articles into {settings.resolved_index_dir()}: "
@@ -115,7 +121,9 @@ def cmd_check(args: argparse.Namespace) -> int:
     if args.json:
         _print_json(verdict)
         return 0
-    print(f"{verdict.label.upper()}  (confidence {verdict.confidence:.2f}, judge {verdict.judge} {verdict.judge_version})")
+    print(
+        f"{verdict.label.upper()}  (confidence {verdict.confidence:.2f}, judge {verdict.judge} {verdict.judge_version})"
+    )
     if verdict.explanation:
         print(textwrap.fill(verdict.explanation, 100))
     for c in verdict.citations:

@@ -9,45 +9,253 @@ from .chunk import split_sentences
 from .models import ConsistencyFinding
 
 _WORD_NUM = {
-    "zero": 0, "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7, "eight": 8,
-    "nine": 9, "ten": 10, "eleven": 11, "twelve": 12, "thirteen": 13, "fourteen": 14, "fifteen": 15,
-    "sixteen": 16, "seventeen": 17, "eighteen": 18, "nineteen": 19, "twenty": 20, "thirty": 30,
-    "forty": 40, "fifty": 50, "sixty": 60, "seventy": 70, "eighty": 80, "ninety": 90, "dozen": 12,
+    "zero": 0,
+    "one": 1,
+    "two": 2,
+    "three": 3,
+    "four": 4,
+    "five": 5,
+    "six": 6,
+    "seven": 7,
+    "eight": 8,
+    "nine": 9,
+    "ten": 10,
+    "eleven": 11,
+    "twelve": 12,
+    "thirteen": 13,
+    "fourteen": 14,
+    "fifteen": 15,
+    "sixteen": 16,
+    "seventeen": 17,
+    "eighteen": 18,
+    "nineteen": 19,
+    "twenty": 20,
+    "thirty": 30,
+    "forty": 40,
+    "fifty": 50,
+    "sixty": 60,
+    "seventy": 70,
+    "eighty": 80,
+    "ninety": 90,
+    "dozen": 12,
 }
-_SCALE = {"hundred": 100, "thousand": 1_000, "million": 1_000_000, "billion": 1_000_000_000,
-          "trillion": 1_000_000_000_000, "k": 1_000, "m": 1_000_000, "mn": 1_000_000, "bn": 1_000_000_000}
-_MONTHS = {m: i + 1 for i, m in enumerate(
-    ["january", "february", "march", "april", "may", "june", "july", "august", "september", "october",
-     "november", "december"])}
+_SCALE = {
+    "hundred": 100,
+    "thousand": 1_000,
+    "million": 1_000_000,
+    "billion": 1_000_000_000,
+    "trillion": 1_000_000_000_000,
+    "k": 1_000,
+    "m": 1_000_000,
+    "mn": 1_000_000,
+    "bn": 1_000_000_000,
+}
+_MONTHS = {
+    m: i + 1
+    for i, m in enumerate(
+        [
+            "january",
+            "february",
+            "march",
+            "april",
+            "may",
+            "june",
+            "july",
+            "august",
+            "september",
+            "october",
+            "november",
+            "december",
+        ]
+    )
+}
 _MONTHS.update({m[:3]: i for m, i in list(_MONTHS.items())})
 _MONTHS["sept"] = 9
-_APPROX = {"about", "around", "roughly", "approximately", "nearly", "almost", "some", "estimated", "circa",
-           "approx", "close", "up", "~"}
+_APPROX = {
+    "about",
+    "around",
+    "roughly",
+    "approximately",
+    "nearly",
+    "almost",
+    "some",
+    "estimated",
+    "circa",
+    "approx",
+    "close",
+    "up",
+    "~",
+}
 _GT = {"more than", "over", "above", "at least", "exceeding", "upwards of", "in excess of"}
 _LT = {"less than", "fewer than", "under", "below", "at most", "up to", "no more than"}
 # Nouns that count the same thing in news copy; anything else must match by its own lemma.
 _SYNONYMS = {
-    "troop": "troop", "soldier": "troop", "force": "troop", "personnel": "troop", "servicemember": "troop",
-    "service": "troop", "serviceman": "troop", "marine": "troop", "military": "troop",
-    "people": "person", "person": "person", "individual": "person", "resident": "person", "civilian": "person",
-    "percent": "percent", "%": "percent", "per": "percent", "pct": "percent",
-    "dollar": "usd", "$": "usd", "usd": "usd", "euro": "eur", "€": "eur", "pound": "gbp", "£": "gbp",
-    "death": "death", "dead": "death", "fatality": "death", "killed": "death",
-    "year": "year", "yr": "year", "month": "month", "day": "day", "week": "week",
-    "kilometre": "km", "kilometer": "km", "km": "km", "mile": "mile", "metre": "m", "meter": "m",
+    "troop": "troop",
+    "soldier": "troop",
+    "force": "troop",
+    "personnel": "troop",
+    "servicemember": "troop",
+    "service": "troop",
+    "serviceman": "troop",
+    "marine": "troop",
+    "military": "troop",
+    "people": "person",
+    "person": "person",
+    "individual": "person",
+    "resident": "person",
+    "civilian": "person",
+    "percent": "percent",
+    "%": "percent",
+    "per": "percent",
+    "pct": "percent",
+    "dollar": "usd",
+    "$": "usd",
+    "usd": "usd",
+    "euro": "eur",
+    "€": "eur",
+    "pound": "gbp",
+    "£": "gbp",
+    "death": "death",
+    "dead": "death",
+    "fatality": "death",
+    "killed": "death",
+    "year": "year",
+    "yr": "year",
+    "month": "month",
+    "day": "day",
+    "week": "week",
+    "kilometre": "km",
+    "kilometer": "km",
+    "km": "km",
+    "mile": "mile",
+    "metre": "m",
+    "meter": "m",
 }
 _STOP = {
-    "the", "a", "an", "of", "in", "on", "at", "to", "from", "for", "by", "with", "and", "or", "but", "as",
-    "is", "are", "was", "were", "be", "been", "being", "has", "have", "had", "will", "would", "can", "could",
-    "should", "that", "this", "these", "those", "it", "its", "their", "they", "them", "he", "she", "his",
-    "her", "we", "our", "you", "i", "than", "more", "less", "about", "some", "said", "says", "say", "also",
-    "which", "who", "whom", "what", "when", "where", "there", "here", "into", "out", "up", "down", "over",
-    "under", "after", "before", "since", "until", "during", "while", "not", "no", "never", "all", "any",
-    "most", "such", "so", "than", "then", "now", "still", "just", "only", "very", "s", "do", "does", "did",
-    "roughly", "approximately", "around", "nearly", "almost", "estimated", "according",
+    "the",
+    "a",
+    "an",
+    "of",
+    "in",
+    "on",
+    "at",
+    "to",
+    "from",
+    "for",
+    "by",
+    "with",
+    "and",
+    "or",
+    "but",
+    "as",
+    "is",
+    "are",
+    "was",
+    "were",
+    "be",
+    "been",
+    "being",
+    "has",
+    "have",
+    "had",
+    "will",
+    "would",
+    "can",
+    "could",
+    "should",
+    "that",
+    "this",
+    "these",
+    "those",
+    "it",
+    "its",
+    "their",
+    "they",
+    "them",
+    "he",
+    "she",
+    "his",
+    "her",
+    "we",
+    "our",
+    "you",
+    "i",
+    "than",
+    "more",
+    "less",
+    "about",
+    "some",
+    "said",
+    "says",
+    "say",
+    "also",
+    "which",
+    "who",
+    "whom",
+    "what",
+    "when",
+    "where",
+    "there",
+    "here",
+    "into",
+    "out",
+    "up",
+    "down",
+    "over",
+    "under",
+    "after",
+    "before",
+    "since",
+    "until",
+    "during",
+    "while",
+    "not",
+    "no",
+    "never",
+    "all",
+    "any",
+    "most",
+    "such",
+    "so",
+    "then",
+    "now",
+    "still",
+    "just",
+    "only",
+    "very",
+    "s",
+    "do",
+    "does",
+    "did",
+    "roughly",
+    "approximately",
+    "around",
+    "nearly",
+    "almost",
+    "estimated",
+    "according",
 }
-_MODIFIERS = {"us", "u.s.", "american", "british", "foreign", "additional", "more", "new", "extra", "other",
-              "coalition", "international", "local", "armed", "active", "combat", "western", "nato", "un"}
+_MODIFIERS = {
+    "us",
+    "u.s.",
+    "american",
+    "british",
+    "foreign",
+    "additional",
+    "more",
+    "new",
+    "extra",
+    "other",
+    "coalition",
+    "international",
+    "local",
+    "armed",
+    "active",
+    "combat",
+    "western",
+    "nato",
+    "un",
+}
 _NEG_CUES = re.compile(r"\b(not|never|no longer|no|none|nobody|nothing|neither|nor|cannot|without)\b|n't\b", re.I)
 _TOKEN = re.compile(r"\$|€|£|%|\d[\d,]*(?:\.\d+)?(?:k|bn|mn|m)?\b|[A-Za-z][A-Za-z'\-\.]*[A-Za-z]|[A-Za-z]")
 
@@ -112,7 +320,9 @@ def extract_quantities(text: str) -> list[Quantity]:
         j = i + 1
         if tok[0].isdigit():
             value = _num_value(tok)
-        elif low in _WORD_NUM and not (low == "one" and i + 1 < len(toks) and toks[i + 1][0].lower() in {"of", "another"}):
+        elif low in _WORD_NUM and not (
+            low == "one" and i + 1 < len(toks) and toks[i + 1][0].lower() in {"of", "another"}
+        ):
             value = float(_WORD_NUM[low])
             # "twenty-five" is one token with a hyphen handled below; "twenty five" joins here
             if j < len(toks) and toks[j][0].lower() in _WORD_NUM and value >= 20 and _WORD_NUM[toks[j][0].lower()] < 10:
@@ -120,21 +330,32 @@ def extract_quantities(text: str) -> list[Quantity]:
                 j += 1
         elif "-" in low and all(p in _WORD_NUM for p in low.split("-")):
             value = float(sum(_WORD_NUM[p] for p in low.split("-")))
-        elif low in ("a", "an") and j < len(toks) and toks[j][0].lower() in ("dozen", "hundred", "thousand", "million", "billion"):
+        elif (
+            low in ("a", "an")
+            and j < len(toks)
+            and toks[j][0].lower() in ("dozen", "hundred", "thousand", "million", "billion")
+        ):
             value = 1.0
         if value is None:
             i += 1
             continue
         is_year = bool(tok.isdigit() and len(tok) == 4 and 1800 <= value <= 2099)
         # scale words: "2.5 million", "three thousand", "a dozen"
-        while j < len(toks) and toks[j][0].lower() in ("hundred", "thousand", "million", "billion", "trillion", "dozen"):
+        while j < len(toks) and toks[j][0].lower() in (
+            "hundred",
+            "thousand",
+            "million",
+            "billion",
+            "trillion",
+            "dozen",
+        ):
             w = toks[j][0].lower()
             value *= 12 if w == "dozen" else _SCALE[w]
             is_year = False
             j += 1
         end = toks[j - 1][2]
         nouns: set[str] = set()
-        before = text[max(0, s - 20):s].lower()
+        before = text[max(0, s - 20) : s].lower()
         if before.rstrip().endswith(("$", "us$")):
             nouns.add("usd")
         elif before.rstrip().endswith("€"):
@@ -176,16 +397,24 @@ def extract_quantities(text: str) -> list[Quantity]:
             is_year = False  # "2000 troops" counts troops, it is not a year
         if is_year:
             nouns = set()
-        after = [t[0].lower() for t in toks[j:j + 4]]
+        after = [t[0].lower() for t in toks[j : j + 4]]
         if after[:1] == ["out"]:
             after = after[1:]
         if after[1:2] and after[1] in ("the", "its", "their"):
             del after[1]
         whole = after[1] if len(after) > 1 and after[0] == "of" else ""
         part = not is_year and not nouns and bool(whole) and (whole[0].isdigit() or whole in _WORD_NUM)
-        if not nouns and not part and not is_year and out and not out[-1].is_year and out[-1].nouns and s - out[-1].end < 60:
+        if (
+            not nouns
+            and not part
+            and not is_year
+            and out
+            and not out[-1].is_year
+            and out[-1].nouns
+            and s - out[-1].end < 60
+        ):
             nouns = set(out[-1].nouns)  # elided noun: "2,500 troops in Iraq and about 900 in Syria"
-        win = text[max(0, s - 60): min(len(text), end + 60)]
+        win = text[max(0, s - 60) : min(len(text), end + 60)]
         out.append(Quantity(value, text[s:end], s, end, nouns, relation, is_year, content_words(win)))
         partitive.append(part)
         i = max(j, i + 1)
@@ -227,7 +456,12 @@ def _years(text: str) -> list[Quantity]:
 def _dates(text: str) -> list[tuple[int, int | None, str, int]]:
     """(month, day, raw, position) for "March 17", "17 March", "March 2011"."""
     out = []
-    pat = re.compile(r"\b(?:(\d{1,2})\s+)?(" + "|".join(sorted(_MONTHS, key=len, reverse=True)) + r")\.?(?:\s+(\d{1,2})(?:st|nd|rd|th)?\b)?", re.I)
+    pat = re.compile(
+        r"\b(?:(\d{1,2})\s+)?("
+        + "|".join(sorted(_MONTHS, key=len, reverse=True))
+        + r")\.?(?:\s+(\d{1,2})(?:st|nd|rd|th)?\b)?",
+        re.I,
+    )
     for m in pat.finditer(text):
         mon = m.group(2)
         if mon.lower() == "may" and not (m.group(1) or m.group(3)):
@@ -269,8 +503,14 @@ def check(claim: str, sentence: str, passage_id: str | None = None) -> list[Cons
         c_local = content_words(_local(claim, cq, c)) if lower_claim else _caps(_local(claim, cq, c), initial=True)
         if c_ents - sent_low:
             continue  # the claim is about someone or somewhere this sentence does not name
-        same = [e for e in same
-                if not ((_caps(_local(sentence, eq, e), initial=True) - claim_low) and (c_local - _words(_local(sentence, eq, e))))]
+        same = [
+            e
+            for e in same
+            if not (
+                (_caps(_local(sentence, eq, e), initial=True) - claim_low)
+                and (c_local - _words(_local(sentence, eq, e)))
+            )
+        ]
         if not same:
             continue
         verdicts = [(_compatible(c, e), e) for e in same]
@@ -279,8 +519,18 @@ def check(claim: str, sentence: str, passage_id: str | None = None) -> list[Cons
             findings.append(_finding("number", "match", c, hit, passage_id, ""))
         elif all(v is False for v, _ in verdicts):
             e = verdicts[0][1]
-            findings.append(_finding("number", "mismatch", c, e, passage_id,
-                                     f"the claim says {c.raw} {_noun(claim, c)} but the source says {e.raw} {_noun(sentence, e)}".replace("  ", " ").strip()))
+            findings.append(
+                _finding(
+                    "number",
+                    "mismatch",
+                    c,
+                    e,
+                    passage_id,
+                    f"the claim says {c.raw} {_noun(claim, c)} but the source says {e.raw} {_noun(sentence, e)}".replace(
+                        "  ", " "
+                    ).strip(),
+                )
+            )
     cy, ey = _years(claim), _years(sentence)
     for c in cy:
         if any(e.value == c.value for e in ey):
@@ -291,29 +541,52 @@ def check(claim: str, sentence: str, passage_id: str | None = None) -> list[Cons
         related = [e for e in ey if len(c.context & e.context - {"year"}) >= 2]
         if related and overlap >= 0.3 and len(cy) == 1:
             e = related[0]
-            findings.append(_finding("year", "mismatch", c, e, passage_id, f"the claim says {c.raw} but the source says {e.raw}"))
+            findings.append(
+                _finding("year", "mismatch", c, e, passage_id, f"the claim says {c.raw} but the source says {e.raw}")
+            )
     cd, ed = _dates(claim), _dates(sentence)
     if len(cd) == 1 and len(ed) == 1 and overlap >= 0.3:
         (cm, cday, craw, _), (em, eday, eraw, _) = cd[0], ed[0]
         if cm != em or (cday and eday and cday != eday):
-            findings.append(ConsistencyFinding(kind="date", outcome="mismatch", claim_value=craw, evidence_value=eraw,
-                                               passage_id=passage_id, detail=f"the claim says {craw} but the source says {eraw}"))
+            findings.append(
+                ConsistencyFinding(
+                    kind="date",
+                    outcome="mismatch",
+                    claim_value=craw,
+                    evidence_value=eraw,
+                    passage_id=passage_id,
+                    detail=f"the claim says {craw} but the source says {eraw}",
+                )
+            )
         elif cday and cday == eday:
-            findings.append(ConsistencyFinding(kind="date", outcome="match", claim_value=craw, evidence_value=eraw,
-                                               passage_id=passage_id))
+            findings.append(
+                ConsistencyFinding(
+                    kind="date", outcome="match", claim_value=craw, evidence_value=eraw, passage_id=passage_id
+                )
+            )
     findings += _negation(claim, sentence, claim_words, overlap, passage_id)
     return findings
 
 
-def _negation(claim: str, sentence: str, claim_words: set[str], overlap: float, passage_id: str | None) -> list[ConsistencyFinding]:
+def _negation(
+    claim: str, sentence: str, claim_words: set[str], overlap: float, passage_id: str | None
+) -> list[ConsistencyFinding]:
     """Polarity mismatch on a sentence that says nearly the same thing as the claim."""
     cn, sn = _negated(claim), _negated(sentence)
     if bool(cn) == bool(sn) or overlap < 0.6:
         return []
     if cn and not sn:
         cue = _NEG_CUES.search(claim).group()
-        return [ConsistencyFinding(kind="negation", outcome="mismatch", claim_value=cue, evidence_value="(affirmative)",
-                                   passage_id=passage_id, detail=f"the claim is negated (\"{cue}\") but the source states it affirmatively")]
+        return [
+            ConsistencyFinding(
+                kind="negation",
+                outcome="mismatch",
+                claim_value=cue,
+                evidence_value="(affirmative)",
+                passage_id=passage_id,
+                detail=f'the claim is negated ("{cue}") but the source states it affirmatively',
+            )
+        ]
     # The source's negation must govern words of the claim, not an unrelated clause, and sit in a sentence that
     # restates the claim: a unit of two sentences may hold the claim in one and an unrelated "not" in the other.
     for pos in sn:
@@ -325,8 +598,16 @@ def _negation(claim: str, sentence: str, claim_words: set[str], overlap: float, 
         scope = content_words(" ".join(clause.split()[:6]))
         if scope & claim_words:
             cue = _NEG_CUES.search(sentence[pos:]).group()
-            return [ConsistencyFinding(kind="negation", outcome="mismatch", claim_value="(affirmative)", evidence_value=cue,
-                                       passage_id=passage_id, detail=f"the source says \"{cue}\" where the claim is affirmative")]
+            return [
+                ConsistencyFinding(
+                    kind="negation",
+                    outcome="mismatch",
+                    claim_value="(affirmative)",
+                    evidence_value=cue,
+                    passage_id=passage_id,
+                    detail=f'the source says "{cue}" where the claim is affirmative',
+                )
+            ]
     return []
 
 
@@ -365,7 +646,11 @@ def _caps(text: str, initial: bool = False) -> set[str]:
     pat = r"\b([A-Z][a-z]{2,}|[A-Z]{2,})\b" if initial else r"(?<![.!?]\s)(?<!^)\b([A-Z][a-z]{2,}|[A-Z]{2,})\b"
     for m in re.finditer(pat, text):
         w = m.group(1).lower()
-        if w not in _MONTHS and w not in _STOP and w not in {"monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"}:
+        if (
+            w not in _MONTHS
+            and w not in _STOP
+            and w not in {"monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"}
+        ):
             out.add(w)
     return out
 
@@ -373,7 +658,7 @@ def _caps(text: str, initial: bool = False) -> set[str]:
 def _noun(text: str, q: Quantity) -> str:
     """The words right after a number, for explanations ("troops")."""
     words = []
-    for w in re.findall(r"[A-Za-z][\w\-]*", text[q.end:q.end + 40])[:3]:
+    for w in re.findall(r"[A-Za-z][\w\-]*", text[q.end : q.end + 40])[:3]:
         if w.lower() in _STOP:
             break
         words.append(w)
@@ -381,8 +666,9 @@ def _noun(text: str, q: Quantity) -> str:
 
 
 def _finding(kind, outcome, c: Quantity, e: Quantity, passage_id, detail) -> ConsistencyFinding:
-    return ConsistencyFinding(kind=kind, outcome=outcome, claim_value=c.raw, evidence_value=e.raw,
-                              passage_id=passage_id, detail=detail)
+    return ConsistencyFinding(
+        kind=kind, outcome=outcome, claim_value=c.raw, evidence_value=e.raw, passage_id=passage_id, detail=detail
+    )
 
 
 # Acronyms and their spelled-out names ("MGT" / "Mediterranean Gateway Terminals", "PM" / "Prime Minister"):
@@ -431,5 +717,5 @@ def align_acronyms(claim: str, evidence: str) -> str:
         key = m.group(0).replace(".", "")
         if key in ev_acr or key not in ev_long:
             continue
-        out = out[:m.start()] + ev_long[key] + out[m.end():]
+        out = out[: m.start()] + ev_long[key] + out[m.end() :]
     return out

@@ -85,8 +85,9 @@ def _pooled_encoder(model):
             self.inner = inner
 
         def forward(self, input_ids, attention_mask, token_type_ids):
-            h = self.inner(input_ids=input_ids, attention_mask=attention_mask,
-                           token_type_ids=token_type_ids).last_hidden_state
+            h = self.inner(
+                input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids
+            ).last_hidden_state
             mask = attention_mask.unsqueeze(-1).to(h.dtype)
             pooled = (h * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
             return torch.nn.functional.normalize(pooled, p=2, dim=1)
@@ -112,8 +113,13 @@ def trace_to_onnx(module, enc, target: Path, output: str, inputs: tuple[str, ...
     with torch.inference_mode(), warnings.catch_warnings():
         warnings.simplefilter("ignore")
         torch.onnx.export(
-            module.eval(), tuple(enc[k] for k in inputs), str(tmp),
-            input_names=list(inputs), output_names=[output], opset_version=17, dynamo=False,
+            module.eval(),
+            tuple(enc[k] for k in inputs),
+            str(tmp),
+            input_names=list(inputs),
+            output_names=[output],
+            opset_version=17,
+            dynamo=False,
             dynamic_axes={**{k: {0: "batch", 1: "seq"} for k in inputs}, output: {0: "batch"}},
         )
     # Concurrent exporters (processes too) never see a half-written file.
@@ -166,8 +172,11 @@ def export_onnx(model_dir: Path, out_dir: Path, *, quantize: bool = False) -> Pa
             tok = AutoTokenizer.from_pretrained(model_dir, local_files_only=True)
             model = AutoModel.from_pretrained(model_dir, local_files_only=True, dtype=torch.float32).eval()
             # Two texts of different lengths so the traced graph handles padding.
-            enc = tok(["an example sentence", "a second, longer example sentence for padding"],
-                      padding=True, return_tensors="pt")
+            enc = tok(
+                ["an example sentence", "a second, longer example sentence for padding"],
+                padding=True,
+                return_tensors="pt",
+            )
             trace_to_onnx(_pooled_encoder(model), enc, fp32, "embedding")
         if quantize and not target.is_file():
             from onnxruntime.quantization import QuantType, quantize_dynamic
@@ -181,8 +190,14 @@ def export_onnx(model_dir: Path, out_dir: Path, *, quantize: bool = False) -> Pa
 class OnnxEmbedder:
     """A mean-pooling sentence-transformers model run by onnxruntime (fp32, or int8 dynamic-quantised)."""
 
-    def __init__(self, model: str = BUNDLED_MINILM, *, quantize: bool = False, cache_dir: Path | str = ".cache/onnx",
-                 threads: int | None = None):
+    def __init__(
+        self,
+        model: str = BUNDLED_MINILM,
+        *,
+        quantize: bool = False,
+        cache_dir: Path | str = ".cache/onnx",
+        threads: int | None = None,
+    ):
         import onnxruntime  # noqa: F401 - fail early (ImportError -> torch fallback) before exporting
         from tokenizers import Tokenizer
 
@@ -211,7 +226,7 @@ class OnnxEmbedder:
         order = sorted(range(len(encs)), key=lambda i: len(encs[i].ids))
         out: np.ndarray | None = None
         for k in range(0, len(order), batch_size):
-            idx = order[k:k + batch_size]
+            idx = order[k : k + batch_size]
             width = max(len(encs[i].ids) for i in idx)
             feed = {name: np.zeros((len(idx), width), dtype=np.int64) for name in ONNX_INPUTS}
             for row, i in enumerate(idx):
@@ -249,8 +264,9 @@ def transformer_embedder(model: str, settings: Settings) -> Embedder:
     """A bi-encoder on the configured backend; ONNX falls back to torch when onnxruntime is missing."""
     if settings.embed_backend in ("onnx", "onnx-int8"):
         try:
-            return OnnxEmbedder(model, quantize=settings.embed_backend == "onnx-int8",
-                                cache_dir=settings.onnx_cache_dir)
+            return OnnxEmbedder(
+                model, quantize=settings.embed_backend == "onnx-int8", cache_dir=settings.onnx_cache_dir
+            )
         except (ImportError, OSError) as exc:
             # onnxruntime not installed, or no writable cache for the one-time export: torch still works.
             log.warning("ONNX embedding backend unavailable (%s); using torch", exc)

@@ -36,7 +36,7 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from pydantic import BaseModel, Field
@@ -67,10 +67,19 @@ DISPUTED = "disputed"
 SIMILARITY_THRESHOLD = 0.6
 DEFAULT_CACHE = Path(".cache/indexes")
 _LABEL_MAP = {
-    "supported": "supported", "support": "supported", "supports": "supported", "true": "supported",
-    "contradicted": "contradicted", "contradict": "contradicted", "refutes": "contradicted",
-    "refuted": "contradicted", "false": "contradicted",
-    "unverified": "unverified", "nei": "unverified", "not_enough_info": "unverified", "neutral": "unverified",
+    "supported": "supported",
+    "support": "supported",
+    "supports": "supported",
+    "true": "supported",
+    "contradicted": "contradicted",
+    "contradict": "contradicted",
+    "refutes": "contradicted",
+    "refuted": "contradicted",
+    "false": "contradicted",
+    "unverified": "unverified",
+    "nei": "unverified",
+    "not_enough_info": "unverified",
+    "neutral": "unverified",
     "disputed": DISPUTED,
 }
 
@@ -233,8 +242,15 @@ def _cases_jsonl(rows: list[dict], path: Path) -> list[EvalCase]:
         ev = r.get("evidence") or []
         if not isinstance(ev, list):
             raise InputError(f"{path} row {n}: evidence must be a list of article ids")
-        cases.append(EvalCase(id=str(r["id"]), claim=str(r["claim"]), label=normalize_label(r["label"]),
-                              evidence=[str(e) for e in ev], category=r.get("category")))
+        cases.append(
+            EvalCase(
+                id=str(r["id"]),
+                claim=str(r["claim"]),
+                label=normalize_label(r["label"]),
+                evidence=[str(e) for e in ev],
+                category=r.get("category"),
+            )
+        )
     return cases
 
 
@@ -258,10 +274,14 @@ def _cases_climate_fever(rows: list[dict], path: Path) -> list[EvalCase]:
     for n, r in enumerate(rows, 1):
         _require(r, ("id", "claim", "label3"), f"{path} row {n}")
         label = normalize_label(r["label3"])
-        ev = [e["evidence_id"] for e in r.get("evidence") or []
-              if normalize_label(e.get("label3") or e.get("label")) in ("supported", "contradicted")]
-        cases.append(EvalCase(id=str(r["id"]), claim=r["claim"], label=label,
-                              evidence=ev if label != "unverified" else []))
+        ev = [
+            e["evidence_id"]
+            for e in r.get("evidence") or []
+            if normalize_label(e.get("label3") or e.get("label")) in ("supported", "contradicted")
+        ]
+        cases.append(
+            EvalCase(id=str(r["id"]), claim=r["claim"], label=label, evidence=ev if label != "unverified" else [])
+        )
     return cases
 
 
@@ -283,14 +303,23 @@ def _cases_healthver(rows: list[dict], path: Path) -> list[EvalCase]:
         _require(r, ("claim_id", "claim", "evidence"), f"{path} row {n}")
         ev = r["evidence"] or []
         label = healthver_label(e.get("label3") or e.get("label") for e in ev)
-        gold = [] if label == "unverified" else list(dict.fromkeys(
-            e["evidence_id"] for e in ev if normalize_label(e.get("label3") or e.get("label")) == label))
+        gold = (
+            []
+            if label == "unverified"
+            else list(
+                dict.fromkeys(
+                    e["evidence_id"] for e in ev if normalize_label(e.get("label3") or e.get("label")) == label
+                )
+            )
+        )
         cases.append(EvalCase(id=str(r["claim_id"]), claim=r["claim"], label=label, evidence=gold))
     return cases
 
 
 _LOADERS: dict[str, Callable[[list[dict], Path], list[EvalCase]]] = {
-    "jsonl": _cases_jsonl, "scifact": _cases_scifact, "climate-fever": _cases_climate_fever,
+    "jsonl": _cases_jsonl,
+    "scifact": _cases_scifact,
+    "climate-fever": _cases_climate_fever,
     "healthver": _cases_healthver,
 }
 _POLICIES = {
@@ -318,8 +347,9 @@ def load_eval_set(path: Path | str, fmt: str = "auto", corpus: Path | str | None
     if dupes:
         raise InputError(f"dataset {path} repeats case id {dupes[0]!r}")
     spec = _corpus_spec(path, fmt, Path(corpus) if corpus else None)
-    return EvalSet(name=path.stem, path=path, fmt=fmt, sha256=_sha256(path), cases=cases, corpus=spec,
-                   label_policy=_POLICIES[fmt])
+    return EvalSet(
+        name=path.stem, path=path, fmt=fmt, sha256=_sha256(path), cases=cases, corpus=spec, label_policy=_POLICIES[fmt]
+    )
 
 
 def _corpus_spec(path: Path, fmt: str, corpus: Path | None) -> CorpusSpec | None:
@@ -399,8 +429,13 @@ def index_key(corpus_sha256: str, embedder_name: str, settings: Settings) -> str
 
 
 def prepare_index(
-    spec: CorpusSpec | None, settings: Settings, embedder, run_dir: Path, dataset_path: Path,
-    cache_dir: Path = DEFAULT_CACHE, progress: bool = True,
+    spec: CorpusSpec | None,
+    settings: Settings,
+    embedder,
+    run_dir: Path,
+    dataset_path: Path,
+    cache_dir: Path = DEFAULT_CACHE,
+    progress: bool = True,
 ) -> Path:
     """The index directory to evaluate against, building (or reusing) one when needed."""
     from .index import FactIndex, article_hash
@@ -431,8 +466,14 @@ def prepare_index(
     if not articles:
         raise InputError(f"corpus {spec.path} holds no articles")
     log.info("indexing %d articles into %s (once; later runs reuse it)", len(articles), target)
-    idx = FactIndex.open(target, embedder, create=True, rebuild=True, max_chars=settings.chunk_max_chars,
-                         overlap_sentences=settings.chunk_overlap_sentences)
+    idx = FactIndex.open(
+        target,
+        embedder,
+        create=True,
+        rebuild=True,
+        max_chars=settings.chunk_max_chars,
+        overlap_sentences=settings.chunk_overlap_sentences,
+    )
     idx.add_articles(articles, progress=progress, batch_size=settings.embed_batch_size)
     return target
 
@@ -443,8 +484,9 @@ def _git_commit() -> str | None:
         head = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5)
         if head.returncode != 0:
             return None
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"],
-                               capture_output=True, text=True, timeout=5)
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"], capture_output=True, text=True, timeout=5
+        )
         return head.stdout.strip() + ("+dirty" if dirty.stdout.strip() else "")
     except (OSError, subprocess.SubprocessError):
         return None
@@ -489,8 +531,7 @@ class _ArticleTexts:
 
 def run_case(case: EvalCase, pipeline, recorder: RecordingJudge, texts: _ArticleTexts, top_k: int | None) -> CaseResult:
     """Check one claim and score what came back; an exception becomes a result with `error`."""
-    res = CaseResult(id=case.id, claim=case.claim, gold=case.label, category=case.category,
-                     gold_evidence=case.evidence)
+    res = CaseResult(id=case.id, claim=case.claim, gold=case.label, category=case.category, gold_evidence=case.evidence)
     try:
         t0 = time.perf_counter()
         verdict = pipeline.check(case.claim, top_k=top_k)
@@ -508,13 +549,19 @@ def run_case(case: EvalCase, pipeline, recorder: RecordingJudge, texts: _Article
         res.cited = list(dict.fromkeys(c.article_id for c in verdict.citations))
         res.citations_total = len(verdict.citations)
         res.citations_valid = sum(
-            1 for c in verdict.citations
-            if (t := texts.get(c.article_id)) is not None and 0 <= c.start <= c.end and t[c.start:c.end] == c.quote
+            1
+            for c in verdict.citations
+            if (t := texts.get(c.article_id)) is not None and 0 <= c.start <= c.end and t[c.start : c.end] == c.quote
         )
         if verdict.usage:
             u = verdict.usage
-            res.usage = {"prompt_tokens": u.prompt_tokens, "completion_tokens": u.completion_tokens,
-                         "total_tokens": u.total_tokens, "cost_usd": u.cost_usd, "cached": int(u.cached)}
+            res.usage = {
+                "prompt_tokens": u.prompt_tokens,
+                "completion_tokens": u.completion_tokens,
+                "total_tokens": u.total_tokens,
+                "cost_usd": u.cost_usd,
+                "cached": int(u.cached),
+            }
         res.judge, res.judge_version = verdict.judge, verdict.judge_version
         res.prompt_version, res.model = verdict.prompt_version, verdict.model
         res.fallback_reason, res.explanation = verdict.fallback_reason, (verdict.explanation or "")[:500]
@@ -525,8 +572,14 @@ def run_case(case: EvalCase, pipeline, recorder: RecordingJudge, texts: _Article
 
 
 def run_cases(
-    cases: list[EvalCase], pipeline, recorder: RecordingJudge, cases_path: Path, *, concurrency: int = 2,
-    top_k: int | None = None, progress: bool = True,
+    cases: list[EvalCase],
+    pipeline,
+    recorder: RecordingJudge,
+    cases_path: Path,
+    *,
+    concurrency: int = 2,
+    top_k: int | None = None,
+    progress: bool = True,
 ) -> dict[str, CaseResult]:
     """Run every case not yet finished in `cases_path` (appending as each finishes); returns all results."""
     from concurrent.futures import ThreadPoolExecutor, as_completed
@@ -540,9 +593,11 @@ def run_cases(
     texts = _ArticleTexts(pipeline)
     lock = threading.Lock()
     cases_path.parent.mkdir(parents=True, exist_ok=True)
-    with open(cases_path, "a", encoding="utf-8") as out, \
-            tqdm(total=len(todo), file=sys.stderr, disable=not progress, desc="eval", unit="claim") as bar, \
-            ThreadPoolExecutor(max_workers=max(1, concurrency)) as pool:
+    with (
+        open(cases_path, "a", encoding="utf-8") as out,
+        tqdm(total=len(todo), file=sys.stderr, disable=not progress, desc="eval", unit="claim") as bar,
+        ThreadPoolExecutor(max_workers=max(1, concurrency)) as pool,
+    ):
         futures = [pool.submit(run_case, c, pipeline, recorder, texts, top_k) for c in todo]
         for fut in as_completed(futures):
             res = fut.result()
@@ -565,40 +620,56 @@ def summarize(results: list[CaseResult], *, top_k: int) -> dict:
     gold, pred = [r.gold for r in three], [r.pred for r in three]
     s: dict = {"n": len(results), "n_errors": len(results) - len(ok), "n_scored": len(three)}
     s.update({k: v for k, v in label_metrics(gold, pred).items() if k != "n"})
-    s["evidence_recall_at_k"] = {"k": top_k, **evidence_recall_at_k([r.gold_evidence for r in three],
-                                                           [r.retrieved for r in three], top_k)}
+    s["evidence_recall_at_k"] = {
+        "k": top_k,
+        **evidence_recall_at_k([r.gold_evidence for r in three], [r.retrieved for r in three], top_k),
+    }
     decided = [r for r in three if r.pred in ("supported", "contradicted") and r.gold_evidence]
     s["citation_precision"] = citation_precision([r.gold_evidence for r in decided], [r.cited for r in decided])
     total = sum(r.citations_total for r in ok)
-    s["quote_validity"] = {"value": sum(r.citations_valid for r in ok) / total if total else None,
-                           "n_citations": total}
+    s["quote_validity"] = {"value": sum(r.citations_valid for r in ok) / total if total else None, "n_citations": total}
     conf = [r.confidence for r in three]
     correct = [r.gold == r.pred for r in three]
     s["ece"] = ece(conf, correct)
     s["reliability"] = reliability_bins(conf, correct)
     lat = [r.latency_ms for r in ok if r.latency_ms is not None]
-    s["latency_ms"] = {"p50": percentile(lat, 50), "p95": percentile(lat, 95), "mean": sum(lat) / len(lat) if lat else None}
-    s["usage"] = {k: sum(r.usage.get(k, 0) for r in ok)
-                  for k in ("prompt_tokens", "completion_tokens", "total_tokens", "cost_usd", "cached")}
+    s["latency_ms"] = {
+        "p50": percentile(lat, 50),
+        "p95": percentile(lat, 95),
+        "mean": sum(lat) / len(lat) if lat else None,
+    }
+    s["usage"] = {
+        k: sum(r.usage.get(k, 0) for r in ok)
+        for k in ("prompt_tokens", "completion_tokens", "total_tokens", "cost_usd", "cached")
+    }
     s["usage"]["cost_usd"] = round(s["usage"]["cost_usd"], 6)
     s["fallbacks"] = sum(1 for r in ok if r.fallback_reason)
     maj_label, maj_pred = majority_baseline(gold)
     sim_pred = similarity_baseline([r.top1_dense for r in three])
     s["baselines"] = {
-        "majority_class": {"label": maj_label, "accuracy": accuracy(gold, maj_pred),
-                           "macro_f1": macro_f1(confusion_matrix(gold, maj_pred)) if gold else None,
-                           "note": "predicts the most frequent gold label of this very set (oracle-ish reference)"},
-        "similarity_threshold": {"threshold": SIMILARITY_THRESHOLD, "accuracy": accuracy(gold, sim_pred),
-                                 "macro_f1": macro_f1(confusion_matrix(gold, sim_pred)) if gold else None,
-                                 "note": "top-1 dense cosine >= threshold -> supported, else unverified; "
-                                         "threshold fixed a priori, never tuned"},
+        "majority_class": {
+            "label": maj_label,
+            "accuracy": accuracy(gold, maj_pred),
+            "macro_f1": macro_f1(confusion_matrix(gold, maj_pred)) if gold else None,
+            "note": "predicts the most frequent gold label of this very set (oracle-ish reference)",
+        },
+        "similarity_threshold": {
+            "threshold": SIMILARITY_THRESHOLD,
+            "accuracy": accuracy(gold, sim_pred),
+            "macro_f1": macro_f1(confusion_matrix(gold, sim_pred)) if gold else None,
+            "note": "top-1 dense cosine >= threshold -> supported, else unverified; "
+            "threshold fixed a priori, never tuned",
+        },
     }
     if disputed:
         s["disputed"] = {"n": len(disputed), "predicted": dict(Counter(r.pred for r in disputed))}
     cats = sorted({r.category for r in three if r.category})
     if cats:
-        s["by_category"] = {c: {"n": len(rs), "accuracy": accuracy([r.gold for r in rs], [r.pred for r in rs])}
-                            for c in cats for rs in [[r for r in three if r.category == c]]}
+        s["by_category"] = {
+            c: {"n": len(rs), "accuracy": accuracy([r.gold for r in rs], [r.pred for r in rs])}
+            for c in cats
+            for rs in [[r for r in three if r.category == c]]
+        }
     for field in ("judge", "judge_version", "prompt_version", "model"):
         values = Counter(getattr(r, field) for r in ok)
         s[field] = values.most_common(1)[0][0] if values else None
@@ -608,16 +679,24 @@ def summarize(results: list[CaseResult], *, top_k: int) -> dict:
 
 
 def run_eval(
-    eval_set: EvalSet, settings: Settings, *, out_dir: Path | None = None, limit: int | None = None,
-    concurrency: int = 2, top_k: int | None = None, judge=None, embedder=None,
-    cache_dir: Path = DEFAULT_CACHE, progress: bool = True,
+    eval_set: EvalSet,
+    settings: Settings,
+    *,
+    out_dir: Path | None = None,
+    limit: int | None = None,
+    concurrency: int = 2,
+    top_k: int | None = None,
+    judge=None,
+    embedder=None,
+    cache_dir: Path = DEFAULT_CACHE,
+    progress: bool = True,
 ) -> tuple[dict, Path]:
     """Evaluate a set end to end; returns (summary, run directory). `judge` overrides the configured one."""
     from .embed import make_embedder
     from .judges import make_judge
     from .pipeline import build_pipeline
 
-    started = datetime.now(timezone.utc)
+    started = datetime.now(UTC)
     if limit is not None and limit < 1:
         raise InputError("--limit must be at least 1")
     if concurrency < 1:
@@ -631,8 +710,9 @@ def run_eval(
     # The judge first: a missing model should fail before minutes of corpus indexing.
     inner = judge if judge is not None else make_judge(settings)
     embedder = embedder or make_embedder(settings)
-    index_dir = prepare_index(eval_set.corpus, settings, embedder, run_dir, eval_set.path,
-                              cache_dir=cache_dir, progress=progress)
+    index_dir = prepare_index(
+        eval_set.corpus, settings, embedder, run_dir, eval_set.path, cache_dir=cache_dir, progress=progress
+    )
     run_settings = settings.model_copy(update={"index_dir": index_dir})
     recorder = RecordingJudge(inner)
     pipeline = build_pipeline(run_settings, judge=recorder, embedder=embedder)
@@ -640,16 +720,28 @@ def run_eval(
     known = set(stats_article_ids(pipeline))
     missing = sorted({e for c in cases for e in c.evidence} - known)
     if missing:
-        log.warning("%d gold article ids are not in the index (first: %s): is --corpus right?", len(missing), missing[0])
+        log.warning(
+            "%d gold article ids are not in the index (first: %s): is --corpus right?", len(missing), missing[0]
+        )
 
-    (run_dir / "run.json").write_text(json.dumps({
-        "dataset": str(eval_set.path), "dataset_sha256": eval_set.sha256, "format": eval_set.fmt,
-        "judge": inner.name, "judge_version": inner.version, "index_dir": str(index_dir),
-        "started": started.isoformat(),
-    }, indent=2))
+    (run_dir / "run.json").write_text(
+        json.dumps(
+            {
+                "dataset": str(eval_set.path),
+                "dataset_sha256": eval_set.sha256,
+                "format": eval_set.fmt,
+                "judge": inner.name,
+                "judge_version": inner.version,
+                "index_dir": str(index_dir),
+                "started": started.isoformat(),
+            },
+            indent=2,
+        )
+    )
     t0 = time.perf_counter()
-    results = run_cases(cases, pipeline, recorder, run_dir / "cases.jsonl", concurrency=concurrency,
-                        top_k=top_k, progress=progress)
+    results = run_cases(
+        cases, pipeline, recorder, run_dir / "cases.jsonl", concurrency=concurrency, top_k=top_k, progress=progress
+    )
     ordered = [results[c.id] for c in cases if c.id in results]
     summary = summarize(ordered, top_k=top_k)
     # The run's judge is the configured one; which judge decided each case (an LLM judge can fall
@@ -658,20 +750,38 @@ def run_eval(
         {summary["judge"]: len(ordered)} if summary.get("judge") else {}
     )
     summary["judge"], summary["judge_version"] = inner.name, inner.version
-    summary.update({
-        "dataset": {"name": eval_set.name, "path": str(eval_set.path), "sha256": eval_set.sha256,
-                    "format": eval_set.fmt, "label_policy": eval_set.label_policy, "rows": len(eval_set.cases),
-                    "limit": limit},
-        "index": {"path": str(index_dir), "manifest_sha256": stats.manifest_sha256, "embedder": stats.embedder,
-                  "articles": stats.articles, "passages": stats.passages,
-                  "gold_articles_missing": len(missing)},
-        "settings": {"top_k": top_k, "concurrency": concurrency, "judge_setting": settings.judge,
-                     "dense_candidates": settings.dense_candidates, "bm25_candidates": settings.bm25_candidates},
-        "git_commit": _git_commit(),
-        "run_dir": str(run_dir),
-        "started": started.isoformat(),
-        "wall_s": round(time.perf_counter() - t0, 2),
-    })
+    summary.update(
+        {
+            "dataset": {
+                "name": eval_set.name,
+                "path": str(eval_set.path),
+                "sha256": eval_set.sha256,
+                "format": eval_set.fmt,
+                "label_policy": eval_set.label_policy,
+                "rows": len(eval_set.cases),
+                "limit": limit,
+            },
+            "index": {
+                "path": str(index_dir),
+                "manifest_sha256": stats.manifest_sha256,
+                "embedder": stats.embedder,
+                "articles": stats.articles,
+                "passages": stats.passages,
+                "gold_articles_missing": len(missing),
+            },
+            "settings": {
+                "top_k": top_k,
+                "concurrency": concurrency,
+                "judge_setting": settings.judge,
+                "dense_candidates": settings.dense_candidates,
+                "bm25_candidates": settings.bm25_candidates,
+            },
+            "git_commit": _git_commit(),
+            "run_dir": str(run_dir),
+            "started": started.isoformat(),
+            "wall_s": round(time.perf_counter() - t0, 2),
+        }
+    )
     write_outputs(summary, ordered, run_dir)
     return summary, run_dir
 
@@ -756,8 +866,13 @@ def render_report(s: dict, results: list[CaseResult]) -> str:
     for label, m in s["per_label"].items():
         lines.append(f"| {label} | {_fmt(m['precision'])} | {_fmt(m['recall'])} | {_fmt(m['f1'])} | {m['support']} |")
     labels = s["confusion"]["labels"]
-    lines += ["", "Confusion (rows gold, columns predicted):", "",
-              "| gold \\ pred | " + " | ".join(labels) + " |", "|---" * (len(labels) + 1) + "|"]
+    lines += [
+        "",
+        "Confusion (rows gold, columns predicted):",
+        "",
+        "| gold \\ pred | " + " | ".join(labels) + " |",
+        "|---" * (len(labels) + 1) + "|",
+    ]
     for label, row in zip(labels, s["confusion"]["matrix"]):
         lines.append(f"| {label} | " + " | ".join(str(x) for x in row) + " |")
     if s.get("by_category"):
@@ -771,8 +886,13 @@ def render_report(s: dict, results: list[CaseResult]) -> str:
         lines += ["", "## Errors", ""] + [f"- `{r.id}`: {r.error}" for r in errors[:50]]
     wrong = [r for r in results if r.error is None and r.gold in LABELS and r.pred != r.gold]
     if wrong:
-        lines += ["", f"## Misjudged ({len(wrong)}; first 40)", "", "| id | gold | pred | conf | claim |",
-                  "|---|---|---|---|---|"]
+        lines += [
+            "",
+            f"## Misjudged ({len(wrong)}; first 40)",
+            "",
+            "| id | gold | pred | conf | claim |",
+            "|---|---|---|---|---|",
+        ]
         for r in wrong[:40]:
             claim = r.claim.replace("|", "\\|")[:120]
             lines.append(f"| {r.id} | {r.gold} | {r.pred} | {_fmt(r.confidence)} | {claim} |")
@@ -813,8 +933,15 @@ def plot_reliability(summary: dict, path: Path) -> None:
     bins = summary.get("reliability") or []
     fig, ax = plt.subplots(figsize=(4.8, 4.2), dpi=100)
     ax.plot([0, 1], [0, 1], "--", color="grey", linewidth=1)
-    ax.bar([b["lo"] for b in bins], [b["accuracy"] for b in bins], width=1 / ECE_BINS, align="edge",
-           edgecolor="black", alpha=0.7, label="accuracy")
+    ax.bar(
+        [b["lo"] for b in bins],
+        [b["accuracy"] for b in bins],
+        width=1 / ECE_BINS,
+        align="edge",
+        edgecolor="black",
+        alpha=0.7,
+        label="accuracy",
+    )
     ax.plot([b["confidence"] for b in bins], [b["accuracy"] for b in bins], "o", color="C1", label="mean confidence")
     ax.set_xlim(0, 1)
     ax.set_ylim(0, 1)
@@ -846,6 +973,7 @@ def _load_summary(run: Path | str) -> dict:
 
 def compare_metrics(a: dict, b: dict) -> list[dict]:
     """Side-by-side values and deltas (B - A) of the headline metrics of two summaries."""
+
     def get(s, *path):
         for key in path:
             if not isinstance(s, dict) or key not in s:
@@ -854,13 +982,18 @@ def compare_metrics(a: dict, b: dict) -> list[dict]:
         return s
 
     rows = [
-        ("accuracy", ("accuracy",)), ("macro_f1", ("macro_f1",)),
+        ("accuracy", ("accuracy",)),
+        ("macro_f1", ("macro_f1",)),
         *[(f"f1[{lab}]", ("per_label", lab, "f1")) for lab in LABELS],
         ("evidence_recall_at_k", ("evidence_recall_at_k", "value")),
         ("citation_precision", ("citation_precision", "value")),
         ("quote_validity", ("quote_validity", "value")),
-        ("ece", ("ece",)), ("latency_p50_ms", ("latency_ms", "p50")), ("latency_p95_ms", ("latency_ms", "p95")),
-        ("n", ("n",)), ("n_errors", ("n_errors",)), ("total_tokens", ("usage", "total_tokens")),
+        ("ece", ("ece",)),
+        ("latency_p50_ms", ("latency_ms", "p50")),
+        ("latency_p95_ms", ("latency_ms", "p95")),
+        ("n", ("n",)),
+        ("n_errors", ("n_errors",)),
+        ("total_tokens", ("usage", "total_tokens")),
         ("cost_usd", ("usage", "cost_usd")),
         ("baseline_majority_macro_f1", ("baselines", "majority_class", "macro_f1")),
         ("baseline_similarity_macro_f1", ("baselines", "similarity_threshold", "macro_f1")),
@@ -877,10 +1010,15 @@ def compare_runs(run_a: Path | str, run_b: Path | str) -> dict:
     """Compare two run directories: metric rows plus what differs in provenance."""
     a, b = _load_summary(run_a), _load_summary(run_b)
     prov = {}
-    for key, path in (("dataset_sha256", ("dataset", "sha256")), ("judge", ("judge",)),
-                      ("judge_version", ("judge_version",)), ("prompt_version", ("prompt_version",)),
-                      ("model", ("model",)), ("index_manifest", ("index", "manifest_sha256")),
-                      ("git_commit", ("git_commit",))):
+    for key, path in (
+        ("dataset_sha256", ("dataset", "sha256")),
+        ("judge", ("judge",)),
+        ("judge_version", ("judge_version",)),
+        ("prompt_version", ("prompt_version",)),
+        ("model", ("model",)),
+        ("index_manifest", ("index", "manifest_sha256")),
+        ("git_commit", ("git_commit",)),
+    ):
         va, vb = a, b
         for k in path:
             va = va.get(k) if isinstance(va, dict) else None
@@ -891,6 +1029,7 @@ def compare_runs(run_a: Path | str, run_b: Path | str) -> dict:
 
 def render_compare(cmp: dict) -> str:
     """The comparison as a plain-text table."""
+
     def cell(v):
         if v is None:
             return "-"
@@ -899,8 +1038,7 @@ def render_compare(cmp: dict) -> str:
     def val(v):
         return "-" if v is None else (f"{v:.4f}" if isinstance(v, float) else str(v))
 
-    lines = [f"A: {cmp['a']}", f"B: {cmp['b']}", "",
-             f"{'metric':<30} {'A':>12} {'B':>12} {'B - A':>12}", "-" * 69]
+    lines = [f"A: {cmp['a']}", f"B: {cmp['b']}", "", f"{'metric':<30} {'A':>12} {'B':>12} {'B - A':>12}", "-" * 69]
     for r in cmp["metrics"]:
         lines.append(f"{r['metric']:<30} {val(r['a']):>12} {val(r['b']):>12} {cell(r['delta']):>12}")
     diffs = [f"{k}: {v['a']} -> {v['b']}" for k, v in cmp["provenance"].items() if not v["same"]]
@@ -921,20 +1059,30 @@ def label_agreement(gold_path: Path | str, second_path: Path | str) -> dict:
     g = [normalize_label(gold[i]["label"]) for i in ids]
     s = [normalize_label(second[i]["label"]) for i in ids]
     return {
-        "gold": str(gold_path), "second": str(second_path), "n": len(ids),
-        "unlabelled": len(gold) - len(ids), "unknown_ids": sorted(set(second) - set(gold)),
-        "agreement": accuracy(g, s), "kappa": cohen_kappa(g, s),
+        "gold": str(gold_path),
+        "second": str(second_path),
+        "n": len(ids),
+        "unlabelled": len(gold) - len(ids),
+        "unknown_ids": sorted(set(second) - set(gold)),
+        "agreement": accuracy(g, s),
+        "kappa": cohen_kappa(g, s),
         "confusion": {"labels": list(LABELS), "matrix": confusion_matrix(g, s)},
-        "disagreements": [{"id": i, "claim": gold[i].get("claim"), "gold": a, "second": b, "note": second[i].get("note")}
-                          for i, a, b in zip(ids, g, s) if a != b],
+        "disagreements": [
+            {"id": i, "claim": gold[i].get("claim"), "gold": a, "second": b, "note": second[i].get("note")}
+            for i, a, b in zip(ids, g, s)
+            if a != b
+        ],
     }
 
 
 def render_agreement(r: dict) -> str:
     """The agreement report as plain text."""
-    lines = [f"{r['n']} claims labelled by both ({r['unlabelled']} only in the dataset): agreement "
-             f"{_fmt(r['agreement'], True)}, Cohen's kappa {_fmt(r['kappa'])}", "",
-             f"{'dataset / second':<18}" + "".join(f"{lab:>14}" for lab in LABELS)]
+    lines = [
+        f"{r['n']} claims labelled by both ({r['unlabelled']} only in the dataset): agreement "
+        f"{_fmt(r['agreement'], True)}, Cohen's kappa {_fmt(r['kappa'])}",
+        "",
+        f"{'dataset / second':<18}" + "".join(f"{lab:>14}" for lab in LABELS),
+    ]
     for lab, row in zip(LABELS, r["confusion"]["matrix"]):
         lines.append(f"{lab:<18}" + "".join(f"{v:>14}" for v in row))
     for d in r["disagreements"]:
@@ -949,12 +1097,17 @@ def render_agreement(r: dict) -> str:
 def add_cli(subparsers) -> None:
     """Register `factcheck eval PATH ...`, `factcheck eval compare RUN_A RUN_B` and `eval agreement DATASET SECOND`."""
     p = subparsers.add_parser(
-        "eval", help="run a labelled claim set through the pipeline (or: eval compare RUN_A RUN_B)",
+        "eval",
+        help="run a labelled claim set through the pipeline (or: eval compare RUN_A RUN_B)",
         description="factcheck eval PATH [options]  |  factcheck eval compare RUN_A RUN_B [--json]  |  "
-                    "factcheck eval agreement DATASET SECOND_LABELS [--json]",
+        "factcheck eval agreement DATASET SECOND_LABELS [--json]",
     )
-    p.add_argument("targets", nargs="+", metavar="PATH",
-                   help="dataset file, or: compare RUN_A RUN_B, or: agreement DATASET SECOND_LABELS")
+    p.add_argument(
+        "targets",
+        nargs="+",
+        metavar="PATH",
+        help="dataset file, or: compare RUN_A RUN_B, or: agreement DATASET SECOND_LABELS",
+    )
     p.add_argument("--format", choices=FORMATS, default="auto", help="dataset layout (default: guessed)")
     p.add_argument("--corpus", default=None, help="index dir, article files/folder, or the dataset's corpus.jsonl")
     p.add_argument("--limit", type=int, default=None, help="only the first N cases")
@@ -983,8 +1136,10 @@ def cmd_eval(args: argparse.Namespace) -> int:
         print(json.dumps(agr) if args.json else render_agreement(agr))
         return 0
     if len(args.targets) != 1:
-        raise InputError("give one dataset file (or: factcheck eval compare RUN_A RUN_B, "
-                         "or: factcheck eval agreement DATASET SECOND_LABELS)")
+        raise InputError(
+            "give one dataset file (or: factcheck eval compare RUN_A RUN_B, "
+            "or: factcheck eval agreement DATASET SECOND_LABELS)"
+        )
     if args.top_k is not None and args.top_k < 1:
         raise InputError("--top-k must be at least 1")
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr, format="%(message)s")
@@ -997,13 +1152,21 @@ def cmd_eval(args: argparse.Namespace) -> int:
     settings = Settings(**overrides)
     eval_set = load_eval_set(args.targets[0], args.format, args.corpus)
     summary, run_dir = run_eval(
-        eval_set, settings, out_dir=Path(args.out) if args.out else None, limit=args.limit,
-        concurrency=args.concurrency, top_k=args.top_k, cache_dir=Path(args.cache_dir), progress=not args.quiet,
+        eval_set,
+        settings,
+        out_dir=Path(args.out) if args.out else None,
+        limit=args.limit,
+        concurrency=args.concurrency,
+        top_k=args.top_k,
+        cache_dir=Path(args.cache_dir),
+        progress=not args.quiet,
     )
     if args.json:
         print(json.dumps(summary, default=str))
     else:
-        print(f"{eval_set.name}: n={summary['n']} errors={summary['n_errors']} accuracy={_fmt(summary['accuracy'], True)} "
-              f"macro-F1={_fmt(summary['macro_f1'])} recall@{summary['evidence_recall_at_k']['k']}="
-              f"{_fmt(summary['evidence_recall_at_k']['value'], True)} -> {run_dir}")
+        print(
+            f"{eval_set.name}: n={summary['n']} errors={summary['n_errors']} accuracy={_fmt(summary['accuracy'], True)} "
+            f"macro-F1={_fmt(summary['macro_f1'])} recall@{summary['evidence_recall_at_k']['k']}="
+            f"{_fmt(summary['evidence_recall_at_k']['value'], True)} -> {run_dir}"
+        )
     return 0

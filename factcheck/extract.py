@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING, Callable, Protocol
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Protocol
 
 from pydantic import BaseModel, Field
 
@@ -95,9 +96,45 @@ _FIRST_PERSON = re.compile(r"^\s*(?:i|we|my|our)\b", re.I)
 _WORD = re.compile(r"[A-Za-z][\w'’\-]*")
 # Sentence-initial / function words that are capitalised for grammar, not because they name something.
 _STOP_CAPS = {
-    "the", "a", "an", "in", "on", "at", "this", "that", "these", "those", "it", "its", "he", "she",
-    "they", "we", "i", "but", "and", "or", "if", "when", "while", "for", "of", "to", "as", "by",
-    "with", "from", "after", "before", "since", "there", "here", "his", "her", "their", "our",
+    "the",
+    "a",
+    "an",
+    "in",
+    "on",
+    "at",
+    "this",
+    "that",
+    "these",
+    "those",
+    "it",
+    "its",
+    "he",
+    "she",
+    "they",
+    "we",
+    "i",
+    "but",
+    "and",
+    "or",
+    "if",
+    "when",
+    "while",
+    "for",
+    "of",
+    "to",
+    "as",
+    "by",
+    "with",
+    "from",
+    "after",
+    "before",
+    "since",
+    "there",
+    "here",
+    "his",
+    "her",
+    "their",
+    "our",
 }
 _LEAD_TRIM = re.compile(r"[\s•·\-–—*>|]+")
 

@@ -22,7 +22,7 @@ import shutil
 import sqlite3
 import threading
 from collections.abc import Iterable, Iterator
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 import faiss
@@ -57,8 +57,14 @@ def flat_vectors(index: faiss.IndexIDMap2) -> tuple[np.ndarray, np.ndarray]:
     return np.ascontiguousarray(vecs, dtype=np.float32), ids
 
 
-def build_hnsw(vecs: np.ndarray, ids: np.ndarray, *, m: int = HNSW_M, ef_construction: int = HNSW_EF_CONSTRUCTION,
-               ef_search: int = DEFAULT_EF_SEARCH) -> faiss.Index:
+def build_hnsw(
+    vecs: np.ndarray,
+    ids: np.ndarray,
+    *,
+    m: int = HNSW_M,
+    ef_construction: int = HNSW_EF_CONSTRUCTION,
+    ef_search: int = DEFAULT_EF_SEARCH,
+) -> faiss.Index:
     """An HNSW (inner product) index over `vecs`, searchable by passage id."""
     hnsw = faiss.IndexHNSWFlat(vecs.shape[1], m, faiss.METRIC_INNER_PRODUCT)
     hnsw.hnsw.efConstruction = ef_construction
@@ -163,7 +169,10 @@ def _meta_from_row(row: sqlite3.Row) -> ArticleMeta:
     """ArticleMeta from an `articles` row."""
     pub = row["published"]
     return ArticleMeta(
-        id=row["id"], title=row["title"], url=row["url"], source=row["source"],
+        id=row["id"],
+        title=row["title"],
+        url=row["url"],
+        source=row["source"],
         published=date.fromisoformat(pub) if pub else None,
     )
 
@@ -198,7 +207,8 @@ class Snapshot:
             self.ann = faiss.read_index(str(ann_path))
             if self.ann.ntotal != manifest.n_passages:
                 raise IndexCorruptError(
-                    f"index at {root}: ann.faiss holds {self.ann.ntotal} vectors, not {manifest.n_passages}")
+                    f"index at {root}: ann.faiss holds {self.ann.ntotal} vectors, not {manifest.n_passages}"
+                )
         self._bm25 = None
         self._bm25_lock = threading.Lock()
 
@@ -239,8 +249,14 @@ class Snapshot:
         )
         return {
             r["vid"]: (
-                Passage(id=r["pid"], article_id=r["article_id"], ord=r["ord"], text=r["ptext"],
-                        start=r["start"], end=r["end"]),
+                Passage(
+                    id=r["pid"],
+                    article_id=r["article_id"],
+                    ord=r["ord"],
+                    text=r["ptext"],
+                    start=r["start"],
+                    end=r["end"],
+                ),
                 _meta_from_row(r),
             )
             for r in rows
@@ -253,8 +269,13 @@ class Snapshot:
             return None
         r = found[0]
         return Article(
-            id=r["id"], title=r["title"], text=r["text"], url=r["url"], source=r["source"],
-            published=date.fromisoformat(r["published"]) if r["published"] else None, path=r["path"],
+            id=r["id"],
+            title=r["title"],
+            text=r["text"],
+            url=r["url"],
+            source=r["source"],
+            published=date.fromisoformat(r["published"]) if r["published"] else None,
+            path=r["path"],
         )
 
     def article_metas(self) -> list[ArticleMeta]:
@@ -287,9 +308,17 @@ class Snapshot:
         """Counts and provenance of this generation."""
         m = self.manifest
         return IndexStats(
-            path=str(self.root), generation=m.generation, embedder=m.embedder.name, dim=m.embedder.dim,
-            index_type=m.index_type, articles=m.n_articles, passages=m.n_passages, chunking=m.chunking,
-            created=m.created, updated=m.updated, manifest_sha256=self.manifest_sha256,
+            path=str(self.root),
+            generation=m.generation,
+            embedder=m.embedder.name,
+            dim=m.embedder.dim,
+            index_type=m.index_type,
+            articles=m.n_articles,
+            passages=m.n_passages,
+            chunking=m.chunking,
+            created=m.created,
+            updated=m.updated,
+            manifest_sha256=self.manifest_sha256,
         )
 
 
@@ -297,7 +326,12 @@ class FactIndex:
     """A directory-backed index; readers take `snapshot()`, writers publish a new generation atomically."""
 
     def __init__(
-        self, root: Path, embedder: Embedder, snapshot: Snapshot | None, chunking: ChunkingInfo, rebuild: bool = False,
+        self,
+        root: Path,
+        embedder: Embedder,
+        snapshot: Snapshot | None,
+        chunking: ChunkingInfo,
+        rebuild: bool = False,
         ann_threshold: int | None = None,
     ):
         self.root = root
@@ -367,9 +401,7 @@ class FactIndex:
         """Counts and provenance of the live generation."""
         return self.snapshot().stats()
 
-    def add_articles(
-        self, articles: Iterable[Article], *, progress: bool = False, batch_size: int = 64
-    ) -> AddReport:
+    def add_articles(self, articles: Iterable[Article], *, progress: bool = False, batch_size: int = 64) -> AddReport:
         """Add new articles, replace changed ones, skip unchanged ones; publishes one new generation."""
         articles = list(articles)
         report = AddReport()
@@ -408,12 +440,14 @@ class FactIndex:
             fcntl.flock(lockf, fcntl.LOCK_EX)
             try:
                 on_disk = _load_snapshot(self.root) if (self.root / MANIFEST).exists() else None
-                now = datetime.now(timezone.utc)
+                now = datetime.now(UTC)
                 if self._rebuild or on_disk is None:
                     old = None
                     manifest = Manifest(
                         embedder=EmbedderInfo(name=self.embedder.name, dim=self.embedder.dim),
-                        chunking=self._chunking, created=now, updated=now,
+                        chunking=self._chunking,
+                        created=now,
+                        updated=now,
                         generation=on_disk.manifest.generation if on_disk else 0,
                     )
                 else:
@@ -458,8 +492,16 @@ class FactIndex:
                 passages = chunk_article(art, manifest.chunking.max_chars, manifest.chunking.overlap_sentences)
                 conn.execute(
                     "INSERT INTO articles (id, title, text, url, source, published, path, hash) VALUES (?,?,?,?,?,?,?,?)",
-                    (art.id, art.title, art.text, art.url, art.source,
-                     art.published.isoformat() if art.published else None, art.path, article_hash(art)),
+                    (
+                        art.id,
+                        art.title,
+                        art.text,
+                        art.url,
+                        art.source,
+                        art.published.isoformat() if art.published else None,
+                        art.path,
+                        article_hash(art),
+                    ),
                 )
                 for p in passages:
                     vid = manifest.next_passage_id
@@ -490,14 +532,13 @@ class FactIndex:
         os.replace(tmp, gen)
         manifest.n_articles = len(manifest.articles)
         manifest.n_passages = int(vectors.ntotal)
-        manifest.updated = datetime.now(timezone.utc)
+        manifest.updated = datetime.now(UTC)
         _atomic_write(self.root / MANIFEST, manifest.model_dump_json(indent=2))
         self._snapshot = _load_snapshot(self.root)
         # Old generations are unreferenced now; readers holding an old Snapshot keep their open handles.
         for stale in self.root.glob("gen-*"):
             if stale.name != manifest.gen_dir:
                 shutil.rmtree(stale, ignore_errors=True)
-
 
     def _ann_for(self, old, vectors, rows, new_vecs, *, removed: bool):
         """The HNSW structure for the new generation, or None while the index is below the threshold."""

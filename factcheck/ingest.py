@@ -84,8 +84,10 @@ def load_articles(paths: Iterable[Path | str]) -> IngestReport:
                 article = _apply_meta(article, override)
             if article.id in seen_ids:
                 report.skipped.append(
-                    Skipped(path=article.path or str(file),
-                            reason=f"duplicate id {article.id!r} (first loaded from {seen_ids[article.id]})")
+                    Skipped(
+                        path=article.path or str(file),
+                        reason=f"duplicate id {article.id!r} (first loaded from {seen_ids[article.id]})",
+                    )
                 )
                 continue
             seen_ids[article.id] = article.path or str(file)
@@ -315,7 +317,7 @@ def _from_markdown(raw: str) -> dict:
     raw = raw.replace("\r\n", "\n").replace("\r", "\n")
     fm = re.match(r"\A---[ \t]*\n(.*?)\n(?:---|\.\.\.)[ \t]*(?:\n|\Z)", raw, re.S)
     if fm:
-        raw = raw[fm.end():]
+        raw = raw[fm.end() :]
         for line in fm.group(1).splitlines():
             k, sep, v = line.partition(":")
             v = v.strip().strip("'\"")
@@ -437,18 +439,27 @@ _BULLETS = "•·▪◦‣∙●○■□►▸–—-*"
 _DROP_LINE_RULES: list[tuple[str, str]] = [
     # Comment widgets (WordPress, Disqus, wpDiscuz).
     ("comment form heading", r"leave a (?:reply|comment)(?: cancel reply)?|post a comment|add a comment"),
-    ("comment form notice", r"your email address will not be published\.?(?: required fields are marked \*)?"
-                            r"|required fields are marked \*"),
+    (
+        "comment form notice",
+        r"your email address will not be published\.?(?: required fields are marked \*)?"
+        r"|required fields are marked \*",
+    ),
     ("comment subscribe toggle", r"notify of(?: new (?:follow-up comments|replies))?"),
-    ("comment counters", r"\d*\s*inline feedbacks?|view all comments|\d+ comments?|no comments(?: yet)?"
-                         r"|be the first to comment[.!]?"),
+    (
+        "comment counters",
+        r"\d*\s*inline feedbacks?|view all comments|\d+ comments?|no comments(?: yet)?"
+        r"|be the first to comment[.!]?",
+    ),
     ("comment teaser", r"would love your thoughts, please comment\.?x?"),
     ("rating widget", r"(?:\d+\s+){1,2}votes?|article rating"),
     # Teaser links to other articles; a headline may be glued on ("Read alsoIraq: ...").
     # The word after "also" is matched case-sensitively so a glued capital starts the headline; a line
     # that ends like a sentence ("Read more about it in the report.") is prose and stays.
-    ("read-more link", r"(?:read|see) (?:also|more|next)(?-i:(?![a-z]))"
-                       r"(?:\s*[:.…»→]*|\s*[:…]?\s*.{0,200}[^.!?:\s\"”’])"),
+    (
+        "read-more link",
+        r"(?:read|see) (?:also|more|next)(?-i:(?![a-z]))"
+        r"(?:\s*[:.…»→]*|\s*[:…]?\s*.{0,200}[^.!?:\s\"”’])",
+    ),
     ("continue-reading button", r"continue reading\s*(?:\.\.\.|…|»|→)?"),
     # Newsletter, subscription and app promotion.
     ("newsletter label", r"newsletters?|sign up(?: for (?:our|the) newsletter)?[.!]?"),
@@ -464,15 +475,21 @@ _DROP_LINE_RULES: list[tuple[str, str]] = [
     ("video embed label", r"(?:to )?(?:watch|listen)(?: on| to)?(?: the)? (?:video|audio|podcast)s?:?"),
     ("scraper marker", r"source site-\d+"),
     # Related-content rails and site chrome.
-    ("related rail heading", r"(?:latest|related|recent|more|top|trending|popular|most read|most popular)"
-                             r"(?: stories| articles| posts| news| headlines)?"
-                             r"|you (?:may|might) also like|recommended(?: for you)?"),
+    (
+        "related rail heading",
+        r"(?:latest|related|recent|more|top|trending|popular|most read|most popular)"
+        r"(?: stories| articles| posts| news| headlines)?"
+        r"|you (?:may|might) also like|recommended(?: for you)?",
+    ),
     ("theme footer", r"[\w .-]{1,40} is an? [\w .-]{0,40}wordpress theme\b.*"),
     ("powered-by footer", r"(?:proudly )?powered by [\w .-]{1,40}\.?"),
     ("copyright footer", r"(?:©|copyright|\(c\))\s*(?:©\s*)?\d{4}.{0,120}|all rights reserved\.?"),
     # Navigation chrome that survives a copy-paste of a whole page.
-    ("navigation link", r"skip to (?:main )?content|back to top|menu|search|home|sign in|log ?in|register"
-                        r"|click here(?: to [^.!?]{0,80})?[.!]?"),
+    (
+        "navigation link",
+        r"skip to (?:main )?content|back to top|menu|search|home|sign in|log ?in|register"
+        r"|click here(?: to [^.!?]{0,80})?[.!]?",
+    ),
     # Wire-service credit trailer ("Reporting by A in Baghdad; Editing by B"); no sentence punctuation.
     ("credit trailer", r"\(?(?:(?:additional )?reporting|writing|editing|compiled) by [^.!?]{1,200}\)?"),
     # An empty metadata label left behind when the value was stripped ("Date:").
@@ -530,8 +547,10 @@ def boilerplate_rule(line: str) -> str | None:
 # --------------------------------------------------------------------------------------------------
 # Title and date heuristics
 
-_MONTHS = (r"(?:jan(?:uary)?|feb(?:ruary)?|mar(?:ch)?|apr(?:il)?|may|june?|july?|aug(?:ust)?"
-           r"|sep(?:t(?:ember)?)?|oct(?:ober)?|nov(?:ember)?|dec(?:ember)?)\.?")
+_MONTHS = (
+    r"(?:jan(?:uary)?|feb(?:ruary)?|mar(?:ch)?|apr(?:il)?|may|june?|july?|aug(?:ust)?"
+    r"|sep(?:t(?:ember)?)?|oct(?:ober)?|nov(?:ember)?|dec(?:ember)?)\.?"
+)
 _WEEKDAY = r"(?:(?:mon|tue|wed|thu|fri|sat|sun)[a-z]*\.?,?\s+)?"
 _FULL_DATE = re.compile(
     rf"\b{_WEEKDAY}(?:{_MONTHS}\s+\d{{1,2}}(?:st|nd|rd|th)?,?\s+\d{{4}}"  # January 27, 2024
@@ -595,7 +614,7 @@ def _clean_title(title: str) -> str:
     if len(title) >= 2 and title[0] in _TITLE_QUOTES and title[-1] in _TITLE_QUOTES:
         inner = title[1:-1].strip()
         # Only when the quotes wrap the whole line, not "“A” and “B”".
-        if not any(q in inner for q in "“”\"«»"):
+        if not any(q in inner for q in '“”"«»'):
             title = inner
     m = re.fullmatch(r"(.{15,}?)\s+\|\s+[^|]{1,40}", title)
     if m:

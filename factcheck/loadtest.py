@@ -59,8 +59,16 @@ def _loopback_host(url: str) -> str:
 
 
 async def _client(
-    http: httpx.AsyncClient, url: str, n: int, end: float, budget: list[int], lat_ms: list[float], errors: Counter,
-    top_k: int | None, cache_bust: bool = False, nonce: int = 0,
+    http: httpx.AsyncClient,
+    url: str,
+    n: int,
+    end: float,
+    budget: list[int],
+    lat_ms: list[float],
+    errors: Counter,
+    top_k: int | None,
+    cache_bust: bool = False,
+    nonce: int = 0,
 ) -> None:
     """One client: request after request until time or the shared request budget runs out."""
     i = n
@@ -89,8 +97,16 @@ async def _client(
             errors[f"http_{r.status_code}"] += 1
 
 
-async def run(url: str, clients: int, duration: float, max_requests: int, api_key: str | None, timeout: float,
-              top_k: int | None = None, cache_bust: bool = False) -> dict:
+async def run(
+    url: str,
+    clients: int,
+    duration: float,
+    max_requests: int,
+    api_key: str | None,
+    timeout: float,
+    top_k: int | None = None,
+    cache_bust: bool = False,
+) -> dict:
     """Drive the load and return the summary."""
     headers = {"X-API-Key": api_key} if api_key else {}
     limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
@@ -104,8 +120,9 @@ async def run(url: str, clients: int, duration: float, max_requests: int, api_ke
         nonce = random.randrange(1_000, 1_000_000_000)
         t0 = time.monotonic()
         end = t0 + duration
-        await asyncio.gather(*(_client(http, "/check", n, end, budget, lat_ms, errors, top_k, cache_bust, nonce)
-                               for n in range(clients)))
+        await asyncio.gather(
+            *(_client(http, "/check", n, end, budget, lat_ms, errors, top_k, cache_bust, nonce) for n in range(clients))
+        )
         elapsed = time.monotonic() - t0
     lat_ms.sort()
     done = len(lat_ms)
@@ -126,8 +143,12 @@ async def run(url: str, clients: int, duration: float, max_requests: int, api_ke
             "max": round(lat_ms[-1], 1) if lat_ms else None,
             "mean": round(statistics.fmean(lat_ms), 1) if lat_ms else None,
         },
-        "server": {"judge": h.get("judge"), "embedder": h.get("embedder"), "queue": h.get("queue"),
-                   "articles": (h.get("index") or {}).get("articles")},
+        "server": {
+            "judge": h.get("judge"),
+            "embedder": h.get("embedder"),
+            "queue": h.get("queue"),
+            "articles": (h.get("index") or {}).get("articles"),
+        },
     }
 
 
@@ -139,8 +160,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--duration", type=float, default=60.0, help=f"seconds (max {MAX_DURATION_S:.0f})")
     ap.add_argument("--max-requests", type=int, default=100_000, help="stop after this many requests in total")
     ap.add_argument("--top-k", type=int, default=None, help="top_k sent with every claim (default: server's)")
-    ap.add_argument("--cache-bust", action="store_true",
-                    help="send a claim never sent before with every request, so no server cache answers it")
+    ap.add_argument(
+        "--cache-bust",
+        action="store_true",
+        help="send a claim never sent before with every request, so no server cache answers it",
+    )
     ap.add_argument("--api-key", default=None, help="sent as X-API-Key")
     ap.add_argument("--timeout", type=float, default=60.0, help="per-request timeout in seconds")
     ap.add_argument("--json", action="store_true", help="print the summary as JSON")
@@ -157,8 +181,18 @@ def main(argv: list[str] | None = None) -> int:
         print(f"loadtest: error: {exc}", file=sys.stderr)
         return 2
     try:
-        summary = asyncio.run(run(args.url.rstrip("/"), args.clients, args.duration, args.max_requests, args.api_key,
-                                  args.timeout, args.top_k, args.cache_bust))
+        summary = asyncio.run(
+            run(
+                args.url.rstrip("/"),
+                args.clients,
+                args.duration,
+                args.max_requests,
+                args.api_key,
+                args.timeout,
+                args.top_k,
+                args.cache_bust,
+            )
+        )
     except httpx.HTTPError as exc:
         print(f"loadtest: error: server not reachable or unhealthy at {args.url}: {exc}", file=sys.stderr)
         return 2

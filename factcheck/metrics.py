@@ -54,7 +54,9 @@ def ece(confidences: Sequence[float], correct: Sequence[bool], n_bins: int = ECE
     if not confidences:
         return None
     total = len(confidences)
-    return sum(b["n"] / total * abs(b["accuracy"] - b["confidence"]) for b in reliability_bins(confidences, correct, n_bins))
+    return sum(
+        b["n"] / total * abs(b["accuracy"] - b["confidence"]) for b in reliability_bins(confidences, correct, n_bins)
+    )
 
 
 def reliability_bins(confidences: Sequence[float], correct: Sequence[bool], n_bins: int = ECE_BINS) -> list[dict]:
@@ -66,15 +68,21 @@ def reliability_bins(confidences: Sequence[float], correct: Sequence[bool], n_bi
     out = []
     for i in sorted(bins):
         items = bins[i]
-        out.append({
-            "lo": i / n_bins, "hi": (i + 1) / n_bins, "n": len(items),
-            "accuracy": sum(ok for _, ok in items) / len(items),
-            "confidence": sum(c for c, _ in items) / len(items),
-        })
+        out.append(
+            {
+                "lo": i / n_bins,
+                "hi": (i + 1) / n_bins,
+                "n": len(items),
+                "accuracy": sum(ok for _, ok in items) / len(items),
+                "confidence": sum(c for c, _ in items) / len(items),
+            }
+        )
     return out
 
 
-def evidence_recall_at_k(gold: Sequence[Iterable[str]], retrieved: Sequence[Sequence[str]], k: int | None = None) -> dict:
+def evidence_recall_at_k(
+    gold: Sequence[Iterable[str]], retrieved: Sequence[Sequence[str]], k: int | None = None
+) -> dict:
     """Share of cases with gold evidence where a gold article is among the first k retrieved (all when k is None)."""
     hits = n = 0
     for g, r in zip(gold, retrieved, strict=True):

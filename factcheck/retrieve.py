@@ -15,6 +15,7 @@ from .text import tokenize
 
 Mode = Literal["hybrid", "dense", "bm25"]
 
+
 class Retriever:
     """Searches the live index snapshot; stateless apart from settings."""
 

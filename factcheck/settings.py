@@ -28,7 +28,9 @@ class Settings(BaseSettings):
 
     # Index and retrieval
     index_dir: Path = Path("index")
-    embedder: str = Field("minilm", description="'minilm' (bundled), 'hash' (tests), or any sentence-transformers name/path")
+    embedder: str = Field(
+        "minilm", description="'minilm' (bundled), 'hash' (tests), or any sentence-transformers name/path"
+    )
     # onnx (fp32, exported locally on first use) agrees with torch to cosine >= 0.999 and embeds faster (see
     # `factcheck bench`); onnx-int8 is faster still but agrees only to ~0.98, so it names its own embedder.
     embed_backend: Literal["torch", "onnx", "onnx-int8"] = "onnx"

@@ -46,8 +46,16 @@ def seed_articles() -> list[Article]:
 
 def make_settings(tmp: Path, **overrides) -> Settings:
     """Settings for a hash-embedder index in `tmp` (no .env, no environment leakage)."""
-    base = dict(index_dir=tmp / "index", embedder="hash", judge="verifier", llm_model=None, api_key=None,
-                cors_origins=[], workers=2, queue_size=8)
+    base = dict(
+        index_dir=tmp / "index",
+        embedder="hash",
+        judge="verifier",
+        llm_model=None,
+        api_key=None,
+        cors_origins=[],
+        workers=2,
+        queue_size=8,
+    )
     base.update(overrides)
     return Settings(_env_file=None, **base)
 

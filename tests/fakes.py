@@ -17,8 +17,15 @@ def _words(text: str) -> set[str]:
 class FixedLabelJudge:
     """A judge that always answers one label (optionally with consistency findings) and counts its calls."""
 
-    def __init__(self, label: str = "unverified", *, name: str = "fixed", version: str = "fixed-1", checks=(),
-                 confidence: float = 0.5) -> None:
+    def __init__(
+        self,
+        label: str = "unverified",
+        *,
+        name: str = "fixed",
+        version: str = "fixed-1",
+        checks=(),
+        confidence: float = 0.5,
+    ) -> None:
         self.label, self.name, self.version = label, name, version
         self.checks, self.confidence = list(checks), confidence
         self.calls = 0
@@ -28,8 +35,15 @@ class FixedLabelJudge:
         """The fixed label, uncited."""
         self.calls += 1
         self.claims.append(claim)
-        return Verdict(claim=claim, label=self.label, confidence=self.confidence, judge=self.name,
-                       judge_version=self.version, checks=self.checks, explanation=f"fixed label {self.label}")
+        return Verdict(
+            claim=claim,
+            label=self.label,
+            confidence=self.confidence,
+            judge=self.name,
+            judge_version=self.version,
+            checks=self.checks,
+            explanation=f"fixed label {self.label}",
+        )
 
 
 class NumberMatchJudge:
@@ -59,7 +73,7 @@ class NumberMatchJudge:
         for h in hits[:3]:
             p = h.passage
             spans = split_sentences(p.text)
-            a, b = max(spans, key=lambda s: len(cw & _words(p.text[s[0]:s[1]])))
+            a, b = max(spans, key=lambda s: len(cw & _words(p.text[s[0] : s[1]])))
             citations.append(
                 Citation(
                     article_id=h.article.id,
@@ -119,7 +133,16 @@ class ScriptedJudge:
             p = hits[0].passage
             a, b = split_sentences(p.text)[0]
             start = p.start + a + (1 if self.bad_offsets else 0)
-            citations.append(Citation(article_id=p.article_id, passage_id=p.id, quote=p.text[a:b],
-                                      start=start, end=start + (b - a)))
-        return Verdict(claim=claim, label=label, confidence=self.confidence, citations=citations,
-                       judge=self.name, judge_version=self.version, prompt_version="none", model="script")
+            citations.append(
+                Citation(article_id=p.article_id, passage_id=p.id, quote=p.text[a:b], start=start, end=start + (b - a))
+            )
+        return Verdict(
+            claim=claim,
+            label=label,
+            confidence=self.confidence,
+            citations=citations,
+            judge=self.name,
+            judge_version=self.version,
+            prompt_version="none",
+            model="script",
+        )

@@ -10,9 +10,9 @@ import httpx
 import pytest
 from fastapi.testclient import TestClient
 
+from factcheck.api import create_app
 from tests.api_support import make_pipeline, make_settings, seed_articles, serve_in_thread
 from tests.fakes import NumberMatchJudge
-from factcheck.api import create_app
 
 CLAIM = "About 2,500 US troops are in Iraq"
 ORIGIN = "chrome-extension://abcdefghijklmnop"
@@ -22,8 +22,9 @@ ORIGIN = "chrome-extension://abcdefghijklmnop"
 def shared(tmp_path_factory):
     """One read-mostly pipeline for the tests that do not change the index."""
     tmp = tmp_path_factory.mktemp("api")
-    settings = make_settings(tmp, cors_origins=[ORIGIN, "http://127.0.0.1:5173"], max_claim_chars=200, max_batch=4,
-                             max_body_bytes=8_000)
+    settings = make_settings(
+        tmp, cors_origins=[ORIGIN, "http://127.0.0.1:5173"], max_claim_chars=200, max_batch=4, max_body_bytes=8_000
+    )
     return settings, make_pipeline(settings)
 
 
@@ -73,7 +74,7 @@ def test_check_returns_supported_verdict_with_verbatim_citations(client):
     for c in v["citations"]:
         art = client.get(f"/articles/{c['article_id']}")
         assert art.status_code == 200
-        assert art.json()["text"][c["start"]:c["end"]] == c["quote"]
+        assert art.json()["text"][c["start"] : c["end"]] == c["quote"]
         assert c["published"] is not None
     assert "2,500" in v["citations"][0]["quote"]
 
@@ -129,7 +130,7 @@ def test_extract_gives_offsets_into_the_given_text(client):
     assert body["url"] == "https://example.org/a" and body["extractor"].startswith("rules/")
     assert 1 <= len(body["claims"]) <= 5
     for c in body["claims"]:
-        assert text[c["start"]:c["end"]] == c["text"]
+        assert text[c["start"] : c["end"]] == c["text"]
         assert c["verdict"] is None
         assert not c["text"].endswith("?")
     assert any("2,500" in c["text"] for c in body["claims"])
@@ -140,7 +141,7 @@ def test_extract_with_check_returns_verdicts(client):
     body = client.post("/extract", json={"text": text, "check": True}).json()
     assert len(body["claims"]) == 1
     c = body["claims"][0]
-    assert c["start"] == text.index("The United States") and text[c["start"]:c["end"]] == c["text"]
+    assert c["start"] == text.index("The United States") and text[c["start"] : c["end"]] == c["text"]
     assert c["verdict"]["label"] == "supported"
 
 
@@ -164,9 +165,14 @@ def test_docs_and_openapi_examples(client):
 
 
 def test_malformed_json_missing_and_bad_fields_are_422(client):
-    assert "JSON" in assert_error(
-        client.post("/check", content=b'{"claim": ', headers={"content-type": "application/json"}), 422,
-        "invalid_request")["message"]
+    assert (
+        "JSON"
+        in assert_error(
+            client.post("/check", content=b'{"claim": ', headers={"content-type": "application/json"}),
+            422,
+            "invalid_request",
+        )["message"]
+    )
     assert_error(client.post("/check", json={}), 422, "invalid_request")
     assert_error(client.post("/check", json={"claim": "   "}), 422, "invalid_request")
     assert_error(client.post("/check", json={"claim": 5}), 422, "invalid_request")
@@ -174,12 +180,14 @@ def test_malformed_json_missing_and_bad_fields_are_422(client):
     assert_error(client.post("/check", json={"claim": CLAIM, "as_of": "last tuesday"}), 422, "invalid_request")
     assert_error(client.post("/check", json=[1, 2]), 422, "invalid_request")
     assert_error(client.post("/check", content=b"\xff\xfe", headers={"content-type": "application/json"}), 422)
-    assert_error(client.post("/check", content=b"\xf6\xd5", headers={"content-type": "application/json"}), 422,
-                 "invalid_request")
+    assert_error(
+        client.post("/check", content=b"\xf6\xd5", headers={"content-type": "application/json"}), 422, "invalid_request"
+    )
     assert_error(client.post("/check", content=b"claim=x", headers={"content-type": "text/plain"}), 422)
     deep = b"[" * 3000 + b"]" * 3000
-    assert_error(client.post("/check", content=deep, headers={"content-type": "application/json"}), 422,
-                 "invalid_request")
+    assert_error(
+        client.post("/check", content=deep, headers={"content-type": "application/json"}), 422, "invalid_request"
+    )
 
 
 def test_claim_over_configured_length_is_422(client):
@@ -189,8 +197,9 @@ def test_claim_over_configured_length_is_422(client):
 
 def test_oversized_body_is_413_by_header_and_by_stream(client):
     big = b'{"claim": "' + b"a" * 9_000 + b'"}'
-    assert_error(client.post("/check", content=big, headers={"content-type": "application/json"}), 413,
-                 "body_too_large")
+    assert_error(
+        client.post("/check", content=big, headers={"content-type": "application/json"}), 413, "body_too_large"
+    )
 
     def chunks():
         yield b'{"claim": "'
@@ -199,8 +208,9 @@ def test_oversized_body_is_413_by_header_and_by_stream(client):
         yield b'"}'
 
     # A generator body goes out chunked, without Content-Length: only counting catches it.
-    assert_error(client.post("/check", content=chunks(), headers={"content-type": "application/json"}), 413,
-                 "body_too_large")
+    assert_error(
+        client.post("/check", content=chunks(), headers={"content-type": "application/json"}), 413, "body_too_large"
+    )
 
 
 def test_unknown_route_and_method_are_json(client):
@@ -219,8 +229,14 @@ def test_domain_and_unexpected_errors_map_without_traces(client):
 
 
 def test_cors_preflight_allowed_for_listed_origin(client):
-    r = client.options("/check", headers={"Origin": ORIGIN, "Access-Control-Request-Method": "POST",
-                                          "Access-Control-Request-Headers": "content-type,x-api-key"})
+    r = client.options(
+        "/check",
+        headers={
+            "Origin": ORIGIN,
+            "Access-Control-Request-Method": "POST",
+            "Access-Control-Request-Headers": "content-type,x-api-key",
+        },
+    )
     assert r.status_code == 200
     assert r.headers["access-control-allow-origin"] == ORIGIN
     assert "POST" in r.headers["access-control-allow-methods"]
@@ -252,8 +268,9 @@ def test_api_key_required_when_configured(shared):
         # 401 comes before body parsing: a malformed body without a key is still 401.
         assert_error(c.post("/check", content=b"{", headers={"content-type": "application/json"}), 401)
         assert c.post("/check", json={"claim": CLAIM}, headers={"X-API-Key": "s3cret-key"}).status_code == 200
-        assert c.post("/check", json={"claim": CLAIM},
-                      headers={"Authorization": "Bearer s3cret-key"}).status_code == 200
+        assert (
+            c.post("/check", json={"claim": CLAIM}, headers={"Authorization": "Bearer s3cret-key"}).status_code == 200
+        )
         assert c.get("/health").status_code == 200
         assert c.get("/docs").status_code == 200
         assert c.get("/openapi.json").status_code == 200
@@ -261,8 +278,10 @@ def test_api_key_required_when_configured(shared):
         pre = c.options("/check", headers={"Origin": ORIGIN, "Access-Control-Request-Method": "POST"})
         assert pre.status_code == 200
         # Errors raised before the app still carry CORS headers, so the extension can read them.
-        assert c.post("/check", json={"claim": CLAIM}, headers={"Origin": ORIGIN}).headers[
-            "access-control-allow-origin"] == ORIGIN
+        assert (
+            c.post("/check", json={"claim": CLAIM}, headers={"Origin": ORIGIN}).headers["access-control-allow-origin"]
+            == ORIGIN
+        )
 
 
 # --- live updates --------------------------------------------------------------------------------
@@ -275,8 +294,13 @@ def test_added_article_is_seen_by_later_checks(tmp_path):
         claim = "Norway sent 4,321 engineers to Mosul"
         before = c.post("/check", json={"claim": claim}, headers=h).json()
         assert before["label"] == "unverified"
-        art = {"id": "live-1", "title": "Norway in Mosul", "published": "2024-02-02", "source": "test",
-               "text": "Norway in Mosul\n\nNorway sent 4,321 engineers to Mosul on Friday, the ministry said."}
+        art = {
+            "id": "live-1",
+            "title": "Norway in Mosul",
+            "published": "2024-02-02",
+            "source": "test",
+            "text": "Norway in Mosul\n\nNorway sent 4,321 engineers to Mosul on Friday, the ministry said.",
+        }
         r = c.post("/articles", json=art, headers=h)
         assert r.status_code == 201 and r.json()["status"] == "added", r.text
         after = c.post("/check", json={"claim": claim}, headers=h).json()
@@ -288,8 +312,10 @@ def test_added_article_is_seen_by_later_checks(tmp_path):
         assert c.post("/check", json={"claim": claim, "as_of": "2024-02-01"}, headers=h).json()["label"] == "unverified"
         again = c.post("/articles", json={**art, "text": art["text"] + " More later."}, headers=h)
         assert again.json()["status"] == "replaced"
-        assert c.post("/articles", json={**art, "text": art["text"] + " More later."}, headers=h).json()[
-            "status"] == "unchanged"
+        assert (
+            c.post("/articles", json={**art, "text": art["text"] + " More later."}, headers=h).json()["status"]
+            == "unchanged"
+        )
         assert_error(c.post("/articles", json={**art, "id": "bad id/../x"}, headers=h), 422, "bad_input")
         assert_error(c.post("/articles", json={**art, "text": "  "}, headers=h), 422, "bad_input")
         assert_error(c.post("/articles", json={"id": "x"}, headers=h), 422, "invalid_request")
@@ -349,8 +375,9 @@ def test_uvicorn_serves_and_loadtest_runs_bounded(shared):
         assert_error(r, 413, "body_too_large")
         summary = asyncio.run(loadtest.run(url, clients=4, duration=30, max_requests=12, api_key=None, timeout=30))
         calls = pipeline.judge.calls
-        busted = asyncio.run(loadtest.run(url, clients=4, duration=30, max_requests=12, api_key=None, timeout=30,
-                                          cache_bust=True))
+        busted = asyncio.run(
+            loadtest.run(url, clients=4, duration=30, max_requests=12, api_key=None, timeout=30, cache_bust=True)
+        )
     assert summary["requests_ok"] == 12 and summary["errors"] == 0
     # With cache busting every request reaches the judge.
     assert busted["requests_ok"] == 12 and pipeline.judge.calls - calls == 12
@@ -361,8 +388,13 @@ def test_uvicorn_serves_and_loadtest_runs_bounded(shared):
 def test_loadtest_refuses_non_loopback_and_bad_bounds(capsys):
     from factcheck import loadtest
 
-    for argv in (["--url", "http://10.1.2.3:8000"], ["--url", "http://example.com"], ["--clients", "0"],
-                 ["--duration", "100000"], ["--url", "ftp://127.0.0.1"]):
+    for argv in (
+        ["--url", "http://10.1.2.3:8000"],
+        ["--url", "http://example.com"],
+        ["--clients", "0"],
+        ["--duration", "100000"],
+        ["--url", "ftp://127.0.0.1"],
+    ):
         assert loadtest.main(argv) == 2
         err = capsys.readouterr().err
         assert err.startswith("loadtest: error:") and err.count("\n") == 1
@@ -389,7 +421,7 @@ def test_openapi_verdict_example_quotes_the_seed_corpus(client):
     articles = {a.id: a for a in load_articles([SEED_DIR]).articles}
     for c in verdict.citations:
         art = articles[c.article_id]
-        assert art.text[c.start:c.end] == c.quote
+        assert art.text[c.start : c.end] == c.quote
         assert (c.title, c.source, c.published) == (art.title, art.source, art.published)
         passage = {p.id: p for p in chunk_article(art)}[c.passage_id]
         assert passage.start <= c.start and c.end <= passage.end
@@ -399,13 +431,20 @@ def test_check_in_flight_keeps_its_snapshot_while_an_article_is_added(tmp_path):
     judge = NumberMatchJudge()
     settings = make_settings(tmp_path, workers=2, queue_size=4)
     app = create_app(settings, make_pipeline(settings, judge=judge))
-    art = {"id": "live-2", "title": "Norway in Mosul", "published": "2024-02-02",
-           "text": "Norway sent 4,321 engineers to Mosul on Friday, the ministry said."}
+    art = {
+        "id": "live-2",
+        "title": "Norway in Mosul",
+        "published": "2024-02-02",
+        "text": "Norway sent 4,321 engineers to Mosul on Friday, the ministry said.",
+    }
     judge.gate.clear()
     with TestClient(app) as c:
         out: dict = {}
-        t = threading.Thread(target=lambda: out.update(
-            slow=c.post("/check", json={"claim": "SLOW Norway sent 4,321 engineers to Mosul"}).json()))
+        t = threading.Thread(
+            target=lambda: out.update(
+                slow=c.post("/check", json={"claim": "SLOW Norway sent 4,321 engineers to Mosul"}).json()
+            )
+        )
         t.start()
         deadline = time.monotonic() + 20
         while judge.calls < 1 and time.monotonic() < deadline:  # retrieval done, judge blocked

@@ -54,8 +54,15 @@ def test_index_switches_to_hnsw_above_threshold_and_matches_exact(tmp_path, hash
     assert json.loads((tmp_path / "ann" / "manifest.json").read_text())["index_type"] == hnsw_type()
     assert (tmp_path / "ann" / snap.manifest.gen_dir / "ann.faiss").is_file()
 
-    queries = hash_emb.embed(["troops in Iraq", "coalition talks in Baghdad", "drone strikes on bases",
-                              "Spain deployed soldiers", "the Islamic State"])
+    queries = hash_emb.embed(
+        [
+            "troops in Iraq",
+            "coalition talks in Baghdad",
+            "drone strikes on bases",
+            "Spain deployed soldiers",
+            "the Islamic State",
+        ]
+    )
     s_ann, i_ann = snap.search(queries, 10)
     s_ex, i_ex = snap.faiss.search(queries, 10)
     assert (i_ann[:, :5] == i_ex[:, :5]).all()  # same top results as exact search
@@ -141,8 +148,12 @@ def test_onnx_verifier_matches_torch(tmp_path):
 
     if model_weights(DEFAULT_MODEL_DIR) is None:
         pytest.skip("no shipped verifier model")
-    premises = ["About 2,500 US troops are deployed in Iraq.", "The talks were cancelled on Monday.", "x",
-                "Spain has 300 soldiers in Iraq as part of the coalition against Islamic State, officials said. " * 6]
+    premises = [
+        "About 2,500 US troops are deployed in Iraq.",
+        "The talks were cancelled on Monday.",
+        "x",
+        "Spain has 300 soldiers in Iraq as part of the coalition against Islamic State, officials said. " * 6,
+    ]
     claims = ["There are 2,500 American troops in Iraq"] * 4
     v = Verifier()
     ref = v.logits(premises, claims)
@@ -247,10 +258,12 @@ def test_peak_rss_sees_a_large_allocation():
 
     # In a fresh interpreter: after earlier tests free ~2 GB of models, the allocator hands a new 64 MiB block
     # pages that are already resident, and RSS does not move at all.
-    code = ("import numpy as np; from factcheck import bench\n"
-            "with bench.PeakRSS() as mem:\n"
-            "    block = np.ones(64 * 2**20 // 8); block.sum()\n"
-            "print(mem.delta_mb)")
+    code = (
+        "import numpy as np; from factcheck import bench\n"
+        "with bench.PeakRSS() as mem:\n"
+        "    block = np.ones(64 * 2**20 // 8); block.sum()\n"
+        "print(mem.delta_mb)"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=120)
     assert float(out.stdout.strip().splitlines()[-1]) >= 48
 
@@ -273,8 +286,18 @@ def test_ann_scale_reports_recall_and_latency():
 
 
 def test_run_bench_writes_json_and_markdown(tmp_path):
-    cfg = bench.BenchConfig(build_real=150, build_derived=400, ann_sizes=(150, 3000), ann_queries=20, pq_bits=4,
-                            hnsw_max=1000, hnsw_ef=(32,), ivf_nprobe=(8,), pq_min=0, sections=("build", "ann"))
+    cfg = bench.BenchConfig(
+        build_real=150,
+        build_derived=400,
+        ann_sizes=(150, 3000),
+        ann_queries=20,
+        pq_bits=4,
+        hnsw_max=1000,
+        hnsw_ef=(32,),
+        ivf_nprobe=(8,),
+        pq_min=0,
+        sections=("build", "ann"),
+    )
     result = bench.run_bench(cfg, Settings(embedder="hash"), tmp_path / "out", log=lambda m: None)
     data = json.loads((tmp_path / "out" / "bench.json").read_text())
     assert data["build"]["runs"][0]["corpus"] == "sample corpus"

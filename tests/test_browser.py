@@ -12,8 +12,8 @@ from urllib.parse import urlencode
 
 import pytest
 
-from tests.api_support import make_pipeline, make_settings, serve_in_thread
 from factcheck.api import create_app
+from tests.api_support import make_pipeline, make_settings, serve_in_thread
 
 pytestmark = pytest.mark.browser
 
@@ -22,8 +22,14 @@ PAGES = Path(__file__).resolve().parent / "fixtures" / "browser"
 CLAIM = "About 2,500 US troops are in Iraq"
 KEY = "browser-test-key"
 CHROMIUM_ARGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
 ]
 
 if not CHROMIUM.exists():
@@ -68,7 +74,10 @@ def browser_context(tmp_path_factory):
     profile = tmp_path_factory.mktemp("chromium-profile")
     with sync_api.sync_playwright() as pw:
         ctx = pw.chromium.launch_persistent_context(
-            str(profile), executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS,
+            str(profile),
+            executable_path=str(CHROMIUM),
+            headless=True,
+            args=CHROMIUM_ARGS,
             chromium_sandbox=False,
         )
         try:

@@ -31,7 +31,7 @@ def check_invariants(article: Article, max_chars: int, overlap: int) -> None:
     passages = chunk_article(article, max_chars=max_chars, overlap_sentences=overlap)
     assert bool(passages) == bool(sents)
     for k, p in enumerate(passages):
-        assert text[p.start:p.end] == p.text
+        assert text[p.start : p.end] == p.text
         assert p.ord == k and p.id == f"{article.id}#{k}" and p.article_id == article.id
         inside = [s for s in sents if p.start <= s[0] and s[1] <= p.end]
         # Passages are made of whole sentences: they start and end on sentence boundaries.
@@ -58,10 +58,10 @@ def test_invariants_on_seeds_and_fixtures(max_chars, overlap):
 def test_sentence_spans_are_trimmed_ordered_and_disjoint():
     for a in ARTICLES:
         spans = split_sentences(a.text)
-        for (s, e) in spans:
+        for s, e in spans:
             seg = a.text[s:e]
             assert seg == seg.strip() and seg
-        for (s1, e1), (s2, e2) in zip(spans, spans[1:]):
+        for (_s1, e1), (s2, _e2) in zip(spans, spans[1:]):
             assert e1 <= s2
 
 
@@ -71,7 +71,7 @@ def test_every_word_of_the_text_is_in_some_sentence():
         for s, e in split_sentences(a.text):
             covered[s:e] = [True] * (e - s)
         lost = [i for i, ch in enumerate(a.text) if ch.isalnum() and not covered[i]]
-        assert lost == [], (a.id, a.text[lost[0] - 20: lost[0] + 20] if lost else "")
+        assert lost == [], (a.id, a.text[lost[0] - 20 : lost[0] + 20] if lost else "")
 
 
 def test_overlap_keeps_one_sentence_of_context():
@@ -116,7 +116,12 @@ def test_sentence_ends_with_quotes_brackets_and_paragraphs():
     text = "He said “we stay.” Then left! Why? (Nobody knows.) Headline without stop\n\nNext para"
     spans = [text[s:e] for s, e in split_sentences(text)]
     assert spans == [
-        "He said “we stay.”", "Then left!", "Why?", "(Nobody knows.)", "Headline without stop", "Next para"
+        "He said “we stay.”",
+        "Then left!",
+        "Why?",
+        "(Nobody knows.)",
+        "Headline without stop",
+        "Next para",
     ]
 
 
@@ -148,8 +153,32 @@ def test_bad_arguments_rejected():
 
 
 _PIECES = st.sampled_from(
-    ["Iraq", "troops", "U.S.", "Gen.", "2,500", "e.g.", "J.", "“quoted”", "(IS).", "said.", "Why?", "No!", "…",
-     "»", "•", "3.5", "end.", "\n", "\n\n", " ", "  ", "\t", "é", "\u00a0"]
+    [
+        "Iraq",
+        "troops",
+        "U.S.",
+        "Gen.",
+        "2,500",
+        "e.g.",
+        "J.",
+        "“quoted”",
+        "(IS).",
+        "said.",
+        "Why?",
+        "No!",
+        "…",
+        "»",
+        "•",
+        "3.5",
+        "end.",
+        "\n",
+        "\n\n",
+        " ",
+        "  ",
+        "\t",
+        "é",
+        "\u00a0",
+    ]
 )
 
 

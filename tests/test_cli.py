@@ -31,7 +31,9 @@ def test_build_reports_and_is_incremental(built_index, capsys):
 
 
 def test_search_json_finds_troop_figure_with_offsets(built_index, capsys):
-    assert main(["--index", str(built_index), "search", "How many American troops are in Iraq?", "-k", "3", "--json"]) == 0
+    assert (
+        main(["--index", str(built_index), "search", "How many American troops are in Iraq?", "-k", "3", "--json"]) == 0
+    )
     hits = json.loads(capsys.readouterr().out)
     assert len(hits) == 3
     found = [h for h in hits if "2,500" in h["passage"]["text"]]
@@ -72,7 +74,9 @@ def test_remove_then_stats(tmp_path, capsys):
 def test_bad_arguments_exit_2_with_one_line(argv, needle, tmp_path):
     proc = subprocess.run(
         [sys.executable, "-m", "factcheck.cli", "--index", str(tmp_path / "idx"), *argv],
-        capture_output=True, text=True, timeout=120,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert proc.returncode == 2
     lines = [ln for ln in proc.stderr.splitlines() if ln.strip()]

@@ -19,11 +19,27 @@ SEED = REPO / "evals" / "datasets" / "seed-news.jsonl"
 S, C, U = "supported", "contradicted", "unverified"
 
 SUMMARY_FIELDS = {
-    "n", "n_errors", "accuracy", "macro_f1", "per_label", "confusion", "evidence_recall_at_k", "citation_precision",
-    "quote_validity", "ece", "latency_ms", "judge", "judge_version", "prompt_version", "model", "index", "dataset",
-    "git_commit", "usage", "baselines",
+    "n",
+    "n_errors",
+    "accuracy",
+    "macro_f1",
+    "per_label",
+    "confusion",
+    "evidence_recall_at_k",
+    "citation_precision",
+    "quote_validity",
+    "ece",
+    "latency_ms",
+    "judge",
+    "judge_version",
+    "prompt_version",
+    "model",
+    "index",
+    "dataset",
+    "git_commit",
+    "usage",
+    "baselines",
 }
-
 
 
 TINY_SCRIPT = {
@@ -42,8 +58,16 @@ def hash_settings(tmp_path) -> Settings:
 
 def _run(settings, tmp_path, judge, out="run", limit=None, concurrency=2):
     es = evals.load_eval_set(FIX / "tiny.jsonl", "auto", FIX / "corpus")
-    return evals.run_eval(es, settings, out_dir=tmp_path / out, limit=limit, concurrency=concurrency, judge=judge,
-                          cache_dir=tmp_path / "cache", progress=False)
+    return evals.run_eval(
+        es,
+        settings,
+        out_dir=tmp_path / out,
+        limit=limit,
+        concurrency=concurrency,
+        judge=judge,
+        cache_dir=tmp_path / "cache",
+        progress=False,
+    )
 
 
 # ---------------------------------------------------------------------------------------------- metrics
@@ -124,7 +148,10 @@ def test_loaders_on_fixtures_detect_format_and_map_labels():
     assert sf.cases[0].evidence == ["101"] and sf.cases[2].evidence == []  # NEI: cited docs are not gold
     arts = evals.corpus_articles(sf.corpus)
     assert arts[0].id == "101" and arts[0].title == "Vitamin Q and hypertension"
-    assert arts[0].text == "Vitamin Q lowered systolic blood pressure in a trial of 300 adults. No adverse events were seen."
+    assert (
+        arts[0].text
+        == "Vitamin Q lowered systolic blood pressure in a trial of 300 adults. No adverse events were seen."
+    )
 
     cf = evals.load_eval_set(FIX / "climate_fever" / "claims.jsonl")
     assert cf.fmt == "climate-fever" and [c.label for c in cf.cases] == [S, C, U, "disputed"]
@@ -190,8 +217,9 @@ def test_resume_skips_finished_cases(hash_settings, tmp_path):
     assert len(first.calls) == 3 and s1["n"] == 3
     second = ScriptedJudge(TINY_SCRIPT)
     s2, _ = _run(hash_settings, tmp_path, second)
-    assert sorted(second.calls) == sorted(["The new library will have a rooftop cafe.",
-                                           "Mayor Lena Ortiz resigned last week."])
+    assert sorted(second.calls) == sorted(
+        ["The new library will have a rooftop cafe.", "Mayor Lena Ortiz resigned last week."]
+    )
     assert s2["n"] == 5
     ids = [json.loads(line)["id"] for line in (run_dir / "cases.jsonl").read_text().splitlines()]
     assert sorted(ids) == ["t1", "t2", "t3", "t4", "t5"]
@@ -218,26 +246,40 @@ def test_resume_refuses_a_different_dataset(hash_settings, tmp_path):
     _run(hash_settings, tmp_path, ScriptedJudge(TINY_SCRIPT), limit=1)
     other = evals.load_eval_set(FIX / "healthver" / "claims_test.jsonl")
     with pytest.raises(InputError, match="another dataset"):
-        evals.run_eval(other, hash_settings, out_dir=tmp_path / "run", judge=ScriptedJudge({}),
-                       cache_dir=tmp_path / "cache", progress=False)
+        evals.run_eval(
+            other,
+            hash_settings,
+            out_dir=tmp_path / "run",
+            judge=ScriptedJudge({}),
+            cache_dir=tmp_path / "cache",
+            progress=False,
+        )
 
 
 def test_dataset_corpus_is_indexed_once_into_the_cache(hash_settings, tmp_path):
     es = evals.load_eval_set(FIX / "climate_fever" / "claims.jsonl")
-    s1, _ = evals.run_eval(es, hash_settings, out_dir=tmp_path / "a", judge=ScriptedJudge({}),
-                           cache_dir=tmp_path / "cache", progress=False)
+    s1, _ = evals.run_eval(
+        es, hash_settings, out_dir=tmp_path / "a", judge=ScriptedJudge({}), cache_dir=tmp_path / "cache", progress=False
+    )
     built = list((tmp_path / "cache").iterdir())
     assert len(built) == 1 and (built[0] / "manifest.json").is_file()
     mtime = (built[0] / "manifest.json").stat().st_mtime_ns
-    s2, _ = evals.run_eval(es, hash_settings, out_dir=tmp_path / "b", judge=ScriptedJudge({}),
-                           cache_dir=tmp_path / "cache", progress=False)
+    s2, _ = evals.run_eval(
+        es, hash_settings, out_dir=tmp_path / "b", judge=ScriptedJudge({}), cache_dir=tmp_path / "cache", progress=False
+    )
     assert (built[0] / "manifest.json").stat().st_mtime_ns == mtime
     assert s1["index"]["manifest_sha256"] == s2["index"]["manifest_sha256"]
     # An index directory given as --corpus is used as it is.
     direct = evals.load_eval_set(FIX / "climate_fever" / "claims.jsonl", corpus=built[0])
     assert direct.corpus.kind == "index"
-    s3, _ = evals.run_eval(direct, hash_settings, out_dir=tmp_path / "c", judge=ScriptedJudge({}),
-                           cache_dir=tmp_path / "other-cache", progress=False)
+    s3, _ = evals.run_eval(
+        direct,
+        hash_settings,
+        out_dir=tmp_path / "c",
+        judge=ScriptedJudge({}),
+        cache_dir=tmp_path / "other-cache",
+        progress=False,
+    )
     assert s3["index"]["path"] == str(built[0]) and not (tmp_path / "other-cache").exists()
     # Disputed claims are run but kept out of the 3-way metrics.
     assert s1["n"] == 4 and s1["n_scored"] == 3 and s1["disputed"] == {"n": 1, "predicted": {U: 1}}
@@ -260,8 +302,22 @@ def cli_env(monkeypatch, tmp_path):
 
 
 def _cli_eval(tmp_path, out, *extra):
-    return main(["eval", str(FIX / "tiny.jsonl"), "--corpus", str(FIX / "corpus"), "--out", str(tmp_path / out),
-                 "--cache-dir", str(tmp_path / "cache"), "--judge", "verifier", "--quiet", *extra])
+    return main(
+        [
+            "eval",
+            str(FIX / "tiny.jsonl"),
+            "--corpus",
+            str(FIX / "corpus"),
+            "--out",
+            str(tmp_path / out),
+            "--cache-dir",
+            str(tmp_path / "cache"),
+            "--judge",
+            "verifier",
+            "--quiet",
+            *extra,
+        ]
+    )
 
 
 def test_cli_json_prints_one_object_with_every_field(cli_env, capsys):
@@ -280,8 +336,10 @@ def test_cli_compare_prints_deltas(cli_env, capsys, monkeypatch):
     from factcheck import judges
 
     assert _cli_eval(cli_env, "a", "--json") == 0
-    all_right = {"The city spent 400 million dollars on the bridge repairs.": C,
-                 "Mayor Lena Ortiz resigned last week.": U}
+    all_right = {
+        "The city spent 400 million dollars on the bridge repairs.": C,
+        "Mayor Lena Ortiz resigned last week.": U,
+    }
     monkeypatch.setitem(judges.JUDGES, "verifier", lambda settings: ScriptedJudge({**TINY_SCRIPT, **all_right}))
     assert _cli_eval(cli_env, "b", "--json") == 0
     capsys.readouterr()
@@ -307,11 +365,16 @@ def test_cohen_kappa_by_hand():
 
 def test_cli_agreement_reports_kappa_and_each_disagreement(tmp_path, capsys):
     gold = tmp_path / "gold.jsonl"
-    gold.write_text("".join(json.dumps({"id": f"c{i}", "claim": f"claim {i}", "label": lab}) + "\n"
-                            for i, lab in enumerate([S, S, C, U, U])))
+    gold.write_text(
+        "".join(
+            json.dumps({"id": f"c{i}", "claim": f"claim {i}", "label": lab}) + "\n"
+            for i, lab in enumerate([S, S, C, U, U])
+        )
+    )
     second = tmp_path / "second.jsonl"
-    second.write_text("".join(json.dumps({"id": f"c{i}", "label": lab, "note": "why"}) + "\n"
-                              for i, lab in enumerate([S, C, C, U])))  # c4 left unlabelled
+    second.write_text(
+        "".join(json.dumps({"id": f"c{i}", "label": lab, "note": "why"}) + "\n" for i, lab in enumerate([S, C, C, U]))
+    )  # c4 left unlabelled
     assert main(["eval", "agreement", str(gold), str(second), "--json"]) == 0
     r = json.loads(capsys.readouterr().out)
     assert (r["n"], r["unlabelled"], r["agreement"]) == (4, 1, 0.75)
@@ -326,9 +389,10 @@ def test_cli_agreement_reports_kappa_and_each_disagreement(tmp_path, capsys):
 
 
 def test_committed_second_annotations_cover_their_datasets():
-    for dataset, second in [(SEED, REPO / "evals" / "datasets" / "seed-news.second-annotator.jsonl"),
-                            (REPO / "evals" / "tuning" / "news-dev.jsonl",
-                             REPO / "evals" / "tuning" / "news-dev.second-annotator.jsonl")]:
+    for dataset, second in [
+        (SEED, REPO / "evals" / "datasets" / "seed-news.second-annotator.jsonl"),
+        (REPO / "evals" / "tuning" / "news-dev.jsonl", REPO / "evals" / "tuning" / "news-dev.second-annotator.jsonl"),
+    ]:
         r = evals.label_agreement(dataset, second)
         assert r["n"] >= 90 and not r["unknown_ids"], second
         assert r["kappa"] is not None and -1.0 <= r["kappa"] <= 1.0
@@ -363,5 +427,14 @@ def test_seed_set_is_well_formed_and_quotes_are_verbatim(seed_articles):
         assert r["quote_article"] in r["evidence"], r["id"]
         assert r["quote"] in texts[r["quote_article"]], r["id"]
     cats = {r["category"] for r in rows}
-    assert {"paraphrase", "name-variant", "changed-number", "changed-year", "negation", "single-outlet",
-            "disagreement", "absent", "injection"} <= cats
+    assert {
+        "paraphrase",
+        "name-variant",
+        "changed-number",
+        "changed-year",
+        "negation",
+        "single-outlet",
+        "disagreement",
+        "absent",
+        "injection",
+    } <= cats

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from tests.api_support import seed_articles
 from factcheck.errors import InputError
 from factcheck.extract import RuleExtractor, extract_claims, score_sentence
+from tests.api_support import seed_articles
 
 
 @pytest.mark.parametrize(
@@ -57,7 +57,7 @@ def test_offsets_index_the_given_text_on_every_seed_article():
         starts = [c.start for c in claims]
         assert starts == sorted(starts), "document order"
         for c in claims:
-            assert art.text[c.start:c.end] == c.text
+            assert art.text[c.start : c.end] == c.text
             assert c.text == c.text.strip() and not c.text.startswith("•")
 
 
@@ -65,7 +65,7 @@ def test_lines_without_punctuation_are_separate_candidates():
     text = "Menu\nHome | World | Sport\nNATO has 32 member states as of 2024\nShare this article"
     claims = extract_claims(text)
     assert [c.text for c in claims] == ["NATO has 32 member states as of 2024"]
-    assert text[claims[0].start:claims[0].end] == claims[0].text
+    assert text[claims[0].start : claims[0].end] == claims[0].text
 
 
 def test_bullets_are_trimmed_from_offsets_and_duplicates_dropped():
@@ -73,7 +73,7 @@ def test_bullets_are_trimmed_from_offsets_and_duplicates_dropped():
     text = f"  • {sentence}\n\n{sentence}"
     claims = extract_claims(text)
     assert len(claims) == 1
-    assert claims[0].start == text.index("France") and text[claims[0].start:claims[0].end] == claims[0].text
+    assert claims[0].start == text.index("France") and text[claims[0].start : claims[0].end] == claims[0].text
 
 
 def test_max_claims_keeps_the_best_in_document_order():

@@ -135,7 +135,9 @@ def test_killed_build_leaves_a_loadable_index(tmp_path, hash_embedder):
     outcomes = set()
     for delay in (0.05, 0.3, 0.8):
         proc = subprocess.Popen(
-            [sys.executable, "-c", _KILL_SCRIPT, str(tmp_path)], stdout=subprocess.PIPE, text=True,
+            [sys.executable, "-c", _KILL_SCRIPT, str(tmp_path)],
+            stdout=subprocess.PIPE,
+            text=True,
             env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)},
         )
         assert proc.stdout.readline().strip() == "ready"

@@ -75,7 +75,7 @@ SEED_KEEP = {
         "significant implications for regional stability and the ongoing geopolitical dynamics in the Middle East.",
     ],
     "004_afface0cdd3336e2": [
-        "U.S. Major General Joel \"JB\" Vowell",
+        'U.S. Major General Joel "JB" Vowell',
         "• the level of threat that Daesh represents today",
         "• and the effective capabilities of the Iraqi forces.",
         "until all American soldiers have left Iraqi soil.",
@@ -290,8 +290,7 @@ def test_sidecar_overrides_and_reports_bad_rows(tmp_path):
     (tmp_path / "s1.txt").write_text("Story one\n\nPublished on March 3, 2024 in print.", encoding="utf-8")
     (tmp_path / "s2.txt").write_text("Story two\n\nNo date here.", encoding="utf-8")
     rows = [
-        {"id": "s1", "published": None, "source": "Wire", "url": "https://example.org/s1",
-         "title": "“Better title”"},
+        {"id": "s1", "published": None, "source": "Wire", "url": "https://example.org/s1", "title": "“Better title”"},
         {"id": "s2", "published": "2024-02-01"},
         {"id": "s3", "bogus": 1},
     ]

@@ -25,15 +25,18 @@ def test_the_tree_has_no_cycle_and_no_lab_import():
 
 
 def test_the_checker_finds_a_lazy_cycle_and_a_lab_import(tmp_path):
-    _write(tmp_path, {
-        "factcheck/__init__.py": "",
-        "factcheck/index.py": "from .retrieve import build\n",
-        "factcheck/retrieve.py": "def f():\n    from . import index\n",  # a lazy import is still an arrow
-        "factcheck/api/__init__.py": "from .app import create_app\n",  # a package's face, not a cycle
-        "factcheck/api/app.py": "from ..index import x\n",
-        "factcheck/evals.py": "import lab.verifier.train\n",
-        "lab/__init__.py": "",
-    })
+    _write(
+        tmp_path,
+        {
+            "factcheck/__init__.py": "",
+            "factcheck/index.py": "from .retrieve import build\n",
+            "factcheck/retrieve.py": "def f():\n    from . import index\n",  # a lazy import is still an arrow
+            "factcheck/api/__init__.py": "from .app import create_app\n",  # a package's face, not a cycle
+            "factcheck/api/app.py": "from ..index import x\n",
+            "factcheck/evals.py": "import lab.verifier.train\n",
+            "lab/__init__.py": "",
+        },
+    )
     found = check_imports.problems(tmp_path)
     assert "import cycle: factcheck.index <-> factcheck.retrieve" in found
     assert any(line.startswith("factcheck/evals.py imports the lab") for line in found)
@@ -51,11 +54,29 @@ def test_public_imports_keep_working():
 
 @pytest.mark.slow
 def test_the_wheel_holds_the_product_and_no_lab(tmp_path):
-    subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w",
-                    str(tmp_path), str(ROOT)], check=True, cwd=tmp_path)
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "--no-deps",
+            "--no-build-isolation",
+            "-q",
+            "-w",
+            str(tmp_path),
+            str(ROOT),
+        ],
+        check=True,
+        cwd=tmp_path,
+    )
     wheel = next(tmp_path.glob("factcheck-*.whl"))
     names = zipfile.ZipFile(wheel).namelist()
     assert not [n for n in names if n.startswith("lab/") or "/lab/" in n]
-    for needed in ("factcheck/verifier/packed.py", "factcheck/judges/verifier.py", "factcheck/api/app.py",
-                   "factcheck/models/verifier-v10/model-packed.safetensors"):
+    for needed in (
+        "factcheck/verifier/packed.py",
+        "factcheck/judges/verifier.py",
+        "factcheck/api/app.py",
+        "factcheck/models/verifier-v10/model-packed.safetensors",
+    ):
         assert needed in names

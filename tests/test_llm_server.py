@@ -32,9 +32,19 @@ CLAIMS = [
 def llm_settings(tmp_path, **kw) -> Settings:
     # max_tokens 600 fits the largest reply the llama.cpp schema bounds allow, so replies are never cut off.
     base = dict(
-        index_dir=tmp_path / "index", embedder="hash", llm_model="openai/gemma", llm_api_base=BASE,
-        llm_json_mode="llamacpp", llm_system_prompt="user", llm_timeout_s=180, llm_max_retries=1,
-        llm_retry_initial_s=0.5, llm_max_tokens=600, llm_cache_dir=None, llm_assist=False, top_k=2,
+        index_dir=tmp_path / "index",
+        embedder="hash",
+        llm_model="openai/gemma",
+        llm_api_base=BASE,
+        llm_json_mode="llamacpp",
+        llm_system_prompt="user",
+        llm_timeout_s=180,
+        llm_max_retries=1,
+        llm_retry_initial_s=0.5,
+        llm_max_tokens=600,
+        llm_cache_dir=None,
+        llm_assist=False,
+        top_k=2,
     )
     base.update(kw)
     return Settings(_env_file=None, **base)
@@ -65,7 +75,7 @@ def test_raw_reply_parses_into_the_schema_and_citations_validate(small_index, ha
     assert len(out.citations) - len(kept) - len(problems) >= 0  # each citation is kept, dropped or a duplicate
     retrieved = {h.passage.id: h.passage for h in hits}
     for c in kept:
-        assert texts[c.article_id][c.start:c.end] == c.quote
+        assert texts[c.article_id][c.start : c.end] == c.quote
         p = retrieved[c.passage_id]
         assert p.start <= c.start and c.end <= p.end
 
@@ -90,7 +100,7 @@ def test_pipeline_check_with_llm_judge_records_protocol_fields(small_index, hash
         assert v.judge == "verifier" and fallback.calls == 1
         assert v.fallback_reason and "openai/gemma" in v.fallback_reason
     for c in v.citations:
-        assert texts[c.article_id][c.start:c.end] == c.quote
+        assert texts[c.article_id][c.start : c.end] == c.quote
 
 
 def test_second_identical_call_is_served_from_the_cache(small_index, hash_embedder, tmp_path):

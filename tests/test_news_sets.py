@@ -19,8 +19,18 @@ REPO = Path(__file__).resolve().parent.parent
 SEED = REPO / "evals" / "datasets" / "seed-news.jsonl"
 S, C, U = "supported", "contradicted", "unverified"
 CATEGORIES = {
-    "paraphrase", "name-variant", "changed-number", "changed-date", "negation", "swapped-entity", "near-miss",
-    "absent", "single-outlet", "disagreement", "injection", "other-actor",
+    "paraphrase",
+    "name-variant",
+    "changed-number",
+    "changed-date",
+    "negation",
+    "swapped-entity",
+    "near-miss",
+    "absent",
+    "single-outlet",
+    "disagreement",
+    "injection",
+    "other-actor",
 }
 # (dataset, articles, claims per label)
 SETS = {

@@ -8,8 +8,8 @@ import pytest
 
 from factcheck.models import Article
 from factcheck.pipeline import build_pipeline
-from factcheck.text import tokenize
 from factcheck.settings import Settings
+from factcheck.text import tokenize
 
 # Short passages that talk about the same subject as the seeds without the distinguishing keyword:
 # exactly what pulls a dense-only retriever off the passage that names the thing asked about.
@@ -95,8 +95,15 @@ def test_changed_figure_is_not_grouped_as_a_copy(tmp_path, minilm):
 
 def test_as_of_leaves_out_later_articles(tmp_path, minilm):
     arts = [
-        Article(id="early", title="Early", text="The base was attacked by a drone on Monday.", published=date(2024, 1, 10)),
-        Article(id="late", title="Late", text="The base was attacked by a drone again on Friday.", published=date(2024, 3, 1)),
+        Article(
+            id="early", title="Early", text="The base was attacked by a drone on Monday.", published=date(2024, 1, 10)
+        ),
+        Article(
+            id="late",
+            title="Late",
+            text="The base was attacked by a drone again on Friday.",
+            published=date(2024, 3, 1),
+        ),
         Article(id="undated", title="Undated", text="A drone attack on the base was reported.", published=None),
     ]
     pipe = build_pipeline(Settings(index_dir=tmp_path), embedder=minilm, load_judge=False)

@@ -8,8 +8,8 @@ schemathesis = pytest.importorskip("schemathesis")
 from hypothesis import HealthCheck, settings  # noqa: E402
 from schemathesis.checks import content_type_conformance, not_a_server_error, response_schema_conformance  # noqa: E402
 
-from tests.api_support import make_pipeline, make_settings  # noqa: E402
 from factcheck.api import create_app  # noqa: E402
+from tests.api_support import make_pipeline, make_settings  # noqa: E402
 
 
 def _app():
@@ -32,9 +32,7 @@ schema = schemathesis.openapi.from_asgi("/openapi.json", _app())
 @settings(max_examples=25, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True)
 def test_no_server_errors(case):
     response = case.call()
-    case.validate_response(
-        response, checks=[not_a_server_error, content_type_conformance, response_schema_conformance]
-    )
+    case.validate_response(response, checks=[not_a_server_error, content_type_conformance, response_schema_conformance])
     if response.status_code >= 400:
         body = response.json()
         assert set(body) == {"error"} and {"code", "message"} <= set(body["error"]), body

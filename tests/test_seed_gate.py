@@ -32,8 +32,15 @@ def _verifier_present() -> bool:
 def test_seed_eval_macro_f1_stays_above_floor(tmp_path, minilm):
     settings = Settings(index_dir=tmp_path / "unused", judge="verifier", llm_model=None)
     eval_set = evals.load_eval_set(SEED, "jsonl", corpus=SEED_CORPUS)
-    summary, run_dir = evals.run_eval(eval_set, settings, out_dir=tmp_path / "run", embedder=minilm,
-                                      cache_dir=tmp_path / "cache", concurrency=2, progress=False)
+    summary, run_dir = evals.run_eval(
+        eval_set,
+        settings,
+        out_dir=tmp_path / "run",
+        embedder=minilm,
+        cache_dir=tmp_path / "cache",
+        concurrency=2,
+        progress=False,
+    )
     assert summary["n_errors"] == 0, (run_dir / "report.md").read_text()
     assert summary["index"]["gold_articles_missing"] == 0
     # Citations must always be verbatim at their offsets, whatever the label quality.

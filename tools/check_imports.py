@@ -98,7 +98,9 @@ def problems(root: Path = ROOT) -> list[str]:
     for path in sorted((root / "factcheck").rglob("*.py")):
         bad = sorted(t for t in imports_of(path, root) if t == "lab" or t.startswith("lab."))
         if bad:
-            out.append(f"{path.relative_to(root)} imports the lab ({', '.join(bad)}): the product never imports its clients")
+            out.append(
+                f"{path.relative_to(root)} imports the lab ({', '.join(bad)}): the product never imports its clients"
+            )
     return out
 
 

@@ -13,7 +13,7 @@ from typing import Any
 from fastapi import FastAPI, Path
 
 from .. import errors
-from ..extract import ExtractedClaim, ClaimExtractor, make_extractor
+from ..extract import ClaimExtractor, ExtractedClaim, make_extractor
 from ..models import Article, Verdict
 from ..settings import Settings
 from .middleware import ApiKeyMiddleware, BodyLimitMiddleware, JsonCORSMiddleware, install_error_handlers
@@ -147,10 +147,22 @@ def _add_check_routes(app: FastAPI, settings: Settings, extractor: ClaimExtracto
     @app.post(
         "/extract",
         response_model=ExtractResponse,
-        responses={200: {"content": {"application/json": {"example": {
-            "url": None, "extractor": "rules/rules-v1",
-            "claims": [{**ExtractedClaim.model_config["json_schema_extra"]["examples"][0], "verdict": None}],
-        }}}}, **ERROR_RESPONSES},
+        responses={
+            200: {
+                "content": {
+                    "application/json": {
+                        "example": {
+                            "url": None,
+                            "extractor": "rules/rules-v1",
+                            "claims": [
+                                {**ExtractedClaim.model_config["json_schema_extra"]["examples"][0], "verdict": None}
+                            ],
+                        }
+                    }
+                }
+            },
+            **ERROR_RESPONSES,
+        },
         summary="Find claims in text",
     )
     async def extract(req: ExtractRequest) -> ExtractResponse:
@@ -165,7 +177,6 @@ def _add_check_routes(app: FastAPI, settings: Settings, extractor: ClaimExtracto
             for item, v in zip(items, verdicts):
                 item.verdict = v
         return ExtractResponse(url=req.url, extractor=f"{extractor.name}/{extractor.version}", claims=items)
-
 
 
 def _add_article_routes(app: FastAPI) -> None:
@@ -217,7 +228,6 @@ def _add_article_routes(app: FastAPI) -> None:
         )
 
 
-
 def _add_health_route(app: FastAPI, extractor: ClaimExtractor) -> None:
     """GET /health: what is loaded and how busy it is."""
 
@@ -237,8 +247,11 @@ def _add_health_route(app: FastAPI, extractor: ClaimExtractor) -> None:
         except errors.IndexMissingError:
             index_stats = None
         judge = p.judge
-        models = {"judge": f"{judge.name}/{judge.version}", "embedder": p.embedder.name,
-                  "extractor": f"{extractor.name}/{extractor.version}"}
+        models = {
+            "judge": f"{judge.name}/{judge.version}",
+            "embedder": p.embedder.name,
+            "extractor": f"{extractor.name}/{extractor.version}",
+        }
         fallback = getattr(judge, "fallback", None)
         if fallback is not None and hasattr(fallback, "version"):
             models["fallback_judge"] = f"{fallback.name}/{fallback.version}"

@@ -122,7 +122,9 @@ class ApiKeyMiddleware:
             given = auth[7:].strip()
         if given is None:
             await error_response(
-                401, "unauthorized", "API key required (X-API-Key header or Authorization: Bearer)",
+                401,
+                "unauthorized",
+                "API key required (X-API-Key header or Authorization: Bearer)",
                 {"WWW-Authenticate": "Bearer"},
             )(scope, receive, send)
             return

@@ -10,7 +10,6 @@ from pydantic import BaseModel, Field, field_validator
 from ..extract import ExtractedClaim
 from ..models import Verdict
 
-
 # Hard ceilings for the schema; the configured (smaller) limits are enforced per request.
 CLAIM_HARD_MAX = 20_000
 
@@ -69,13 +68,25 @@ EXAMPLE_VERDICT: dict[str, Any] = {
     ],
     "explanation": "Two independent articles put the US presence in Iraq at about 2,500 troops.",
     "sources": [
-        {"article_id": "002_fe05e3191f7400ad", "title": "Future of Foreign Troops in Iraq to Be Discussed by "
-         "Washington and Baghdad", "source": "TOME", "published": "2024-05-29", "stance": "supports", "score": 0.97},
+        {
+            "article_id": "002_fe05e3191f7400ad",
+            "title": "Future of Foreign Troops in Iraq to Be Discussed by Washington and Baghdad",
+            "source": "TOME",
+            "published": "2024-05-29",
+            "stance": "supports",
+            "score": 0.97,
+        },
         {"article_id": "000_2190a2ff1cec9e27", "stance": "supports", "score": 0.95},
     ],
     "checks": [
-        {"kind": "number", "outcome": "match", "claim_value": "2,500", "evidence_value": "2,500",
-         "passage_id": "002_fe05e3191f7400ad#4", "detail": ""}
+        {
+            "kind": "number",
+            "outcome": "match",
+            "claim_value": "2,500",
+            "evidence_value": "2,500",
+            "passage_id": "002_fe05e3191f7400ad#4",
+            "detail": "",
+        }
     ],
     "judge": "verifier",
     "judge_version": "verifier-v10+acee2bb5",
@@ -209,6 +220,7 @@ class Health(BaseModel):
     models: dict[str, str] = Field(default_factory=dict, description="Versions of every model in play")
     index: dict[str, Any] | None = None
     queue: dict[str, int]
+
 
 ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     401: {"model": ErrorBody, "description": "API key missing or wrong"},

@@ -38,8 +38,10 @@ def cmd_serve(args: Any) -> int:
     if settings.port < 1 or settings.port > 65535:
         raise errors.InputError(f"port must be 1..65535, not {settings.port}")
     if not _is_loopback(settings.host) and not settings.api_key:
-        print(f"factcheck: warning: serving on {settings.host} without an API key (set FACTCHECK_API_KEY)",
-              file=sys.stderr)
+        print(
+            f"factcheck: warning: serving on {settings.host} without an API key (set FACTCHECK_API_KEY)",
+            file=sys.stderr,
+        )
     # Built before uvicorn starts so a missing/corrupt index or model is one line and exit 2, not a traceback.
     pipeline = build_pipeline(settings)
     app = create_app(settings, pipeline)
@@ -54,8 +56,12 @@ def add_cli(subparsers: Any) -> None:
     s.add_argument("--port", type=int, default=None, help="port (default: FACTCHECK_PORT or 8000)")
     s.add_argument("--workers", type=int, default=None, help="threads for model work (default: FACTCHECK_WORKERS)")
     s.add_argument("--api-key", default=None, help="require this key (default: FACTCHECK_API_KEY; prefer the env)")
-    s.add_argument("--cors-origin", action="append", default=[],
-                   help="allow this exact origin (repeatable; default: FACTCHECK_CORS_ORIGINS, a JSON list)")
+    s.add_argument(
+        "--cors-origin",
+        action="append",
+        default=[],
+        help="allow this exact origin (repeatable; default: FACTCHECK_CORS_ORIGINS, a JSON list)",
+    )
     s.add_argument("--judge", choices=["auto", "verifier", "llm"], default=None)
     s.add_argument("--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"])
     s.add_argument("--no-access-log", dest="access_log", action="store_false", help="silence per-request logs")

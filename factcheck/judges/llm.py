@@ -94,11 +94,14 @@ class LLMJudge:
     def messages(self, claim: str, hits: list[SearchHit], hints: AssistHints | None = None) -> list[dict[str, str]]:
         """The chat messages for a claim: fixed system instructions, the data in the user turn."""
         system = PromptTemplate.fill(self.prompt.system, {"schema": json.dumps(VERDICT_SCHEMA)})
-        user = PromptTemplate.fill(self.prompt.user, {
-            "claim": neutralise(claim),
-            "passages": render_passages(hits),
-            "hints": render_hints(hints, hits),
-        })
+        user = PromptTemplate.fill(
+            self.prompt.user,
+            {
+                "claim": neutralise(claim),
+                "passages": render_passages(hits),
+                "hints": render_hints(hints, hits),
+            },
+        )
         if self.settings.llm_system_prompt == "user":
             # The instructions still come first, before any data, in the one turn the template keeps.
             return [{"role": "user", "content": f"{system}\n\n{user}"}]
@@ -109,10 +112,14 @@ class LLMJudge:
     def _request(self, messages: list[dict[str, str]]) -> dict[str, Any]:
         s = self.settings
         kw: dict[str, Any] = dict(
-            model=self.model, messages=messages, temperature=s.llm_temperature, max_tokens=s.llm_max_tokens,
+            model=self.model,
+            messages=messages,
+            temperature=s.llm_temperature,
+            max_tokens=s.llm_max_tokens,
             timeout=s.llm_timeout_s,
             # tenacity below is the only retry loop; litellm and the OpenAI client must not add their own.
-            num_retries=0, max_retries=0,
+            num_retries=0,
+            max_retries=0,
             **format_kwargs(self.json_mode),
         )
         if s.llm_api_base:
@@ -128,10 +135,16 @@ class LLMJudge:
         s = self.settings
         key = None
         if self.cache is not None:
-            key = ResponseCache.key(self.model, self.prompt_version, {
-                "json_mode": self.json_mode, "temperature": s.llm_temperature,
-                "max_tokens": s.llm_max_tokens, "messages": messages,
-            })
+            key = ResponseCache.key(
+                self.model,
+                self.prompt_version,
+                {
+                    "json_mode": self.json_mode,
+                    "temperature": s.llm_temperature,
+                    "max_tokens": s.llm_max_tokens,
+                    "messages": messages,
+                },
+            )
             try:
                 raw = self.cache.get(key)
             except sqlite3.Error as e:
@@ -143,11 +156,15 @@ class LLMJudge:
         retrying = Retrying(
             retry=retry_if_exception(is_transient),
             stop=stop_after_attempt(attempts),
-            wait=wait_exponential_jitter(multiplier=s.llm_retry_initial_s, max=s.llm_retry_max_s,
-                                         jitter=s.llm_retry_initial_s),
+            wait=wait_exponential_jitter(
+                multiplier=s.llm_retry_initial_s, max=s.llm_retry_max_s, jitter=s.llm_retry_initial_s
+            ),
             before_sleep=lambda rs: log.warning(
-                "LLM call failed (%s), retry %d/%d", type(rs.outcome.exception()).__name__,
-                rs.attempt_number, attempts - 1),
+                "LLM call failed (%s), retry %d/%d",
+                type(rs.outcome.exception()).__name__,
+                rs.attempt_number,
+                attempts - 1,
+            ),
             reraise=True,
         )
         try:
@@ -216,9 +233,16 @@ class LLMJudge:
         t0 = time.perf_counter()
         if not hits:
             return Verdict(
-                claim=claim, label="unverified", confidence=0.0, explanation="No passages were retrieved.",
-                judge=self.name, judge_version=self.version, prompt_version=self.prompt_version, model=self.model,
-                usage=Usage(), retrieved=0,
+                claim=claim,
+                label="unverified",
+                confidence=0.0,
+                explanation="No passages were retrieved.",
+                judge=self.name,
+                judge_version=self.version,
+                prompt_version=self.prompt_version,
+                model=self.model,
+                usage=Usage(),
+                retrieved=0,
             )
         hints, base = self._assist(claim, hits)
         t1 = time.perf_counter()
@@ -231,8 +255,9 @@ class LLMJudge:
             try:
                 call = self.complete(messages)
             except ModelError as e:  # includes LLMUnavailableError: nothing to repair, fall back now
-                return self._fall_back(claim, hits, base, f"{e.code}: {e}", usage, dropped_total, t0, t1,
-                                       raw=e.raw, error=e)
+                return self._fall_back(
+                    claim, hits, base, f"{e.code}: {e}", usage, dropped_total, t0, t1, raw=e.raw, error=e
+                )
             add_usage(usage, call.usage)
             last_raw = call.raw
             live_calls += not call.cached
@@ -248,19 +273,32 @@ class LLMJudge:
             citations, problems = validate_citations(out.citations, hits, stance)
             dropped_total += len(problems)
             if out.label != "unverified" and not citations:
-                problem = (f"label {out.label!r} with no valid citation"
-                           + (f" ({'; '.join(problems[:3])})" if problems else ""))
-                messages = self._repair(messages, call.raw, problem + ". Copy the exact words from the passage and "
-                                        "name it by its id, or answer unverified.")
+                problem = f"label {out.label!r} with no valid citation" + (
+                    f" ({'; '.join(problems[:3])})" if problems else ""
+                )
+                messages = self._repair(
+                    messages,
+                    call.raw,
+                    problem + ". Copy the exact words from the passage and name it by its id, or answer unverified.",
+                )
                 continue
             usage.cached = live_calls == 0
             t2 = time.perf_counter()
             verdict = Verdict(
-                claim=claim, label=out.label, confidence=out.confidence, citations=citations,
-                explanation=out.explanation.strip(), sources=self._sources(hits, citations, out),
+                claim=claim,
+                label=out.label,
+                confidence=out.confidence,
+                citations=citations,
+                explanation=out.explanation.strip(),
+                sources=self._sources(hits, citations, out),
                 checks=list(hints.checks) if hints else [],
-                judge=self.name, judge_version=self.version, prompt_version=self.prompt_version, model=self.model,
-                dropped_citations=len(problems), usage=usage, retrieved=len(hits),
+                judge=self.name,
+                judge_version=self.version,
+                prompt_version=self.prompt_version,
+                model=self.model,
+                dropped_citations=len(problems),
+                usage=usage,
+                retrieved=len(hits),
                 timings_ms={"assist": round((t1 - t0) * 1000, 2), "llm": round((t2 - t1) * 1000, 2)},
             )
             if hints is not None and hints.label is not None and hints.label != out.label:
@@ -274,8 +312,11 @@ class LLMJudge:
         """The conversation plus the bad reply and what was wrong with it."""
         return messages + [
             {"role": "assistant", "content": raw},
-            {"role": "user", "content": f"Your reply was rejected: {error}\n"
-                                        "Reply again with one JSON object that follows the rules and the schema."},
+            {
+                "role": "user",
+                "content": f"Your reply was rejected: {error}\n"
+                "Reply again with one JSON object that follows the rules and the schema.",
+            },
         ]
 
     @staticmethod
@@ -289,13 +330,29 @@ class LLMJudge:
             if a.id in seen:
                 continue
             on = a.id in cited and stance != "silent"
-            seen[a.id] = SourceStance(article_id=a.id, title=a.title, source=a.source, published=a.published,
-                                      stance=stance if on else "silent", score=out.confidence if on else 0.0)
+            seen[a.id] = SourceStance(
+                article_id=a.id,
+                title=a.title,
+                source=a.source,
+                published=a.published,
+                stance=stance if on else "silent",
+                score=out.confidence if on else 0.0,
+            )
         return list(seen.values())
 
     def _fall_back(
-        self, claim: str, hits: list[SearchHit], base: Verdict | None, reason: str, usage: Usage,
-        dropped: int, t0: float, t1: float, *, raw: str | None = None, error: ModelError | None = None,
+        self,
+        claim: str,
+        hits: list[SearchHit],
+        base: Verdict | None,
+        reason: str,
+        usage: Usage,
+        dropped: int,
+        t0: float,
+        t1: float,
+        *,
+        raw: str | None = None,
+        error: ModelError | None = None,
     ) -> Verdict:
         """The verifier's verdict, saying the LLM did not decide and why; ModelError when there is no verifier."""
         log.warning("LLM judge falling back: %s", reason)
@@ -308,6 +365,5 @@ class LLMJudge:
         verdict.fallback_reason = f"llm ({self.model}, prompt {self.prompt_version}) did not decide: {reason}"
         verdict.dropped_citations = dropped
         verdict.usage = usage
-        verdict.timings_ms.update(assist=round((t1 - t0) * 1000, 2),
-                                  llm=round((time.perf_counter() - t1) * 1000, 2))
+        verdict.timings_ms.update(assist=round((t1 - t0) * 1000, 2), llm=round((time.perf_counter() - t1) * 1000, 2))
         return verdict

@@ -71,8 +71,14 @@ def _transient_errors() -> tuple[type[BaseException], ...]:
     if not _TRANSIENT:
         import litellm
 
-        names = ("RateLimitError", "Timeout", "APIConnectionError", "InternalServerError",
-                 "ServiceUnavailableError", "BadGatewayError")
+        names = (
+            "RateLimitError",
+            "Timeout",
+            "APIConnectionError",
+            "InternalServerError",
+            "ServiceUnavailableError",
+            "BadGatewayError",
+        )
         _TRANSIENT = tuple(getattr(litellm, n) for n in names if hasattr(litellm, n))
     return _TRANSIENT
 
@@ -88,11 +94,22 @@ def is_transient(exc: BaseException) -> bool:
 # ---- model output ---------------------------------------------------------------------------------
 
 _LABEL_ALIASES = {
-    "support": "supported", "supports": "supported", "true": "supported", "correct": "supported",
-    "contradict": "contradicted", "contradicts": "contradicted", "refuted": "contradicted",
-    "refutes": "contradicted", "false": "contradicted", "incorrect": "contradicted",
-    "not enough info": "unverified", "not_enough_info": "unverified", "nei": "unverified",
-    "unknown": "unverified", "insufficient": "unverified", "unverifiable": "unverified",
+    "support": "supported",
+    "supports": "supported",
+    "true": "supported",
+    "correct": "supported",
+    "contradict": "contradicted",
+    "contradicts": "contradicted",
+    "refuted": "contradicted",
+    "refutes": "contradicted",
+    "false": "contradicted",
+    "incorrect": "contradicted",
+    "not enough info": "unverified",
+    "not_enough_info": "unverified",
+    "nei": "unverified",
+    "unknown": "unverified",
+    "insufficient": "unverified",
+    "unverifiable": "unverified",
 }
 
 
@@ -241,11 +258,21 @@ def validate_citations(
         if key in seen:
             continue
         seen.add(key)
-        kept.append(Citation(
-            article_id=hit.passage.article_id, passage_id=hit.passage.id, quote=hit.passage.text[a:b],
-            start=start, end=end, title=hit.article.title, source=hit.article.source, url=hit.article.url,
-            published=hit.article.published, stance=stance, score=hit.score,
-        ))
+        kept.append(
+            Citation(
+                article_id=hit.passage.article_id,
+                passage_id=hit.passage.id,
+                quote=hit.passage.text[a:b],
+                start=start,
+                end=end,
+                title=hit.article.title,
+                source=hit.article.source,
+                url=hit.article.url,
+                published=hit.article.published,
+                stance=stance,
+                score=hit.score,
+            )
+        )
     return kept, problems
 
 
@@ -274,10 +301,12 @@ class PromptTemplate:
     @staticmethod
     def fill(template: str, values: Mapping[str, str]) -> str:
         """Replace every {{name}} in one pass, so values that contain {{...}} are left alone."""
+
         def sub(m: re.Match) -> str:
             if m.group(1) not in values:
                 raise InputError(f"prompt placeholder {{{{{m.group(1)}}}}} has no value")
             return values[m.group(1)]
+
         return _PLACEHOLDER.sub(sub, template)
 
 
@@ -339,8 +368,12 @@ def coerce_hint(entry: Any) -> tuple[str | None, PassageHint, list[ConsistencyFi
     if stance not in ("supports", "contradicts", "silent"):
         return None
     pe, pc, score = _field(entry, "p_entail"), _field(entry, "p_contradict"), _field(entry, "score")
-    hint = PassageHint(stance=stance, score=None if score is None else float(score),
-                       p_entail=None if pe is None else float(pe), p_contradict=None if pc is None else float(pc))
+    hint = PassageHint(
+        stance=stance,
+        score=None if score is None else float(score),
+        p_entail=None if pe is None else float(pe),
+        p_contradict=None if pc is None else float(pc),
+    )
     checks = [c for c in (_field(entry, "checks") or []) if isinstance(c, ConsistencyFinding)]
     return _field(entry, "passage_id"), hint, checks
 
@@ -368,9 +401,11 @@ def render_hints(hints: AssistHints | None, hits: list[SearchHit]) -> str:
         lines.append(f"P{i + 1}: {_hint_text(hints.passages[i])}")
     for c in hints.checks:
         where = f" in P{pid[c.passage_id] + 1}" if c.passage_id in pid else ""
-        lines.append(neutralise(
-            f"{c.kind} check{where}: claim says {c.claim_value!r}, evidence says {c.evidence_value!r}: {c.outcome}"
-        ))
+        lines.append(
+            neutralise(
+                f"{c.kind} check{where}: claim says {c.claim_value!r}, evidence says {c.evidence_value!r}: {c.outcome}"
+            )
+        )
     lines.append("</hints>")
     return "\n".join(lines) + "\n"
 
@@ -449,8 +484,12 @@ def resolve_json_mode(settings: Settings) -> JsonMode:
 def format_kwargs(mode: JsonMode) -> dict[str, Any]:
     """The completion kwargs that request structured output in this mode."""
     if mode == "json_schema":
-        return {"response_format": {"type": "json_schema",
-                                    "json_schema": {"name": "verdict", "schema": VERDICT_SCHEMA, "strict": True}}}
+        return {
+            "response_format": {
+                "type": "json_schema",
+                "json_schema": {"name": "verdict", "schema": VERDICT_SCHEMA, "strict": True},
+            }
+        }
     if mode == "json_object":
         return {"response_format": {"type": "json_object"}}
     if mode == "llamacpp":
@@ -483,5 +522,3 @@ def add_usage(total: Usage, part: Usage) -> None:
     total.completion_tokens += part.completion_tokens
     total.total_tokens += part.total_tokens
     total.cost_usd += part.cost_usd
-
-

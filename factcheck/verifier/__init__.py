@@ -2,16 +2,26 @@
 
 from .model import (
     CONTRADICT,
-    CalibratedScorer,
     DEFAULT_MODEL_DIR,
     DEFAULT_THRESHOLDS,
     ENTAIL,
     NEUTRAL,
+    CalibratedScorer,
     Verifier,
     load_verifier,
     model_text,
     model_weights,
 )
 
-__all__ = ["CONTRADICT", "CalibratedScorer", "DEFAULT_MODEL_DIR", "DEFAULT_THRESHOLDS", "ENTAIL", "NEUTRAL", "Verifier", "load_verifier",
-           "model_text", "model_weights"]
+__all__ = [
+    "CONTRADICT",
+    "CalibratedScorer",
+    "DEFAULT_MODEL_DIR",
+    "DEFAULT_THRESHOLDS",
+    "ENTAIL",
+    "NEUTRAL",
+    "Verifier",
+    "load_verifier",
+    "model_text",
+    "model_weights",
+]

@@ -32,8 +32,15 @@ def model_text(text: str) -> str:
 class CalibratedScorer:
     """Logits of (evidence, claim) pairs to temperature-calibrated probabilities; subclasses supply the logits."""
 
-    def __init__(self, *, name: str, version: str, temperature: float = 1.0, thresholds: dict | None = None,
-                 calibration: dict | None = None):
+    def __init__(
+        self,
+        *,
+        name: str,
+        version: str,
+        temperature: float = 1.0,
+        thresholds: dict | None = None,
+        calibration: dict | None = None,
+    ):
         self.name = name
         self.version = version
         self.temperature = temperature
@@ -60,8 +67,9 @@ class CalibratedScorer:
 class Verifier(CalibratedScorer):
     """Loads the shipped cross-encoder (fp16 or packed low-bit on disk, fp32 on CPU) and scores claim/sentence pairs."""
 
-    def __init__(self, path: str | Path | None = None, *, batch_size: int = 32, max_length: int = 128,
-                 threads: int | None = None):
+    def __init__(
+        self, path: str | Path | None = None, *, batch_size: int = 32, max_length: int = 128, threads: int | None = None
+    ):
         import torch
         from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
@@ -77,7 +85,8 @@ class Verifier(CalibratedScorer):
             self.model = _packed_model(self.path, weights)
         else:
             self.model = AutoModelForSequenceClassification.from_pretrained(
-                self.path, local_files_only=True, dtype=torch.float32).eval()
+                self.path, local_files_only=True, dtype=torch.float32
+            ).eval()
         id2label = {int(k): v for k, v in self.model.config.id2label.items()}
         if id2label.get(ENTAIL) != "entailment" or id2label.get(CONTRADICT) != "contradiction":
             raise ModelError(f"unexpected verifier labels {id2label}")
@@ -89,9 +98,13 @@ class Verifier(CalibratedScorer):
         with weights.open("rb") as f:
             digest = hashlib.file_digest(f, "sha256")
         digest.update(cal_bytes)  # new thresholds change verdicts as much as new weights do
-        super().__init__(name=self.path.name, version=f"{self.path.name}+{digest.hexdigest()[:8]}",
-                         temperature=float(cal.get("temperature", 1.0)), thresholds=cal.get("thresholds", {}),
-                         calibration=cal)
+        super().__init__(
+            name=self.path.name,
+            version=f"{self.path.name}+{digest.hexdigest()[:8]}",
+            temperature=float(cal.get("temperature", 1.0)),
+            thresholds=cal.get("thresholds", {}),
+            calibration=cal,
+        )
         self._lock = threading.Lock()  # torch modules are not re-entrant across request threads
 
     def logits(self, premises: list[str], hypotheses: list[str]) -> np.ndarray:
@@ -103,10 +116,15 @@ class Verifier(CalibratedScorer):
         order = sorted(range(n), key=lambda i: len(premises[i]) + len(hypotheses[i]))
         with self._lock, self._torch.inference_mode():
             for k in range(0, n, self.batch_size):
-                idx = order[k:k + self.batch_size]
-                enc = self.tokenizer([model_text(premises[i]) for i in idx], [model_text(hypotheses[i]) for i in idx],
-                                     truncation="longest_first",
-                                     max_length=self.max_length, padding=True, return_tensors="pt")
+                idx = order[k : k + self.batch_size]
+                enc = self.tokenizer(
+                    [model_text(premises[i]) for i in idx],
+                    [model_text(hypotheses[i]) for i in idx],
+                    truncation="longest_first",
+                    max_length=self.max_length,
+                    padding=True,
+                    return_tensors="pt",
+                )
                 out[idx] = self.model(**enc).logits.float().numpy()
         return out
 
@@ -129,9 +147,11 @@ def _packed_model(folder: Path, weights: Path):
     missing, unexpected = model.load_state_dict(packed.load_state_dict(weights), strict=False)
     missing = [k for k in missing if not k.endswith("position_ids")]
     if missing or unexpected:
-        raise ModelError(f"packed weights in {weights} do not match its config: missing {missing[:3]}, "
-                         f"unexpected {unexpected[:3]}")
+        raise ModelError(
+            f"packed weights in {weights} do not match its config: missing {missing[:3]}, unexpected {unexpected[:3]}"
+        )
     return model.eval()  # built in fp32 (from_config's dtype); the dequantized weights are fp32 too
+
 
 _SHARED: dict[Path, Verifier] = {}
 

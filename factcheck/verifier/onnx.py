@@ -53,8 +53,12 @@ def export_classifier(model, tokenizer, target: Path) -> Path:
             return target
         target.parent.mkdir(parents=True, exist_ok=True)
         # Pairs of different lengths so the traced graph handles padding.
-        enc = tokenizer(["a short premise", "a second, longer premise sentence"],
-                        ["claim one", "claim number two here"], padding=True, return_tensors="pt")
+        enc = tokenizer(
+            ["a short premise", "a second, longer premise sentence"],
+            ["claim one", "claim number two here"],
+            padding=True,
+            return_tensors="pt",
+        )
         # BERT-style tokenizers give token_type_ids; MPNet's do not (and its forward takes none).
         names = tuple(k for k in ONNX_INPUTS if k in enc)
         trace_to_onnx(Logits(model, names), enc, target, "logits", inputs=names)

@@ -32,7 +32,7 @@ def unpack_bits(buf: np.ndarray, bits: int, n: int) -> np.ndarray:
         words = b[:, 0] | (b[:, 1] << 8) | (b[:, 2] << 16)
         codes = (words[:, None] >> (3 * np.arange(8, dtype=np.uint32))) & 7
     else:
-        codes = (buf[:, None] >> (bits * np.arange(8 // bits, dtype=np.uint8))) & (2 ** bits - 1)
+        codes = (buf[:, None] >> (bits * np.arange(8 // bits, dtype=np.uint8))) & (2**bits - 1)
     return codes.astype(np.uint8).reshape(-1)[:n]
 
 
@@ -58,7 +58,9 @@ def code_levels(bits: int, kind: str) -> np.ndarray:
     raise ValueError(f"unknown quantization kind {kind!r}")
 
 
-def dequantize(parts: dict[str, np.ndarray], bits: int, group: int, shape: tuple[int, int], kind: str = "nf") -> np.ndarray:
+def dequantize(
+    parts: dict[str, np.ndarray], bits: int, group: int, shape: tuple[int, int], kind: str = "nf"
+) -> np.ndarray:
     """fp32 matrix back from `quantize`'s parts."""
     rows, cols = shape
     q = code_levels(bits, kind)[unpack_bits(parts["q"], bits, rows * cols)]

@@ -14,7 +14,11 @@ import tempfile
 import time
 from pathlib import Path
 
-LABELS = ("entailment", "neutral", "contradiction")  # ids 0 / 1 / 2; the verdict maps them to supports/silent/contradicts
+LABELS = (
+    "entailment",
+    "neutral",
+    "contradiction",
+)  # ids 0 / 1 / 2; the verdict maps them to supports/silent/contradicts
 LABEL2ID = {name: i for i, name in enumerate(LABELS)}
 NOT_ENTAILMENT = 3  # 2-way rows (RTE): the target is "neutral or contradiction"
 UNLABELED = -1  # rows only a teacher labels (its soft distribution is the whole target)
@@ -33,6 +37,7 @@ def word_embeddings_key(model) -> str:
     weight = model.get_input_embeddings().weight
     return next(name for name, p in model.named_parameters() if p is weight)
 
+
 Row = tuple[str, str, int, str]  # premise, hypothesis, label id, source
 
 
@@ -42,7 +47,10 @@ def write_rows(path: Path, rows: list[Row], lengths: list[int]) -> None:
     tmp = path.with_name(path.name + ".tmp")
     with gzip.open(tmp, "wt", encoding="utf-8") as f:
         for (p, h, lab, src), n in zip(rows, lengths, strict=True):
-            f.write(json.dumps({"premise": p, "hypothesis": h, "label": lab, "source": src, "len": n}, ensure_ascii=False) + "\n")
+            f.write(
+                json.dumps({"premise": p, "hypothesis": h, "label": lab, "source": src, "len": n}, ensure_ascii=False)
+                + "\n"
+            )
     tmp.replace(path)
 
 
@@ -67,16 +75,33 @@ def batches(lengths: list[int], batch_size: int, rng: random.Random) -> list[lis
     chunk = batch_size * 50
     out = []
     for k in range(0, len(idx), chunk):
-        part = sorted(idx[k:k + chunk], key=lambda i: lengths[i])
-        out += [part[j:j + batch_size] for j in range(0, len(part), batch_size)]
+        part = sorted(idx[k : k + chunk], key=lambda i: lengths[i])
+        out += [part[j : j + batch_size] for j in range(0, len(part), batch_size)]
     rng.shuffle(out)
     return out
 
 
-def fit(rows: list[Row], lengths: list[int], base: str | Path, *, seed: int, epochs: int, batch_size: int, lr: float, max_len: int,
-        freeze_embeddings: bool = True, max_steps: int = 0, stop_at: int = 0, device: str = "cpu",
-        ckpt_dir: Path | None = None, ckpt_every: int = 0, soft=None, kd_alpha: float = 0.5, kd_temp: float = 2.0,
-        amp: bool = False):
+def fit(
+    rows: list[Row],
+    lengths: list[int],
+    base: str | Path,
+    *,
+    seed: int,
+    epochs: int,
+    batch_size: int,
+    lr: float,
+    max_len: int,
+    freeze_embeddings: bool = True,
+    max_steps: int = 0,
+    stop_at: int = 0,
+    device: str = "cpu",
+    ckpt_dir: Path | None = None,
+    ckpt_every: int = 0,
+    soft=None,
+    kd_alpha: float = 0.5,
+    kd_temp: float = 2.0,
+    amp: bool = False,
+):
     """Fine-tune `base` as a 3-label cross-encoder on normalised rows; returns (model, tokenizer, stats).
 
     `lengths` order the length buckets: the raw text's lengths, so that batches do not depend on where text was normalised."""
@@ -91,7 +116,8 @@ def fit(rows: list[Row], lengths: list[int], base: str | Path, *, seed: int, epo
     tok = AutoTokenizer.from_pretrained(base)
     # fp32 even when warm-starting from the shipped fp16 weights (fp16 training on CPU diverges)
     model = AutoModelForSequenceClassification.from_pretrained(
-        base, num_labels=3, id2label=dict(enumerate(LABELS)), label2id=LABEL2ID, dtype=torch.float32)
+        base, num_labels=3, id2label=dict(enumerate(LABELS)), label2id=LABEL2ID, dtype=torch.float32
+    )
     if freeze_embeddings:
         # The word-embedding matrix is half the parameters; freezing it makes CPU steps cheaper.
         model.get_input_embeddings().weight.requires_grad_(False)
@@ -106,7 +132,9 @@ def fit(rows: list[Row], lengths: list[int], base: str | Path, *, seed: int, epo
     total = len(plan)
     opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=lr, weight_decay=0.01)
     warm = max(1, int(0.06 * total))
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: min((s + 1) / warm, max(0.0, (total - s) / max(1, total - warm))))
+    sched = torch.optim.lr_scheduler.LambdaLR(
+        opt, lambda s: min((s + 1) / warm, max(0.0, (total - s) / max(1, total - warm)))
+    )
     # on a GPU, padded lengths rounded up to 16 leave few shapes to choose kernels for (CPU runs stay as they were)
     pad = {"pad_to_multiple_of": 16} if device != "cpu" else {}
     t0 = t_warm = time.time()
@@ -115,8 +143,15 @@ def fit(rows: list[Row], lengths: list[int], base: str | Path, *, seed: int, epo
     for step, b in enumerate(plan, 1):
         if stop_at and step > stop_at:
             break  # the LR schedule stays that of the full run; this only ends it early
-        enc = tok([rows[i][0] for i in b], [rows[i][1] for i in b], truncation="longest_first",
-                  max_length=max_len, padding=True, return_tensors="pt", **pad).to(device)
+        enc = tok(
+            [rows[i][0] for i in b],
+            [rows[i][1] for i in b],
+            truncation="longest_first",
+            max_length=max_len,
+            padding=True,
+            return_tensors="pt",
+            **pad,
+        ).to(device)
         y = torch.tensor([rows[i][2] for i in b], device=device)
         with _autocast(amp):
             logits = model(**enc).logits.float()
@@ -135,7 +170,7 @@ def fit(rows: list[Row], lengths: list[int], base: str | Path, *, seed: int, epo
             kd = (p_t * (torch.log_softmax(t, dim=-1) - torch.log_softmax(logits / kd_temp, dim=-1))).sum(-1)
             # an unlabeled row learns from the teacher alone; T^2 keeps the soft term's gradient scale
             w_hard = torch.where(y >= 0, kd_alpha, 0.0)
-            loss = (w_hard * loss_terms + (1 - w_hard) * kd * kd_temp ** 2).mean()
+            loss = (w_hard * loss_terms + (1 - w_hard) * kd * kd_temp**2).mean()
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         opt.step()
@@ -147,16 +182,29 @@ def fit(rows: list[Row], lengths: list[int], base: str | Path, *, seed: int, epo
             t_warm = time.time()
         if step % 20 == 0 or step == total:
             el = time.time() - t0
-            print(f"step {step}/{total} loss {run_loss / 20:.4f} {el / step:.3f}s/step eta {el / step * (total - step) / 60:.1f} min", flush=True)
+            print(
+                f"step {step}/{total} loss {run_loss / 20:.4f} {el / step:.3f}s/step eta {el / step * (total - step) / 60:.1f} min",
+                flush=True,
+            )
             run_loss = 0.0
         if ckpt_dir and ckpt_every and step % ckpt_every == 0:
             export(model, tok, ckpt_dir, fp16=False)
     model.eval()
     end = time.time()
     # the pace after the first steps: on a GPU they are several times slower (kernels chosen per new shape)
-    steady = (end - t_warm) / (steps_done - WARMUP_STEPS) if steps_done > WARMUP_STEPS else (end - t0) / max(1, steps_done)
-    return model, tok, {"steps": steps_done, "schedule_steps": total, "train_seconds": round(end - t0, 1),
-                        "steady_s_per_step": round(steady, 4)}
+    steady = (
+        (end - t_warm) / (steps_done - WARMUP_STEPS) if steps_done > WARMUP_STEPS else (end - t0) / max(1, steps_done)
+    )
+    return (
+        model,
+        tok,
+        {
+            "steps": steps_done,
+            "schedule_steps": total,
+            "train_seconds": round(end - t0, 1),
+            "steady_s_per_step": round(steady, 4),
+        },
+    )
 
 
 def export(model, tok, out: Path, fp16: bool) -> None:
@@ -177,9 +225,15 @@ def pair_logits(model, tok, pairs: list[Row], max_len: int = 128, batch_size: in
     out = []
     with torch.inference_mode(), _autocast(dev.type == "cuda"):
         for k in range(0, len(pairs), batch_size):
-            b = pairs[k:k + batch_size]
-            enc = tok([r[0] for r in b], [r[1] for r in b], truncation="longest_first", max_length=max_len,
-                      padding=True, return_tensors="pt").to(dev)
+            b = pairs[k : k + batch_size]
+            enc = tok(
+                [r[0] for r in b],
+                [r[1] for r in b],
+                truncation="longest_first",
+                max_length=max_len,
+                padding=True,
+                return_tensors="pt",
+            ).to(dev)
             out.append(model(**enc).logits.float().cpu())
     return torch.cat(out).numpy()
 
@@ -198,8 +252,12 @@ def pair_report(logits, rows: list[Row]) -> dict:
         fp = int(((gold != lab) & (pred == lab)).sum())
         fn = int(((gold == lab) & (pred != lab)).sum())
         f1.append(2 * tp / (2 * tp + fp + fn) if tp else 0.0)
-    return {"n": len(rows), "accuracy": round(float((gold == pred).mean()), 4), "macro_f1": round(sum(f1) / 3, 4),
-            "nll": round(float(-logp[np.arange(len(gold)), gold].mean()), 4)}
+    return {
+        "n": len(rows),
+        "accuracy": round(float((gold == pred).mean()), 4),
+        "macro_f1": round(sum(f1) / 3, 4),
+        "nll": round(float(-logp[np.arange(len(gold)), gold].mean()), 4),
+    }
 
 
 def save_trained_part(model, out: Path, parts: int = 2) -> list[Path]:
@@ -214,7 +272,7 @@ def save_trained_part(model, out: Path, parts: int = 2) -> list[Path]:
     paths = []
     for i in range(parts):
         p = out / f"trained-part{i}.safetensors"
-        save_file({k: sd[k] for k in keys[i * per:(i + 1) * per]}, str(p))
+        save_file({k: sd[k] for k in keys[i * per : (i + 1) * per]}, str(p))
         paths.append(p)
     return paths
 
@@ -336,16 +394,34 @@ def main(argv: list[str] | None = None) -> int:
     import torch
 
     ap = argparse.ArgumentParser(prog="python -m lab.verifier.fit", description=__doc__)
-    ap.add_argument("--rows", action="append", required=True, help="NAME=FILE: train rows (jsonl.gz from verifier_train --phase rows)")
-    ap.add_argument("--extra", action="append", default=[], help="NAME=FILE: extra rows added to the train rows of runs that name NAME "
-                                                                "(rows labelled -1 are unlabeled: only a run with a teacher learns from them)")
+    ap.add_argument(
+        "--rows",
+        action="append",
+        required=True,
+        help="NAME=FILE: train rows (jsonl.gz from verifier_train --phase rows)",
+    )
+    ap.add_argument(
+        "--extra",
+        action="append",
+        default=[],
+        help="NAME=FILE: extra rows added to the train rows of runs that name NAME "
+        "(rows labelled -1 are unlabeled: only a run with a teacher learns from them)",
+    )
     ap.add_argument("--eval", action="append", default=[], help="NAME=FILE: held-out pairs to report")
-    ap.add_argument("--score", action="append", default=[],
-                    help="NAME=FILE: pairs (labels unused) whose logits every run writes to OUT/scores-RUN-NAME.npy (fp16), "
-                         "so that a model whose weights stay behind can still be judged on claims elsewhere")
-    ap.add_argument("--run", action="append", required=True,
-                    help="NAME:rows=NAME,epochs=E,lr=L[,bs=B][,extra=NAME+NAME][,base=DIR][,teacher=RUN,kd=ALPHA,kdT=T][,keep=no|int8]: "
-                         "a configuration (runs in the order given; a teacher runs before the runs that distil from it)")
+    ap.add_argument(
+        "--score",
+        action="append",
+        default=[],
+        help="NAME=FILE: pairs (labels unused) whose logits every run writes to OUT/scores-RUN-NAME.npy (fp16), "
+        "so that a model whose weights stay behind can still be judged on claims elsewhere",
+    )
+    ap.add_argument(
+        "--run",
+        action="append",
+        required=True,
+        help="NAME:rows=NAME,epochs=E,lr=L[,bs=B][,extra=NAME+NAME][,base=DIR][,teacher=RUN,kd=ALPHA,kdT=T][,keep=no|int8]: "
+        "a configuration (runs in the order given; a teacher runs before the runs that distil from it)",
+    )
     ap.add_argument("--base", required=True)
     ap.add_argument("--out", required=True)
     ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
@@ -356,8 +432,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--deadline-s", type=float, default=0, help="skip a run whose projected end is past this (0: none)")
     ap.add_argument("--keep", type=int, default=2, help="save the trained weights of this many runs, best first")
     ap.add_argument("--select", default="", help="eval NAME whose macro-F1 ranks the runs (default: the first --eval)")
-    ap.add_argument("--work", default=None, help="where every run's weights wait before the best are kept (default: a temp dir)")
-    ap.add_argument("--amp", action=argparse.BooleanOptionalAction, default=None, help="bf16 autocast (default: on a GPU)")
+    ap.add_argument(
+        "--work", default=None, help="where every run's weights wait before the best are kept (default: a temp dir)"
+    )
+    ap.add_argument(
+        "--amp", action=argparse.BooleanOptionalAction, default=None, help="bf16 autocast (default: on a GPU)"
+    )
     args = ap.parse_args(argv)
     args.amp = args.device == "cuda" if args.amp is None else args.amp
     torch.backends.cuda.matmul.allow_tf32 = True
@@ -371,9 +451,15 @@ def main(argv: list[str] | None = None) -> int:
     score_sets = {k: read_rows(Path(v))[0] for k, v in (e.split("=", 1) for e in args.score)}
     first_eval = next(iter(evals), "")
     select = args.select or first_eval
-    print(f"train sets {({k: len(v[0]) for k, v in train_sets.items()})}; extras {({k: len(v[0]) for k, v in extras.items()})}; device {args.device}", flush=True)
-    report = {"device": torch.cuda.get_device_name() if args.device == "cuda" else "cpu",
-              "command": "python -m lab.verifier.fit " + " ".join(argv if argv is not None else sys.argv[1:]), "runs": {}}
+    print(
+        f"train sets { ({k: len(v[0]) for k, v in train_sets.items()}) }; extras { ({k: len(v[0]) for k, v in extras.items()}) }; device {args.device}",
+        flush=True,
+    )
+    report = {
+        "device": torch.cuda.get_device_name() if args.device == "cuda" else "cpu",
+        "command": "python -m lab.verifier.fit " + " ".join(argv if argv is not None else sys.argv[1:]),
+        "runs": {},
+    }
     specs = []
     for spec in args.run:
         name, _, kv = spec.partition(":")
@@ -388,7 +474,10 @@ def main(argv: list[str] | None = None) -> int:
         for x in filter(None, cfg.get("extra", "").split("+")):
             # the order verifier_train.build_data(extra_nli=True) gives: train + extra, shuffled with Random(seed)
             x_rows, x_lengths = extras[x]
-            run_rows, run_lengths = with_extra(run_rows, x_rows, args.seed), with_extra(run_lengths, x_lengths, args.seed)
+            run_rows, run_lengths = (
+                with_extra(run_rows, x_rows, args.seed),
+                with_extra(run_lengths, x_lengths, args.seed),
+            )
         epochs = int(cfg.get("epochs", 2))
         bs = int(cfg.get("bs", args.batch_size))
         if not cfg.get("teacher") and any(r[2] == UNLABELED for r in run_rows):
@@ -403,9 +492,19 @@ def main(argv: list[str] | None = None) -> int:
             if base not in pace:
                 # the pace probe has no teacher's logits: it runs on the labelled rows
                 labelled = [i for i, r in enumerate(run_rows) if r[2] != UNLABELED]
-                _, _, probe_stats = fit([run_rows[i] for i in labelled], [run_lengths[i] for i in labelled], base,
-                                        seed=args.seed, epochs=1, batch_size=bs,
-                                        lr=6e-5, max_len=args.max_len, max_steps=90, device=args.device, amp=args.amp)
+                _, _, probe_stats = fit(
+                    [run_rows[i] for i in labelled],
+                    [run_lengths[i] for i in labelled],
+                    base,
+                    seed=args.seed,
+                    epochs=1,
+                    batch_size=bs,
+                    lr=6e-5,
+                    max_len=args.max_len,
+                    max_steps=90,
+                    device=args.device,
+                    amp=args.amp,
+                )
                 pace[base] = probe_stats["steady_s_per_step"]
                 print(f"probe {base}: {pace[base] * 1000:.1f} ms/step", flush=True)
             steps = epochs * (math.ceil(len(run_rows) / bs) + math.ceil(len(run_rows) / (bs * 50)))
@@ -418,11 +517,25 @@ def main(argv: list[str] | None = None) -> int:
         if cfg.get("teacher"):
             t0 = time.time()
             soft = pair_logits(*trained[cfg["teacher"]], run_rows, args.max_len)
-            print(f"{name}: teacher {cfg['teacher']} scored {len(run_rows)} rows in {time.time() - t0:.0f}s", flush=True)
-        model, tok, stats = fit(run_rows, run_lengths, base, seed=args.seed, epochs=epochs, batch_size=bs,
-                                lr=float(cfg.get("lr", 6e-5)), max_len=args.max_len, max_steps=args.max_steps,
-                                device=args.device, soft=soft, kd_alpha=float(cfg.get("kd", 0.5)),
-                                kd_temp=float(cfg.get("kdT", 2.0)), amp=args.amp)
+            print(
+                f"{name}: teacher {cfg['teacher']} scored {len(run_rows)} rows in {time.time() - t0:.0f}s", flush=True
+            )
+        model, tok, stats = fit(
+            run_rows,
+            run_lengths,
+            base,
+            seed=args.seed,
+            epochs=epochs,
+            batch_size=bs,
+            lr=float(cfg.get("lr", 6e-5)),
+            max_len=args.max_len,
+            max_steps=args.max_steps,
+            device=args.device,
+            soft=soft,
+            kd_alpha=float(cfg.get("kd", 0.5)),
+            kd_temp=float(cfg.get("kdT", 2.0)),
+            amp=args.amp,
+        )
         pace[base] = stats["steady_s_per_step"]
         res = {"config": cfg, "train_rows": len(run_rows), **stats, "eval": {}}
         for ename, erows in evals.items():

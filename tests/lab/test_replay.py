@@ -8,14 +8,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from lab.verifier import replay as verifier_replay
 from factcheck.evals import load_eval_set, run_eval
-from factcheck.settings import Settings
 from factcheck.judges.verifier import VerifierJudge
+from factcheck.settings import Settings
 from factcheck.verifier import DEFAULT_MODEL_DIR, load_verifier, model_weights
+from lab.verifier import replay as verifier_replay
 from lab.verifier.fit import write_rows
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 SEED = REPO / "evals" / "datasets" / "seed-news.jsonl"
 SEED_CORPUS = REPO / "evals" / "corpus" / "iraq-coalition-2024"
 
@@ -27,7 +27,9 @@ def test_replayed_logits_reproduce_the_live_verdicts(tmp_path, minilm):
     small.write_text("".join(json.dumps(r) + "\n" for r in rows))
     sets = {"small": (small, "jsonl", SEED_CORPUS)}
     pairs, n_fitted = verifier_replay.record_pairs(sets, {}, tmp_path / "record")
-    assert n_fitted == 0 and len(pairs) > 9 * 5 and len(set(pairs)) == len(pairs)  # every unit of every retrieved passage, once
+    assert (
+        n_fitted == 0 and len(pairs) > 9 * 5 and len(set(pairs)) == len(pairs)
+    )  # every unit of every retrieved passage, once
 
     live = load_verifier()
     table = dict(zip(pairs, live.logits([p for p, _ in pairs], [h for _, h in pairs])))
@@ -35,9 +37,15 @@ def test_replayed_logits_reproduce_the_live_verdicts(tmp_path, minilm):
 
     def verdicts(verifier) -> list[tuple]:
         eval_set = load_eval_set(small, "jsonl", corpus=SEED_CORPUS)
-        _, run_dir = run_eval(eval_set, Settings(index_dir=tmp_path / "unused"), out_dir=tmp_path / verifier.name,
-                              judge=VerifierJudge(verifier), embedder=minilm, cache_dir=tmp_path / "cache",
-                              progress=False)
+        _, run_dir = run_eval(
+            eval_set,
+            Settings(index_dir=tmp_path / "unused"),
+            out_dir=tmp_path / verifier.name,
+            judge=VerifierJudge(verifier),
+            embedder=minilm,
+            cache_dir=tmp_path / "cache",
+            progress=False,
+        )
         cases = [json.loads(line) for line in (run_dir / "cases.jsonl").read_text().splitlines()]
         return sorted((c["id"], c["pred"], round(c["confidence"], 3), c["cited"]) for c in cases)
 
@@ -57,8 +65,17 @@ def test_judge_refuses_scores_that_do_not_match_the_pairs(tmp_path, capsys):
     write_rows(tmp_path / "calib.jsonl.gz", [("s", "c", 0, "x")] * 2, [2] * 2)
     np.save(tmp_path / "s.npy", np.zeros((4, 3)))
     np.save(tmp_path / "c.npy", np.zeros((2, 3)))
-    argv = ["judge", "--pairs", str(tmp_path / "pairs.jsonl.gz"), "--scores", str(tmp_path / "s.npy"),
-            "--calib", str(tmp_path / "calib.jsonl.gz"), "--calib-scores", str(tmp_path / "c.npy")]
+    argv = [
+        "judge",
+        "--pairs",
+        str(tmp_path / "pairs.jsonl.gz"),
+        "--scores",
+        str(tmp_path / "s.npy"),
+        "--calib",
+        str(tmp_path / "calib.jsonl.gz"),
+        "--calib-scores",
+        str(tmp_path / "c.npy"),
+    ]
     with pytest.raises(SystemExit) as exc:
         verifier_replay.main(argv)
     assert exc.value.code == 2 and "do not match" in capsys.readouterr().err
@@ -69,12 +86,21 @@ def test_judge_refuses_scores_that_do_not_match_the_pairs(tmp_path, capsys):
 
 @pytest.mark.skipif(model_weights(DEFAULT_MODEL_DIR) is None, reason="verifier model not present")
 def test_score_writes_the_models_logits_for_the_first_pairs(tmp_path, capsys):
-    rows = [("The ministry said 140 schools were damaged.", "140 schools were damaged.", 1, "x"),
-            ("The vote was 9 to 2.", "The vote was unanimous.", 1, "x"),
-            ("Rescuers reached the village on Tuesday.", "The bridge reopened.", 1, "x")]
+    rows = [
+        ("The ministry said 140 schools were damaged.", "140 schools were damaged.", 1, "x"),
+        ("The vote was 9 to 2.", "The vote was unanimous.", 1, "x"),
+        ("Rescuers reached the village on Tuesday.", "The bridge reopened.", 1, "x"),
+    ]
     write_rows(tmp_path / "pairs.jsonl.gz", rows, [10] * 3)
-    argv = ["score", "--pairs", str(tmp_path / "pairs.jsonl.gz"), "--model", str(DEFAULT_MODEL_DIR),
-            "--out", str(tmp_path / "s.npy")]
+    argv = [
+        "score",
+        "--pairs",
+        str(tmp_path / "pairs.jsonl.gz"),
+        "--model",
+        str(DEFAULT_MODEL_DIR),
+        "--out",
+        str(tmp_path / "s.npy"),
+    ]
     assert verifier_replay.main([*argv, "--first", "2"]) == 0
     got = np.load(tmp_path / "s.npy")
     want = load_verifier().logits([r[0] for r in rows[:2]], [r[1] for r in rows[:2]])

@@ -39,8 +39,14 @@ def tiny_base(request, tmp_path_factory) -> Path:
 
     out = tmp_path_factory.mktemp(f"tiny-{request.param}")
     torch.manual_seed(0)
-    dims = dict(vocab_size=30522, hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64,
-                max_position_embeddings=130)
+    dims = dict(
+        vocab_size=30522,
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=64,
+        max_position_embeddings=130,
+    )
     if request.param == "bert":
         transformers.BertModel(transformers.BertConfig(**dims)).save_pretrained(out, safe_serialization=True)
     else:
@@ -111,8 +117,9 @@ def test_fit_learns_a_readable_label_and_handles_two_way_rows(tiny_base):
     held = toy_rows(30)
 
     def trained(lr: float) -> dict:
-        model, tok, stats = fit(rows, lengths, tiny_base, seed=5, epochs=5, batch_size=16, lr=lr, max_len=32,
-                                freeze_embeddings=False)
+        model, tok, stats = fit(
+            rows, lengths, tiny_base, seed=5, epochs=5, batch_size=16, lr=lr, max_len=32, freeze_embeddings=False
+        )
         assert stats["steps"] == stats["schedule_steps"] == 5 * 20
         assert 0 < stats["steady_s_per_step"] <= stats["train_seconds"]
         return pair_report(pair_logits(model, tok, held, max_len=32), held)
@@ -132,8 +139,18 @@ def test_distillation_learns_the_label_from_the_teachers_logits_alone(tiny_base)
     teacher = np.array([[4.0 if j == lab else 0.0 for j in range(3)] for _, _, lab, _ in rows])
 
     def accuracy(**kd) -> float:
-        model, tok, _ = fit(blind, lengths, tiny_base, seed=5, epochs=5, batch_size=16, lr=3e-3, max_len=32,
-                            freeze_embeddings=False, **kd)
+        model, tok, _ = fit(
+            blind,
+            lengths,
+            tiny_base,
+            seed=5,
+            epochs=5,
+            batch_size=16,
+            lr=3e-3,
+            max_len=32,
+            freeze_embeddings=False,
+            **kd,
+        )
         return pair_report(pair_logits(model, tok, held, max_len=32), held)["accuracy"]
 
     assert accuracy(soft=teacher, kd_alpha=0.0) >= 0.6
@@ -149,8 +166,19 @@ def test_unlabeled_rows_learn_from_the_teacher_and_need_one(tiny_base):
     lengths = [len(p) + len(h) for p, h, _, _ in rows]
     teacher = np.array([[4.0 if j == lab else 0.0 for j in range(3)] for _, _, lab, _ in rows])
     # kd_alpha would weigh a gold label, but these rows have none: the teacher's distribution is the whole target
-    model, tok, _ = fit(unlabeled, lengths, tiny_base, seed=5, epochs=5, batch_size=16, lr=3e-3, max_len=32,
-                        freeze_embeddings=False, soft=teacher, kd_alpha=0.9)
+    model, tok, _ = fit(
+        unlabeled,
+        lengths,
+        tiny_base,
+        seed=5,
+        epochs=5,
+        batch_size=16,
+        lr=3e-3,
+        max_len=32,
+        freeze_embeddings=False,
+        soft=teacher,
+        kd_alpha=0.9,
+    )
     assert pair_report(pair_logits(model, tok, held, max_len=32), held)["accuracy"] >= 0.6
     with pytest.raises(ValueError, match="unlabeled"):
         fit(unlabeled, lengths, tiny_base, seed=5, epochs=1, batch_size=16, lr=3e-3, max_len=32)
@@ -179,8 +207,18 @@ def test_packed_base_rebuilds_the_weights_within_int8_rounding(tiny_base, tmp_pa
 def test_frozen_embeddings_do_not_move_and_stop_at_ends_early(tiny_base):
     rows = toy_rows(64)
     before = transformers.AutoModel.from_pretrained(tiny_base).embeddings.word_embeddings.weight.detach().clone()
-    model, _, stats = fit(rows, [10] * len(rows), tiny_base, seed=5, epochs=2, batch_size=16, lr=1e-3, max_len=32,
-                          freeze_embeddings=True, stop_at=3)
+    model, _, stats = fit(
+        rows,
+        [10] * len(rows),
+        tiny_base,
+        seed=5,
+        epochs=2,
+        batch_size=16,
+        lr=1e-3,
+        max_len=32,
+        freeze_embeddings=True,
+        stop_at=3,
+    )
     assert stats["steps"] == 3 and stats["schedule_steps"] == 8
     assert torch.equal(model.state_dict()[word_embeddings_key(model)], before)
 
@@ -197,14 +235,27 @@ def test_trained_part_and_base_embeddings_rebuild_the_model(tiny_base, tmp_path)
     assemble(tiny_base, parts, tmp_path / "rebuilt")
     a, b = load_file(str(full / "model.safetensors")), load_file(str(tmp_path / "rebuilt" / "model.safetensors"))
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
-    assert json.loads((tmp_path / "rebuilt" / "config.json").read_text())["id2label"] == {"0": "entailment", "1": "neutral", "2": "contradiction"}
+    assert json.loads((tmp_path / "rebuilt" / "config.json").read_text())["id2label"] == {
+        "0": "entailment",
+        "1": "neutral",
+        "2": "contradiction",
+    }
     with pytest.raises(ValueError, match="missing"):
         assemble(tiny_base, parts[:1], tmp_path / "half")
 
 
 def test_int8_trained_parts_rebuild_the_model_within_rounding(tiny_base, tmp_path):
-    model, tok, _ = fit(toy_rows(300), [10] * 300, tiny_base, seed=2, epochs=3, batch_size=16, lr=3e-3, max_len=32,
-                        freeze_embeddings=True)
+    model, tok, _ = fit(
+        toy_rows(300),
+        [10] * 300,
+        tiny_base,
+        seed=2,
+        epochs=3,
+        batch_size=16,
+        lr=3e-3,
+        max_len=32,
+        freeze_embeddings=True,
+    )
     parts = verifier_fit.save_trained_int8(model, tmp_path / "int8", max_bytes=40_000)
     assert len(parts) >= 2 and all(p.stat().st_size < 60_000 for p in parts)  # split to fit a size limit
     assemble(tiny_base, parts, tmp_path / "rebuilt")
@@ -225,12 +276,34 @@ def test_command_line_trains_runs_and_keeps_the_best(tiny_base, tmp_path):
     write_rows(tmp_path / "extra.jsonl.gz", toy_rows(12), [1] * 12)
     write_rows(tmp_path / "held.jsonl.gz", toy_rows(30), [1] * 30)
     out = tmp_path / "out"
-    rc = verifier_fit.main([
-        "--rows", f"t={tmp_path / 'train.jsonl.gz'}", "--extra", f"x={tmp_path / 'extra.jsonl.gz'}",
-        "--eval", f"held={tmp_path / 'held.jsonl.gz'}",
-        "--run", "still:rows=t,extra=x,epochs=1,lr=1e-12", "--run", "learnt:rows=t,epochs=5,lr=3e-3",
-        "--base", str(tiny_base), "--out", str(out), "--work", str(tmp_path / "work"), "--device", "cpu",
-        "--batch-size", "16", "--max-len", "32", "--keep", "1"])
+    rc = verifier_fit.main(
+        [
+            "--rows",
+            f"t={tmp_path / 'train.jsonl.gz'}",
+            "--extra",
+            f"x={tmp_path / 'extra.jsonl.gz'}",
+            "--eval",
+            f"held={tmp_path / 'held.jsonl.gz'}",
+            "--run",
+            "still:rows=t,extra=x,epochs=1,lr=1e-12",
+            "--run",
+            "learnt:rows=t,epochs=5,lr=3e-3",
+            "--base",
+            str(tiny_base),
+            "--out",
+            str(out),
+            "--work",
+            str(tmp_path / "work"),
+            "--device",
+            "cpu",
+            "--batch-size",
+            "16",
+            "--max-len",
+            "32",
+            "--keep",
+            "1",
+        ]
+    )
     assert rc == 0
     report = json.loads((out / "report.json").read_text())
     assert report["runs"]["still"]["train_rows"] == 312 and report["runs"]["learnt"]["train_rows"] == 300
@@ -249,23 +322,55 @@ def test_command_line_distils_from_a_teacher_run_that_it_does_not_keep(tiny_base
     write_rows(tmp_path / "u.jsonl.gz", [(p, h, -1, "u") for p, h, _, _ in toy_rows(6)], [1] * 6)
     write_rows(tmp_path / "held.jsonl.gz", toy_rows(30), [1] * 30)
     out = tmp_path / "out"
-    rc = verifier_fit.main([
-        "--rows", f"t={tmp_path / 'train.jsonl.gz'}", "--extra", f"a={tmp_path / 'a.jsonl.gz'}",
-        "--extra", f"b={tmp_path / 'b.jsonl.gz'}", "--eval", f"held={tmp_path / 'held.jsonl.gz'}",
-        "--extra", f"u={tmp_path / 'u.jsonl.gz'}",
-        "--score", f"claims={tmp_path / 'held.jsonl.gz'}",
-        "--run", f"teach:rows=t,epochs=5,lr=3e-3,base={tiny_base},keep=no",
-        "--run", f"big:rows=t,epochs=1,lr=1e-12,base={tiny_base},keep=int8",
-        "--run", "pupil:rows=t,extra=a+b+u,epochs=1,lr=1e-12,teacher=teach,kd=0.5,kdT=2",
-        "--run", "orphan:rows=t,epochs=1,teacher=nobody",
-        "--run", "alone:rows=t,extra=u,epochs=1",
-        "--base", str(tiny_base), "--out", str(out), "--work", str(tmp_path / "work"), "--device", "cpu",
-        "--batch-size", "16", "--max-len", "32", "--keep", "2", "--deadline-s", "100000"])
+    rc = verifier_fit.main(
+        [
+            "--rows",
+            f"t={tmp_path / 'train.jsonl.gz'}",
+            "--extra",
+            f"a={tmp_path / 'a.jsonl.gz'}",
+            "--extra",
+            f"b={tmp_path / 'b.jsonl.gz'}",
+            "--eval",
+            f"held={tmp_path / 'held.jsonl.gz'}",
+            "--extra",
+            f"u={tmp_path / 'u.jsonl.gz'}",
+            "--score",
+            f"claims={tmp_path / 'held.jsonl.gz'}",
+            "--run",
+            f"teach:rows=t,epochs=5,lr=3e-3,base={tiny_base},keep=no",
+            "--run",
+            f"big:rows=t,epochs=1,lr=1e-12,base={tiny_base},keep=int8",
+            "--run",
+            "pupil:rows=t,extra=a+b+u,epochs=1,lr=1e-12,teacher=teach,kd=0.5,kdT=2",
+            "--run",
+            "orphan:rows=t,epochs=1,teacher=nobody",
+            "--run",
+            "alone:rows=t,extra=u,epochs=1",
+            "--base",
+            str(tiny_base),
+            "--out",
+            str(out),
+            "--work",
+            str(tmp_path / "work"),
+            "--device",
+            "cpu",
+            "--batch-size",
+            "16",
+            "--max-len",
+            "32",
+            "--keep",
+            "2",
+            "--deadline-s",
+            "100000",
+        ]
+    )
     assert rc == 0
     report = json.loads((out / "report.json").read_text())
     assert report["runs"]["teach"]["kept"] is False and not (out / "teach").exists()
     # a model too large to move in fp16 comes back as int8 parts, outside the ranking of kept runs
-    assert report["runs"]["big"]["kept"] == "int8" and report["runs"]["big"]["int8_parts"] == ["trained-int8-part0.safetensors"]
+    assert report["runs"]["big"]["kept"] == "int8" and report["runs"]["big"]["int8_parts"] == [
+        "trained-int8-part0.safetensors"
+    ]
     assert sorted(p.name for p in (out / "big").iterdir()) == ["trained-int8-part0.safetensors"]
     # the pupil's 6 unlabeled rows go through the deadline's pace probe (labelled rows only) and then training
     assert report["runs"]["pupil"]["train_rows"] == 324 and report["kept"] == ["pupil"]
@@ -278,5 +383,7 @@ def test_command_line_distils_from_a_teacher_run_that_it_does_not_keep(tiny_base
     logits = np.load(out / "scores-teach-claims.npy")
     gold = np.array([lab for _, _, lab, _ in toy_rows(30)])
     assert logits.shape == (30, 3) and logits.dtype == np.float16
-    assert float((logits.argmax(1) == gold).mean()) == pytest.approx(report["runs"]["teach"]["eval"]["held"]["accuracy"], abs=0.034)
+    assert float((logits.argmax(1) == gold).mean()) == pytest.approx(
+        report["runs"]["teach"]["eval"]["held"]["accuracy"], abs=0.034
+    )
     assert report["runs"]["teach"]["scored"]["claims"]["n"] == 30 and (out / "scores-pupil-claims.npy").is_file()

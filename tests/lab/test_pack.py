@@ -8,15 +8,15 @@ import pytest
 from safetensors import safe_open
 from safetensors.numpy import load_file
 
-from lab.verifier import pack as vp
 from factcheck.errors import ModelError
 from factcheck.verifier import DEFAULT_MODEL_DIR, Verifier, model_weights
+from lab.verifier import pack as vp
 from lab.verifier.fit import write_rows
 
 
 @pytest.mark.parametrize("bits", [2, 3, 4, 8])
 def test_bits_round_trip(bits):
-    codes = np.random.default_rng(bits).integers(0, 2 ** bits, size=1001).astype(np.uint8)
+    codes = np.random.default_rng(bits).integers(0, 2**bits, size=1001).astype(np.uint8)
     buf = vp.pack_bits(codes, bits)
     assert buf.nbytes == -(-1001 * bits // 8)  # the stream really is `bits` per code
     assert np.array_equal(vp.unpack_bits(buf, bits, 1001), codes)
@@ -41,16 +41,20 @@ def test_quantization_error_is_bounded_by_the_level_gap(kind, bits):
 
 def test_normal_float_levels_beat_even_ones_on_normal_weights():
     w = np.random.default_rng(1).normal(size=(128, 512)).astype(np.float32)
-    err = {k: float(((vp.dequantize(vp.quantize(w, 4, 64, k), 4, 64, w.shape, k) - w) ** 2).mean()) for k in ("nf", "int")}
+    err = {
+        k: float(((vp.dequantize(vp.quantize(w, 4, 64, k), 4, 64, w.shape, k) - w) ** 2).mean()) for k in ("nf", "int")
+    }
     assert err["nf"] < 0.85 * err["int"]
     assert len(set(vp.nf_levels(4).tolist())) == 16 and vp.nf_levels(3).min() == -1.0 and 0.0 in vp.nf_levels(3)
 
 
 def test_pack_state_keeps_small_tensors_widths_and_narrow_rows():
     rng = np.random.default_rng(2)
-    state = {"big.weight": rng.normal(size=(512, 256)).astype(np.float32),
-             "emb.weight": rng.normal(size=(1024, 128)).astype(np.float32),
-             "big.bias": rng.normal(size=512).astype(np.float32)}
+    state = {
+        "big.weight": rng.normal(size=(512, 256)).astype(np.float32),
+        "emb.weight": rng.normal(size=(1024, 128)).astype(np.float32),
+        "big.bias": rng.normal(size=512).astype(np.float32),
+    }
     rare = np.arange(0, 1024, 4)
     tensors, spec = vp.pack_state(state, rules=[(r"^emb\.", 3, "int")], low_rows={"emb.weight": (rare, 2, "int")})
     assert spec["big.weight"]["bits"] == 4 and spec["big.weight"]["kind"] == "nf" and "big.bias" not in spec
@@ -104,9 +108,16 @@ def tiny_folder(tmp_path_factory):
     src = tmp_path_factory.mktemp("tiny")
     tok_dir = DEFAULT_MODEL_DIR
     vocab = json.loads((tok_dir / "config.json").read_text())["vocab_size"]
-    cfg = MPNetConfig(vocab_size=vocab, hidden_size=128, num_hidden_layers=2, num_attention_heads=2,
-                      intermediate_size=512, num_labels=3, id2label={0: "entailment", 1: "neutral", 2: "contradiction"},
-                      label2id={"entailment": 0, "neutral": 1, "contradiction": 2})
+    cfg = MPNetConfig(
+        vocab_size=vocab,
+        hidden_size=128,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=512,
+        num_labels=3,
+        id2label={0: "entailment", 1: "neutral", 2: "contradiction"},
+        label2id={"entailment": 0, "neutral": 1, "contradiction": 2},
+    )
     torch.manual_seed(0)
     model = AutoModelForSequenceClassification.from_config(cfg)
     model.save_pretrained(src)
@@ -121,8 +132,11 @@ def test_packed_folder_loads_and_reads_like_its_source(tiny_folder, tmp_path):
     assert model_weights(out) == out / vp.WEIGHTS and not (out / "model.safetensors").exists()
     assert report["weights_bytes"] < (tiny_folder / "model.safetensors").stat().st_size / 5
     src, packed = Verifier(tiny_folder), Verifier(out)
-    prem = ["The ministry said 140 schools were damaged.", "Officials expect the water to recede by Friday.",
-            "The vote was 9 to 2."] * 3
+    prem = [
+        "The ministry said 140 schools were damaged.",
+        "Officials expect the water to recede by Friday.",
+        "The vote was 9 to 2.",
+    ] * 3
     hyp = ["140 schools were damaged.", "The water will recede soon.", "The council vote was close."] * 3
     a, b = src.logits(prem, hyp), packed.logits(prem, hyp)
     assert np.abs(a - b).max() < 0.05 * max(1.0, np.abs(a).max())
@@ -150,8 +164,24 @@ def test_cli_packs_and_rejects_bad_input(tiny_folder, tmp_path, capsys):
     emb = "mpnet.embeddings.word_embeddings.weight"
     counts = tmp_path / "counts.json"
     counts.write_text(json.dumps({str(i): 500 for i in range(1000)}))  # only the first 1,000 ids are common
-    assert vp.main(["pack", str(tiny_folder), str(tmp_path / "o"), "--rule", r"intermediate\.dense=3:int",
-                    "--rare-rows", f"{emb}=2:int", "--counts", str(counts), "--rare-below", "100"]) == 0
+    assert (
+        vp.main(
+            [
+                "pack",
+                str(tiny_folder),
+                str(tmp_path / "o"),
+                "--rule",
+                r"intermediate\.dense=3:int",
+                "--rare-rows",
+                f"{emb}=2:int",
+                "--counts",
+                str(counts),
+                "--rare-below",
+                "100",
+            ]
+        )
+        == 0
+    )
     printed = json.loads(capsys.readouterr().out)
     vocab = json.loads((tiny_folder / "config.json").read_text())["vocab_size"]
     assert printed["low_rows"][emb] == {"n": vocab - 1000, "bits": 2, "kind": "int"}
@@ -161,9 +191,14 @@ def test_cli_packs_and_rejects_bad_input(tiny_folder, tmp_path, capsys):
 
 
 def test_gptq_pack_measures_every_linear_layer_and_beats_round_to_nearest(tiny_folder, tmp_path, capsys):
-    sents = ["The ministry said 140 schools were damaged in the floods.", "Officials expect the water to recede.",
-             "The council voted 9 to 2 to close the bridge.", "Rescue teams reached the village on Tuesday.",
-             "No injuries were reported at the plant.", "The mayor blamed the storm for the outage."]
+    sents = [
+        "The ministry said 140 schools were damaged in the floods.",
+        "Officials expect the water to recede.",
+        "The council voted 9 to 2 to close the bridge.",
+        "Rescue teams reached the village on Tuesday.",
+        "No injuries were reported at the plant.",
+        "The mayor blamed the storm for the outage.",
+    ]
     rows = [(a, b, 1, "test") for a in sents for b in sents]
     pairs_file = tmp_path / "pairs.jsonl.gz"
     write_rows(pairs_file, rows, [len(a) + len(b) for a, b, _, _ in rows])
@@ -172,8 +207,9 @@ def test_gptq_pack_measures_every_linear_layer_and_beats_round_to_nearest(tiny_f
     kw = dict(bits=3, group=64, kind="nf", rules=[], low_rows=None)
     hess = vp.gptq_pack_hessians(tiny_folder, pairs, progress=False, **kw)
     # the tiny model's packable linears: each layer's FFN in and out (its 128x128 attention matrices are too small)
-    assert sorted(hess) == sorted(f"mpnet.encoder.layer.{i}.{m}.dense.weight" for i in (0, 1)
-                                  for m in ("intermediate", "output"))
+    assert sorted(hess) == sorted(
+        f"mpnet.encoder.layer.{i}.{m}.dense.weight" for i in (0, 1) for m in ("intermediate", "output")
+    )
     state = load_file(str(tiny_folder / "model.safetensors"))
     for key, h in hess.items():
         assert h.shape == (state[key].shape[1],) * 2 and np.allclose(h, h.T) and np.linalg.eigvalsh(h).min() > -1e-6
@@ -183,7 +219,9 @@ def test_gptq_pack_measures_every_linear_layer_and_beats_round_to_nearest(tiny_f
         # the error the layer's output sees on the calibration inputs: tr(dW H dW^T)
         assert np.trace((w - gptq) @ h @ (w - gptq).T) < np.trace((w - rtn) @ h @ (w - rtn).T)
     out = tmp_path / "o"
-    assert vp.main(["pack", str(tiny_folder), str(out), "--bits", "3", "--gptq", str(pairs_file), "--gptq-n", "24"]) == 0
+    assert (
+        vp.main(["pack", str(tiny_folder), str(out), "--bits", "3", "--gptq", str(pairs_file), "--gptq-n", "24"]) == 0
+    )
     printed = json.loads(capsys.readouterr().out)
     assert printed["gptq"] == {"pairs": 24, "matrices": 4}
     with safe_open(str(out / vp.WEIGHTS), "np") as f:
@@ -196,14 +234,20 @@ def test_gptq_pack_measures_every_linear_layer_and_beats_round_to_nearest(tiny_f
 
 def test_token_counts_read_only_training_side_files(tmp_path):
     data = tmp_path / "datasets"
-    for rel, text in [("nli/snli/train.jsonl", "zebra crossing"), ("scifact/claims_dev.jsonl", "aardvark"),
-                      ("scifact/claims_train.jsonl", "zebra"), ("healthver/claims_test.jsonl", "aardvark")]:
+    for rel, text in [
+        ("nli/snli/train.jsonl", "zebra crossing"),
+        ("scifact/claims_dev.jsonl", "aardvark"),
+        ("scifact/claims_train.jsonl", "zebra"),
+        ("healthver/claims_test.jsonl", "aardvark"),
+    ]:
         (data / rel).parent.mkdir(parents=True, exist_ok=True)
         (data / rel).write_text(json.dumps({"claim": text, "id": 1}) + "\n" + "not json\n")
     counts = vp.token_counts(data, DEFAULT_MODEL_DIR, progress=False)
     from transformers import AutoTokenizer
 
     tok = AutoTokenizer.from_pretrained(DEFAULT_MODEL_DIR)
-    zebra, = tok("zebra", add_special_tokens=False)["input_ids"]
+    (zebra,) = tok("zebra", add_special_tokens=False)["input_ids"]
     assert counts[zebra] == 2
-    assert not any(i in counts for i in tok("aardvark", add_special_tokens=False)["input_ids"])  # reported splits unread
+    assert not any(
+        i in counts for i in tok("aardvark", add_special_tokens=False)["input_ids"]
+    )  # reported splits unread
