@@ -130,7 +130,7 @@ OWN_NEWS_SENTENCES = [
 ]
 
 # Where the tuning claims live (evals/README.md: a tuning set, never reported) and the overlap floors tried.
-NEWS_DEV = Path(__file__).resolve().parent.parent / "evals" / "tuning" / "news-dev.jsonl"
+NEWS_DEV = _settings.REPO_DIR / "evals" / "tuning" / "news-dev.jsonl"
 CONTRADICT_OVERLAP_GRID = (0.0, 0.15, 0.3)
 SUPPORT_OVERLAP_GRID = (0.0, 0.1, 0.2)
 SIDE_WEIGHT_GRID = (0.0, 0.25, 0.5, 1.0)  # exponent of word overlap when supporting and contradicting units compete
