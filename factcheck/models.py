@@ -43,6 +43,9 @@ class Passage(BaseModel):
     text: str
     start: int
     end: int
+    # Sentence and sentence-pair spans (local offsets) the verifier reads, precomputed at index time;
+    # None for passages of an index built before they were stored (they are then split at query time).
+    units: list[tuple[int, int]] | None = Field(default=None, exclude=True, repr=False)
 
 
 class SearchHit(BaseModel):
@@ -128,6 +131,9 @@ class Verdict(BaseModel):
     checks: list[ConsistencyFinding] = Field(default_factory=list)
     judge: str
     judge_version: str
+    # How the judge's network ran on this machine (e.g. "torch-bf16", "onnx-fp32"), and which stage decided.
+    runtime: str | None = None
+    decided_by: str | None = None
     prompt_version: str | None = None
     model: str | None = None
     fallback_reason: str | None = None

@@ -19,6 +19,7 @@ from .judges import Judge, make_judge
 from .models import Article, SearchHit, Verdict
 from .retrieve import Mode, Retriever
 from .settings import Settings
+from .text import has_visible_text
 
 
 class LRUCache:
@@ -170,6 +171,8 @@ def _clean_query(text: str, max_chars: int) -> str:
     """Reject empty or oversized claims with a clear message."""
     if not isinstance(text, str) or not text.strip():
         raise InputError("claim is empty")
+    if not has_visible_text(text):  # page text arrives with NULs and zero-width spaces: no claim, no verdict
+        raise InputError("claim has no visible characters")
     text = " ".join(text.split())
     if len(text) > max_chars:
         raise InputError(f"claim is {len(text)} characters; the limit is {max_chars}")

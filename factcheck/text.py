@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import unicodedata
 
 _STOPWORDS = frozenset(
     "a an and are as at be been but by for from had has have he her his i in is it its of on or she that the their"
@@ -22,3 +23,8 @@ def tokenize(text: str) -> list[str]:
     """Lower-cased word tokens without stopwords, thousands separators removed."""
     text = drop_thousands_separators(text.lower()).replace("u.s.", "us")
     return [t for t in _TOKEN.findall(text) if t not in _STOPWORDS]
+
+
+def has_visible_text(text: str) -> bool:
+    """False for text made only of whitespace and invisible characters (control, format: NUL, ZWSP, BOM, soft hyphen)."""
+    return any(not ch.isspace() and not unicodedata.category(ch).startswith("C") for ch in text)

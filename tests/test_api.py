@@ -61,6 +61,7 @@ def test_health_reports_index_judge_and_embedder(client):
     assert h["index"]["articles"] == 5 and h["index"]["passages"] > 5
     assert h["queue"]["capacity"] == 2 + 8
     assert h["models"]["judge"] == "scripted/test-1" and h["models"]["extractor"].startswith("rules/")
+    assert h["limits"]["max_claim_chars"] == 200 and h["limits"]["max_extract_chars"] > 0
 
 
 def test_check_returns_supported_verdict_with_verbatim_citations(client):
@@ -188,6 +189,25 @@ def test_malformed_json_missing_and_bad_fields_are_422(client):
     assert_error(
         client.post("/check", content=deep, headers={"content-type": "application/json"}), 422, "invalid_request"
     )
+
+
+@pytest.mark.parametrize("junk", ["\x00\x00", "\u200b\u200b", "\x01\x02\x7f", "\ufeff", "\u00ad", "\u2060 \u200d"])
+def test_a_claim_with_no_visible_text_is_422_never_a_verdict(client, junk):
+    err = assert_error(client.post("/check", json={"claim": junk}), 422, "invalid_request")
+    assert "no visible characters" in err["error"]["message"]
+    err = assert_error(client.post("/check/batch", json={"claims": [CLAIM, junk]}), 422, "invalid_request")
+    assert "claims[1]" in err["error"]["message"]
+
+
+def test_a_claim_with_invisible_characters_around_text_is_still_checked(client):
+    r = client.post("/check", json={"claim": "\u200b" + CLAIM + "\x00"})
+    assert r.status_code == 200 and r.json()["label"] in ("supported", "contradicted", "unverified")
+
+
+def test_an_article_url_must_be_http(client):
+    art = {"id": "js-url", "title": "A title", "text": "Some text about troops in Iraq.", "url": "javascript:alert(1)"}
+    err = assert_error(client.post("/articles", json=art), 422, "bad_input")
+    assert "http" in err["error"]["message"]
 
 
 def test_claim_over_configured_length_is_422(client):

@@ -165,8 +165,9 @@ def test_onnx_verifier_matches_torch(tmp_path):
     assert np.allclose(v.logits(premises[:1], claims[:1]), ref[:1], atol=1e-4)  # a batch of one, no padding
     use_onnx(v, tmp_path)  # idempotent
     assert Settings().verifier_backend == "onnx"
-    judge = make_judge(Settings(judge="verifier", onnx_cache_dir=tmp_path))
-    assert isinstance(judge.verifier.model, OrtSequenceClassifier)
+    # fp32 runs on ONNX by default; bf16 (chosen on CPUs with a bf16 matrix unit) runs on torch autocast.
+    judge = make_judge(Settings(judge="verifier", onnx_cache_dir=tmp_path, verifier_precision="fp32"))
+    assert isinstance(judge.verifier.model, OrtSequenceClassifier) and judge.runtime == "onnx-fp32"
 
 
 # --- caches -------------------------------------------------------------------------------------------

@@ -95,7 +95,7 @@ def create_app(settings: Settings, pipeline: Any = None) -> FastAPI:
 
     _add_check_routes(app, settings, extractor)
     _add_article_routes(app)
-    _add_health_route(app, extractor)
+    _add_health_route(app, settings, extractor)
     return app
 
 
@@ -213,6 +213,9 @@ def _add_article_routes(app: FastAPI) -> None:
             raise errors.InputError("article text is empty")
         if not article.title.strip():
             raise errors.InputError("article title is empty")
+        if article.url and not article.url.lower().startswith(("http://", "https://")):
+            # Citations carry the url to readers' browsers: a javascript: or data: link must never get there.
+            raise errors.InputError("article url must be an http(s) URL")
         report = await pool().run(pipe().add_article, article, weight=1)
         status = "added"
         if report is not None:
@@ -228,7 +231,7 @@ def _add_article_routes(app: FastAPI) -> None:
         )
 
 
-def _add_health_route(app: FastAPI, extractor: ClaimExtractor) -> None:
+def _add_health_route(app: FastAPI, settings: Settings, extractor: ClaimExtractor) -> None:
     """GET /health: what is loaded and how busy it is."""
 
     def pipe() -> Any:
@@ -257,6 +260,9 @@ def _add_health_route(app: FastAPI, extractor: ClaimExtractor) -> None:
             models["fallback_judge"] = f"{fallback.name}/{fallback.version}"
         if getattr(judge, "model", None):
             models["llm"] = str(judge.model)
+        runtime = getattr(judge, "runtime", None) or getattr(fallback, "runtime", None)
+        if runtime:
+            models["verifier_runtime"] = runtime  # e.g. torch-bf16 on a CPU with AMX, onnx-fp32 elsewhere
         return Health(
             status="ok" if index_stats else "empty_index",
             version=_package_version(),
@@ -266,6 +272,12 @@ def _add_health_route(app: FastAPI, extractor: ClaimExtractor) -> None:
             models=models,
             index=index_stats,
             queue={"inflight": pool().inflight, "capacity": pool().capacity, "workers": pool().workers},
+            limits={
+                "max_claim_chars": settings.max_claim_chars,
+                "max_batch": settings.max_batch,
+                "max_extract_chars": settings.max_extract_chars,
+                "max_body_bytes": settings.max_body_bytes,
+            },
         )
 
 

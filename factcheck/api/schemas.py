@@ -9,6 +9,7 @@ from pydantic import BaseModel, Field, field_validator
 
 from ..extract import ExtractedClaim
 from ..models import Verdict
+from ..text import has_visible_text
 
 # Hard ceilings for the schema; the configured (smaller) limits are enforced per request.
 CLAIM_HARD_MAX = 20_000
@@ -127,9 +128,9 @@ class CheckRequest(BaseModel):
     @field_validator("claim")
     @classmethod
     def _not_blank(cls, v: str) -> str:
-        """Reject whitespace-only claims."""
-        if not v.strip():
-            raise ValueError("claim is blank")
+        """Reject claims with no visible character (whitespace, NUL, zero-width spaces)."""
+        if not has_visible_text(v):
+            raise ValueError("claim is blank (no visible characters)")
         return v
 
 
@@ -159,8 +160,8 @@ class BatchRequest(BaseModel):
     def _no_blank(cls, v: list[str]) -> list[str]:
         """Reject blank or oversized claims with their position."""
         for i, c in enumerate(v):
-            if not c.strip():
-                raise ValueError(f"claims[{i}] is blank")
+            if not has_visible_text(c):
+                raise ValueError(f"claims[{i}] is blank (no visible characters)")
             if len(c) > CLAIM_HARD_MAX:
                 raise ValueError(f"claims[{i}] is longer than {CLAIM_HARD_MAX} characters")
         return v
@@ -220,6 +221,9 @@ class Health(BaseModel):
     models: dict[str, str] = Field(default_factory=dict, description="Versions of every model in play")
     index: dict[str, Any] | None = None
     queue: dict[str, int]
+    limits: dict[str, int] = Field(
+        default_factory=dict, description="Request limits (characters, claims, bytes), so clients can cut text to fit"
+    )
 
 
 ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {

@@ -16,10 +16,19 @@ def _verifier_judge(settings: Settings) -> Judge:
 
 
 def _llm_judge(settings: Settings) -> Judge:
-    """An LLM through litellm, falling back to (and assisted by) the verifier."""
+    """An LLM through litellm, falling back to (and assisted by) the verifier; with `llm_last_stage`, only for
+    the claims the verifier leaves unclear."""
     from .llm import LLMJudge
+    from .verifier import Escalation, VerifierJudge
 
-    return LLMJudge(settings, fallback=_verifier_judge(settings))
+    verifier = _verifier_judge(settings)
+    if not settings.llm_last_stage:
+        return LLMJudge(settings, fallback=verifier)
+    from .cascade import CascadeJudge
+
+    assert isinstance(verifier, VerifierJudge)
+    rule = Escalation(below=settings.llm_escalate_below, unverified_below=settings.llm_escalate_unverified_below)
+    return CascadeJudge(verifier, lambda: LLMJudge(settings, fallback=verifier), rule)
 
 
 JUDGES: dict[str, Callable[[Settings], Judge]] = {

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
 
 import numpy as np
 from pydantic import BaseModel, Field
@@ -11,7 +13,8 @@ from .. import consistency, guard
 from ..chunk import split_sentences
 from ..models import Citation, ConsistencyFinding, SearchHit, SourceStance, Stance, Verdict
 from ..settings import Settings
-from ..verifier import CONTRADICT, ENTAIL, NEUTRAL, CalibratedScorer, load_verifier
+from ..verifier import CONTRADICT, ENTAIL, NEUTRAL, CalibratedScorer, load_verifier, resolve_precision
+from ..verifier.batching import BatchingScorer
 
 
 class PassageScore(BaseModel):
@@ -32,16 +35,17 @@ class PassageScore(BaseModel):
 
 
 @dataclass
-class _Unit:
-    """A scoring unit: a sentence or two adjacent sentences of one hit's passage."""
+class Unit:
+    """A scoring unit: a sentence or two adjacent sentences of one hit's passage, read against the claim."""
 
-    hit: int
-    start: int  # local offsets into passage.text
+    hit: int  # index into the hits; a span repeated by an overlapping passage keeps its first hit
+    start: int  # local offsets into hits[hit].passage.text
     end: int
     text: str
+    claim: str = ""  # the claim as this unit reads it (acronyms spelled as the unit spells them)
+    overlap: float = 0.0  # share of the claim's content words the unit contains
     probs: np.ndarray | None = None
-    checks: list[ConsistencyFinding] | None = None
-    overlap: float = 0.0
+    checks: list[ConsistencyFinding] = field(default_factory=list)
 
 
 def passage_units(text: str) -> list[tuple[int, int]]:
@@ -52,58 +56,126 @@ def passage_units(text: str) -> list[tuple[int, int]]:
     return units or ([(0, len(text))] if text.strip() else [])
 
 
+def candidate_units(claim: str, hits: list[SearchHit]) -> list[Unit]:
+    """Every unit of the hits' passages once per article span (overlapping passages repeat sentences)."""
+    seen: set[tuple[str, int, int]] = set()
+    words: dict[str, set[str]] = {}
+    out: list[Unit] = []
+    for h, hit in enumerate(hits):
+        p = hit.passage
+        for a, b in p.units if p.units is not None else passage_units(p.text):
+            key = (hit.article.id, p.start + a, p.start + b)
+            if key in seen:
+                continue
+            seen.add(key)
+            text = p.text[a:b]
+            c = consistency.align_acronyms(claim, text)
+            claim_words = words.setdefault(c, consistency.content_words(c))
+            overlap = len(claim_words & consistency.content_words(text)) / max(1, len(claim_words))
+            out.append(Unit(h, a, b, text, c, overlap))
+    return out
+
+
+def rank_units(units: list[Unit], k: int) -> list[Unit]:
+    """The k units most likely to decide the verdict, by lexical overlap with the claim (all, ranked, when k is 0)."""
+    # Ties go to the better-retrieved passage, then to the single sentence before a pair that contains it.
+    ranked = sorted(units, key=lambda u: (-u.overlap, u.hit, u.end - u.start))
+    return ranked[:k] if k else ranked
+
+
+@dataclass(frozen=True)
+class Escalation:
+    """When the top units leave a claim undecided, read more: the fitted rule of the unit cascade."""
+
+    units: int = 0  # units read on escalation (0: every unit)
+    below: float = 0.0  # a supported/contradicted verdict less confident than this escalates
+    unverified_below: float = 0.0  # an unverified verdict less confident than this escalates
+
+    def applies(self, label: str, confidence: float) -> bool:
+        """Whether a first-stage verdict escalates."""
+        return confidence < (self.unverified_below if label == "unverified" else self.below)
+
+
 class VerifierJudge:
     """The default offline Judge: sentence-level verification, consistency checks, cited verdict."""
 
     name = "verifier"
 
-    def __init__(self, verifier: CalibratedScorer | None = None, *, max_citations: int = 3):
+    def __init__(
+        self,
+        verifier: CalibratedScorer | None = None,
+        *,
+        max_citations: int = 3,
+        max_units: int = 0,
+        escalation: Escalation | None = None,
+        ranker: Callable[[list[Unit], int], list[Unit]] = rank_units,
+    ):
         self.verifier = verifier or load_verifier()
         self.version = self.verifier.version
         self.model = self.verifier.name
         self.max_citations = max_citations
-        self._last: tuple | None = None
+        self.max_units = max_units  # units per claim the network reads first (0: every unit)
+        self.escalation = escalation if max_units else None  # reading every unit leaves nothing to escalate to
+        self.ranker = ranker
+        self.runtime: str | None = getattr(self.verifier, "runtime", None)
+        self._local = threading.local()  # the last claim's ranked units, per request thread
 
     @classmethod
     def from_settings(cls, settings: Settings) -> VerifierJudge:
-        """Build from settings (`verifier_path` or the bundled model, on `verifier_backend`)."""
-        return cls(
-            load_verifier(
-                settings.verifier_path, backend=settings.verifier_backend, onnx_cache_dir=settings.onnx_cache_dir
-            )
+        """Build from settings (`verifier_path` or the bundled model, on `verifier_backend` in its precision)."""
+        precision, _ = resolve_precision(settings.verifier_precision)
+        verifier = load_verifier(
+            settings.verifier_path,
+            backend=settings.verifier_backend,
+            onnx_cache_dir=settings.onnx_cache_dir,
+            precision=precision,
         )
+        scorer: CalibratedScorer = verifier
+        if settings.verifier_batch_window_ms > 0:
+            scorer = BatchingScorer(verifier, window_ms=settings.verifier_batch_window_ms)
+        escalation = Escalation(
+            units=settings.verifier_escalate_units,
+            below=settings.verifier_escalate_below,
+            unverified_below=settings.verifier_escalate_unverified_below,
+        )
+        return cls(scorer, max_units=settings.verifier_max_units, escalation=escalation)
+
+    def clear_cache(self) -> None:
+        """Forget the last claim's scored units (benchmarks measure every claim afresh)."""
+        self._local.last = None
+
+    def units_read(self) -> int:
+        """How many units of this thread's last claim the network read."""
+        last = getattr(self._local, "last", None)
+        return 0 if last is None else sum(u.probs is not None for u in last[1])
+
+    def stage(self, k: int) -> str:
+        """The name of the stage that reads the top k units (`decided_by` on the verdict)."""
+        return f"{self.model}:top{k}" if k else f"{self.model}:all"
 
     # -- scoring -----------------------------------------------------------------------------
-    def _score_units(self, claim: str, hits: list[SearchHit]) -> list[_Unit]:
-        # The LLM judge asks for a verdict and passage scores on the same hits: score them once.
+    def score_units(self, claim: str, hits: list[SearchHit], k: int | None = None) -> list[Unit]:
+        """The top k units (default `max_units`; 0 = all) by the ranker, scored and checked; scores are kept."""
+        k = self.max_units if k is None else k
+        # The LLM judge asks for a verdict and passage scores on the same hits, and an escalation reads more
+        # units of the same claim: rank once, score each unit once.
         key = (claim, tuple((h.passage.id, h.passage.text) for h in hits))
-        cached = self._last
+        cached = getattr(self._local, "last", None)
         if cached is not None and cached[0] == key:
-            return cached[1]
-        units = self._score_units_uncached(claim, hits)
-        self._last = (key, units)
+            ranked = cached[1]
+        else:
+            ranked = self.ranker(candidate_units(claim, hits), 0)
+            self._local.last = (key, ranked)
+        units = self.ranker(ranked, k)
+        todo = [u for u in units if u.probs is None]
+        if todo:
+            probs = self.verifier.score([u.text for u in todo], [u.claim for u in todo])
+            for u, p in zip(todo, probs):
+                u.probs = p
+                u.checks = consistency.check(u.claim, u.text, hits[u.hit].passage.id)
         return units
 
-    def _score_units_uncached(self, claim: str, hits: list[SearchHit]) -> list[_Unit]:
-        units: list[_Unit] = []
-        for h, hit in enumerate(hits):
-            text = hit.passage.text
-            for a, b in passage_units(text):
-                units.append(_Unit(h, a, b, text[a:b]))
-        if not units:
-            return units
-        # Each unit reads the claim with acronyms spelled as the unit spells them ("PM" / "Prime Minister").
-        claims = [consistency.align_acronyms(claim, u.text) for u in units]
-        probs = self.verifier.score([u.text for u in units], claims)
-        words = {c: consistency.content_words(c) for c in set(claims)}  # most units keep the claim as written
-        for u, p, c in zip(units, probs, claims):
-            claim_words = words[c]
-            u.probs = p
-            u.checks = consistency.check(c, u.text, hits[u.hit].passage.id)
-            u.overlap = len(claim_words & consistency.content_words(u.text)) / max(1, len(claim_words))
-        return units
-
-    def _unit_stance(self, u: _Unit) -> tuple[Stance, float]:
+    def _unit_stance(self, u: Unit) -> tuple[Stance, float]:
         """A unit's stance and strength; a number/date/negation mismatch on a close sentence contradicts."""
         th = self.verifier.thresholds
         e, c = float(u.probs[ENTAIL]), float(u.probs[CONTRADICT])
@@ -113,7 +185,7 @@ class VerifierJudge:
         if c >= th["contradict"] and c >= e and u.overlap >= th.get("contradict_overlap", 0.0):
             return "contradicts", c
         # A negation alone is weaker evidence than a changed value: it must sit on a near-restatement.
-        value_mismatch = any(f.kind != "negation" for f in u.checks or [] if f.outcome == "mismatch")
+        value_mismatch = any(f.kind != "negation" for f in u.checks if f.outcome == "mismatch")
         if (
             value_mismatch
             and (e >= th["entail"] * 0.5 or u.overlap >= 0.5)
@@ -131,16 +203,16 @@ class VerifierJudge:
 
     def score_hits(self, claim: str, hits: list[SearchHit]) -> list[PassageScore]:
         """One score per hit (its best unit), e.g. as hints for an LLM judge."""
-        return self._passage_scores(hits, self._score_units(claim, hits))
+        return self._passage_scores(hits, self.score_units(claim, hits))
 
     def score_passages(self, claim: str, hits: list[SearchHit]) -> list[PassageScore]:
         """The `PassageScorer` seam the LLM judge uses for assist hints (same as `score_hits`)."""
         return self.score_hits(claim, hits)
 
-    def _passage_scores(self, hits: list[SearchHit], units: list[_Unit]) -> list[PassageScore]:
+    def _passage_scores(self, hits: list[SearchHit], units: list[Unit]) -> list[PassageScore]:
         out = []
         for h, hit in enumerate(hits):
-            us = [u for u in units if u.hit == h]
+            us = [u for u in units if _within(u, hits, hit)]
             if not us:
                 out.append(
                     PassageScore(
@@ -171,9 +243,9 @@ class VerifierJudge:
                     stance=stance,
                     score=round(float(strength), 4),
                     quote=best.text,
-                    start=hit.passage.start + best.start,
-                    end=hit.passage.start + best.end,
-                    checks=[f for u in us for f in (u.checks or []) if u is best],
+                    start=hits[best.hit].passage.start + best.start,
+                    end=hits[best.hit].passage.start + best.end,
+                    checks=list(best.checks),
                 )
             )
         return out
@@ -181,7 +253,14 @@ class VerifierJudge:
     # -- judging -----------------------------------------------------------------------------
     def judge(self, claim: str, hits: list[SearchHit]) -> Verdict:
         """Label the claim from its best-supporting / best-contradicting sentences, with citations."""
-        base = dict(claim=claim, judge=self.name, judge_version=self.version, model=self.model)
+        base = dict(
+            claim=claim,
+            judge=self.name,
+            judge_version=self.version,
+            model=self.model,
+            runtime=self.runtime,
+            decided_by=self.stage(self.max_units),
+        )
         if not hits:
             return Verdict(
                 label="unverified", confidence=0.9, explanation="No passages were retrieved for this claim.", **base
@@ -190,19 +269,25 @@ class VerifierJudge:
         # against whatever shares a word with it, so it is not scored at all.
         if guard.instruction_only(claim):
             return Verdict(label="unverified", confidence=0.9, explanation=guard.INSTRUCTION_ONLY_EXPLANATION, **base)
-        units = self._score_units(claim, hits)
-        if not units:
-            return Verdict(
-                label="unverified", confidence=0.9, explanation="The retrieved passages hold no text.", **base
-            )
-        label, driver, conf, sup, con, stances = self._label_units(units)
+        with self.verifier.claiming():
+            units = self.score_units(claim, hits)
+            if not units:
+                return Verdict(
+                    label="unverified", confidence=0.9, explanation="The retrieved passages hold no text.", **base
+                )
+            label, driver, conf, sup, con, stances = self.label_units(units)
+            if self.escalation is not None and self.escalation.applies(label, conf):
+                # Not clearly decided by the top units: read more of them (the ones read are not re-scored).
+                units = self.score_units(claim, hits, self.escalation.units)
+                label, driver, conf, sup, con, stances = self.label_units(units)
+                base["decided_by"] = self.stage(self.escalation.units)
         sources = self._sources(hits, stances)
         citations = self._citations(hits, label, driver, sup, con)
         checks: list[ConsistencyFinding] = []
         seen: set[tuple] = set()
         # Overlapping passages repeat a sentence: report each finding once.
         for u in [driver] + [x[0] for x in (con[:3] if label == "contradicted" else sup[:1])]:
-            for f in u.checks or []:
+            for f in u.checks:
                 k = (f.kind, f.outcome, f.claim_value, f.evidence_value)
                 if k not in seen:
                     seen.add(k)
@@ -218,7 +303,7 @@ class VerifierJudge:
             **base,
         )
 
-    def _label_units(self, units: list[_Unit]):
+    def label_units(self, units: list[Unit]):
         """Aggregate unit stances to (label, driving unit, confidence, supporting, contradicting, all)."""
         stances = [(u, *self._unit_stance(u)) for u in units]
         sup = sorted((x for x in stances if x[1] == "supports"), key=lambda x: -x[2])
@@ -237,30 +322,35 @@ class VerifierJudge:
         return "unverified", driver, conf, sup, con, stances
 
     def _sources(self, hits: list[SearchHit], stances) -> list[SourceStance]:
-        """Each source article's strongest stance; syndicated duplicates share their hit's stance."""
-        best: dict[str, tuple[int, float, SourceStance]] = {}
+        """Each retrieved article's strongest stance, in retrieval order; syndicated duplicates share their hit's."""
+        best: dict[str, tuple[int, float, Stance]] = {}
         for u, st, strength in stances:
-            hit = hits[u.hit]
-            arts = [hit.article] + [d.article for d in hit.duplicates]
-            for art in arts:
-                key = (_rank_key((st, strength)), strength)
-                cur = best.get(art.id)
-                if cur is None or key > cur[:2]:
-                    best[art.id] = (
-                        *key,
-                        SourceStance(
-                            article_id=art.id,
-                            title=art.title,
-                            source=art.source,
-                            published=art.published,
-                            stance=st,
-                            score=round(strength, 4),
-                        ),
-                    )
-        return [v[2] for v in best.values()]
+            for hit in hits:
+                if not _within(u, hits, hit):
+                    continue
+                for art in [hit.article] + [d.article for d in hit.duplicates]:
+                    key = (_rank_key((st, strength)), strength)
+                    cur = best.get(art.id)
+                    if cur is None or key > cur[:2]:
+                        best[art.id] = (*key, st)
+        out: dict[str, SourceStance] = {}
+        for hit in hits:
+            for art in [hit.article] + [d.article for d in hit.duplicates]:
+                if art.id in out:
+                    continue
+                _, strength, st = best.get(art.id, (0, 0.0, "silent"))  # no unit of it was read: silent
+                out[art.id] = SourceStance(
+                    article_id=art.id,
+                    title=art.title,
+                    source=art.source,
+                    published=art.published,
+                    stance=st,
+                    score=round(strength, 4),
+                )
+        return list(out.values())
 
-    def _citations(self, hits, label, driver: _Unit, sup, con) -> list[Citation]:
-        chosen: list[tuple[_Unit, Stance]] = []
+    def _citations(self, hits, label, driver: Unit, sup, con) -> list[Citation]:
+        chosen: list[tuple[Unit, Stance]] = []
         if label == "contradicted":
             chosen = [(u, "contradicts") for u, _, _ in con]
         elif label == "supported":
@@ -286,15 +376,24 @@ class VerifierJudge:
         return out
 
 
+def _within(u: Unit, hits: list[SearchHit], hit: SearchHit) -> bool:
+    """Whether unit `u` (scored once, under its first hit) lies inside `hit`'s passage."""
+    own = hits[u.hit]
+    if own is hit:
+        return True
+    start = own.passage.start + u.start
+    return own.article.id == hit.article.id and hit.passage.start <= start and start + len(u.text) <= hit.passage.end
+
+
 def _rank_key(stance_strength: tuple[Stance, float]) -> int:
     return {"contradicts": 2, "supports": 2, "silent": 0}[stance_strength[0]]
 
 
-def _mismatch(u: _Unit) -> bool:
-    return any(f.outcome == "mismatch" for f in (u.checks or []))
+def _mismatch(u: Unit) -> bool:
+    return any(f.outcome == "mismatch" for f in (u.checks))
 
 
-def _citation(hit: SearchHit, u: _Unit, stance: Stance) -> Citation:
+def _citation(hit: SearchHit, u: Unit, stance: Stance) -> Citation:
     """A verbatim quote of a unit with article offsets and the hit's article metadata."""
     p = hit.passage
     return Citation(
@@ -321,7 +420,7 @@ def _short(text: str, n: int = 220) -> str:
     return text if len(text) <= n else text[: n - 1].rsplit(" ", 1)[0] + "…"
 
 
-def _explain(label: str, hits: list[SearchHit], driver: _Unit, sources: list[SourceStance], checks) -> str:
+def _explain(label: str, hits: list[SearchHit], driver: Unit, sources: list[SourceStance], checks) -> str:
     """A short explanation from the evidence: how many sources say what, and what the checks found."""
     n = len(sources)
     n_sup = sum(s.stance == "supports" for s in sources)

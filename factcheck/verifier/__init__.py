@@ -11,6 +11,7 @@ from .model import (
     load_verifier,
     model_text,
     model_weights,
+    resolve_precision,
 )
 
 __all__ = [
@@ -24,4 +25,5 @@ __all__ = [
     "load_verifier",
     "model_text",
     "model_weights",
+    "resolve_precision",
 ]

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
+import os
 import threading
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 
@@ -21,6 +24,32 @@ DEFAULT_MODEL_DIR = PACKAGE_DIR / "models" / "verifier-v10"
 ENTAIL, NEUTRAL, CONTRADICT = 0, 1, 2  # the model's label ids (config.json id2label)
 
 DEFAULT_THRESHOLDS = {"entail": 0.6, "contradict": 0.6}
+Precision = Literal["fp32", "bf16"]
+BF16_FLAGS = ("amx_bf16", "avx512_bf16")  # CPU flags under which bf16 matrix products beat fp32
+
+
+def cpu_flags() -> set[str]:
+    """The CPU's feature flags (Linux /proc/cpuinfo; empty elsewhere)."""
+    try:
+        with open("/proc/cpuinfo", encoding="ascii", errors="replace") as f:
+            for line in f:
+                if line.startswith("flags"):
+                    return set(line.split(":", 1)[1].split())
+    except OSError:
+        pass
+    return set()
+
+
+def resolve_precision(setting: str) -> tuple[Precision, str]:
+    """The arithmetic to run the verifier in, and why: bf16 only where the CPU multiplies bf16 natively."""
+    if setting in ("fp32", "bf16"):
+        return setting, "configured"  # type: ignore[return-value]
+    forced = os.environ.get("FACTCHECK_FORCE_CPU_FLAGS")  # tests and benches: pretend to be another CPU
+    flags = set(forced.split(",")) if forced is not None else cpu_flags()
+    native = [f for f in BF16_FLAGS if f in flags]
+    if native:
+        return "bf16", f"auto: cpu has {native[0]}"
+    return "fp32", "auto: no bf16 matrix unit (AVX2/AVX-512 without BF16)"
 
 
 def model_text(text: str) -> str:
@@ -51,6 +80,10 @@ class CalibratedScorer:
         """Raw logits (n, 3) [entail, neutral, contradict] for (evidence, claim) pairs."""
         raise NotImplementedError
 
+    def claiming(self) -> contextlib.AbstractContextManager[None]:
+        """Held while one claim is judged (a batching scorer waits for the pairs of claims in progress)."""
+        return contextlib.nullcontext()
+
     def probs_from_logits(self, logits: np.ndarray) -> np.ndarray:
         """Temperature-calibrated probabilities."""
         return softmax(logits / self.temperature)
@@ -65,10 +98,20 @@ class CalibratedScorer:
 
 
 class Verifier(CalibratedScorer):
-    """Loads the shipped cross-encoder (fp16 or packed low-bit on disk, fp32 on CPU) and scores claim/sentence pairs."""
+    """Loads the shipped cross-encoder (fp16 or packed low-bit on disk, fp32 on CPU) and scores claim/sentence pairs.
+
+    `precision="bf16"` runs the matrix products under torch's bfloat16 autocast (LayerNorm and softmax stay fp32):
+    on CPUs with AMX or AVX512-BF16 that is several times faster with the same labels; elsewhere it is slower.
+    """
 
     def __init__(
-        self, path: str | Path | None = None, *, batch_size: int = 32, max_length: int = 128, threads: int | None = None
+        self,
+        path: str | Path | None = None,
+        *,
+        batch_size: int = 32,
+        max_length: int = 128,
+        threads: int | None = None,
+        precision: Precision = "fp32",
     ):
         import torch
         from transformers import AutoModelForSequenceClassification, AutoTokenizer
@@ -105,7 +148,14 @@ class Verifier(CalibratedScorer):
             thresholds=cal.get("thresholds", {}),
             calibration=cal,
         )
+        self.precision: Precision = precision
         self._lock = threading.Lock()  # torch modules are not re-entrant across request threads
+
+    @property
+    def runtime(self) -> str:
+        """How the network runs here: backend and arithmetic (e.g. "torch-bf16", "onnx-fp32")."""
+        backend = "torch" if hasattr(self.model, "config") else "onnx"
+        return f"{backend}-{self.precision}"
 
     def logits(self, premises: list[str], hypotheses: list[str]) -> np.ndarray:
         """Raw logits (n, 3) for (evidence, claim) pairs, batched by length."""
@@ -114,7 +164,12 @@ class Verifier(CalibratedScorer):
         if n == 0:
             return out
         order = sorted(range(n), key=lambda i: len(premises[i]) + len(hypotheses[i]))
-        with self._lock, self._torch.inference_mode():
+        autocast = (
+            self._torch.autocast("cpu", dtype=self._torch.bfloat16)
+            if self.precision == "bf16"
+            else contextlib.nullcontext()
+        )
+        with self._lock, self._torch.inference_mode(), autocast:
             for k in range(0, n, self.batch_size):
                 idx = order[k : k + self.batch_size]
                 enc = self.tokenizer(
@@ -153,25 +208,31 @@ def _packed_model(folder: Path, weights: Path):
     return model.eval()  # built in fp32 (from_config's dtype); the dequantized weights are fp32 too
 
 
-_SHARED: dict[Path, Verifier] = {}
+_SHARED: dict[tuple, Verifier] = {}
 
 _SHARED_LOCK = threading.Lock()
 
 
 def load_verifier(
-    path: str | Path | None = None, *, backend: str = "torch", onnx_cache_dir: str | Path | None = None
+    path: str | Path | None = None,
+    *,
+    backend: str = "torch",
+    onnx_cache_dir: str | Path | None = None,
+    precision: Precision = "fp32",
 ) -> Verifier:
-    """One Verifier per model folder and backend per process (a 110M-parameter verifier takes ~440 MB in fp32).
+    """One Verifier per model folder, backend and precision per process (110M parameters take ~440 MB in fp32).
 
     `backend="onnx"` runs the same weights through onnxruntime (exported once into `onnx_cache_dir`);
-    without onnxruntime or a writable cache it stays on torch, with a warning.
+    without onnxruntime or a writable cache it stays on torch, with a warning. bf16 runs on torch only.
     """
     folder = Path(path).resolve() if path else DEFAULT_MODEL_DIR
+    if precision == "bf16":
+        backend = "torch"  # onnxruntime's CPU kernels have no bf16 autocast
     cache = Path(onnx_cache_dir or ".cache/onnx").resolve() if backend == "onnx" else None
-    key = (folder, backend, cache)
+    key = (folder, backend, cache, precision)
     with _SHARED_LOCK:
         if key not in _SHARED:
-            verifier = Verifier(folder)
+            verifier = Verifier(folder, precision=precision)
             if backend == "onnx":
                 try:
                     from .onnx import use_onnx

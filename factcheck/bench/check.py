@@ -1,0 +1,301 @@
+"""Bench section 4: end-to-end /check latency (sequential, cached, 16 concurrent clients) and verifier backends."""
+
+from __future__ import annotations
+
+import contextlib
+import socket
+import threading
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..settings import Settings
+from .config import BenchConfig, latency_summary, load_claims
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def stage_summary(verdict_timings: list[dict[str, float]]) -> dict[str, dict]:
+    """p50/p95 per stage from Verdict.timings_ms."""
+    stages = ("embed", "retrieve", "judge", "total")
+    return {s: latency_summary([t[s] for t in verdict_timings if s in t]) for s in stages}
+
+
+@contextlib.contextmanager
+def caches_off(pipe):
+    """Measure the full work: no query-embedding or verdict cache hits inside the block."""
+    saved = pipe.query_cache.size, pipe.verdict_cache.size
+    pipe.query_cache.size = pipe.verdict_cache.size = 0
+    try:
+        yield
+    finally:
+        pipe.query_cache.size, pipe.verdict_cache.size = saved
+
+
+def bench_check_sequential(pipe, claims: Sequence[str]) -> dict:
+    """Distinct claims, one at a time, caches off: per-stage p50/p95 from Verdict.timings_ms."""
+    with caches_off(pipe):
+        pipe.check(claims[0])  # warm-up
+        timings, wall = [], []
+        for c in claims:
+            t = time.perf_counter()
+            v = pipe.check(c)
+            wall.append((time.perf_counter() - t) * 1000)
+            timings.append(v.timings_ms)
+    return {"claims": len(claims), "stages_ms": stage_summary(timings), "wall_ms": latency_summary(wall)}
+
+
+def bench_caches(pipe, claims: Sequence[str]) -> dict:
+    """What each cache saves: query-embedding miss vs hit, full check vs verdict-cache hit."""
+    pipe.query_cache.clear()
+    pipe.verdict_cache.clear()
+    miss, hit = [], []
+    for c in claims:
+        t = time.perf_counter()
+        pipe.embed_query(c + " (cache probe)")
+        miss.append((time.perf_counter() - t) * 1000)
+        t = time.perf_counter()
+        pipe.embed_query(c + " (cache probe)")
+        hit.append((time.perf_counter() - t) * 1000)
+    full, cached = [], []
+    for c in claims:
+        t = time.perf_counter()
+        pipe.check(c)
+        full.append((time.perf_counter() - t) * 1000)
+        t = time.perf_counter()
+        pipe.check(c)
+        cached.append((time.perf_counter() - t) * 1000)
+    q, v = latency_summary(miss), latency_summary(hit)
+    f, c = latency_summary(full), latency_summary(cached)
+    return {
+        "query_embedding": {"miss_ms": q, "hit_ms": v, "speedup_p50": round(q["p50"] / max(v["p50"], 1e-3), 1)},
+        "verdict": {"miss_ms": f, "hit_ms": c, "speedup_p50": round(f["p50"] / max(c["p50"], 1e-3), 1)},
+    }
+
+
+def bench_check_concurrent(pipe, settings: Settings, claims: Sequence[str], cfg: BenchConfig) -> dict:
+    """16 httpx clients POST /check on loopback for a bounded time/count; latency client- and server-side."""
+    import asyncio
+
+    import httpx
+    import uvicorn
+
+    from ..api import create_app
+
+    port = _free_port()
+    app = create_app(replace_settings(settings, host="127.0.0.1", port=port), pipe)
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", access_log=False))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    url = f"http://127.0.0.1:{port}"
+    off = caches_off(pipe)  # every request does the full work
+    off.__enter__()
+    try:
+        deadline = time.monotonic() + 30
+        while not server.started:
+            if time.monotonic() > deadline or not thread.is_alive():
+                raise RuntimeError("bench API server did not start")
+            time.sleep(0.05)
+
+        async def run() -> tuple[list[float], list[dict], dict[int, int], float]:
+            lat, timings, status = [], [], {}
+            sent = 0
+            stop_at = time.monotonic() + cfg.concurrent_seconds
+            async with httpx.AsyncClient(base_url=url, timeout=60) as client:
+
+                async def worker(w: int) -> None:
+                    nonlocal sent
+                    i = w
+                    while time.monotonic() < stop_at and sent < cfg.concurrent_max_requests:
+                        sent += 1
+                        claim = claims[i % len(claims)]
+                        i += cfg.concurrent_clients
+                        t = time.perf_counter()
+                        r = await client.post("/check", json={"claim": claim})
+                        lat.append((time.perf_counter() - t) * 1000)
+                        status[r.status_code] = status.get(r.status_code, 0) + 1
+                        if r.status_code == 200:
+                            timings.append(r.json()["timings_ms"])
+
+                t0 = time.perf_counter()
+                await asyncio.gather(*(worker(w) for w in range(cfg.concurrent_clients)))
+                return lat, timings, status, time.perf_counter() - t0
+
+        lat, timings, status, wall = asyncio.run(run())
+    finally:
+        server.should_exit = True
+        thread.join(timeout=30)
+        off.__exit__(None, None, None)
+    ok = status.get(200, 0)
+    return {
+        "clients": cfg.concurrent_clients,
+        "requests": len(lat),
+        "status": {str(k): v for k, v in status.items()},
+        "seconds": round(wall, 2),
+        "throughput_rps": round(ok / wall, 2) if wall else None,
+        "server_workers": settings.workers,
+        "client_latency_ms": latency_summary(lat),
+        "server_stages_ms": stage_summary(timings),
+    }
+
+
+def replace_settings(settings: Settings, **changes) -> Settings:
+    """A copy of the settings with some fields changed."""
+    return settings.model_copy(update=changes)
+
+
+def bench_verifier_backends(pipe, claims: Sequence[str], work: Path, log: Callable[[str], None]) -> dict | None:
+    """The verifier on torch fp32 / torch dynamic int8 / ONNX fp32 / ONNX int8: judge latency, agreement with fp32."""
+    import torch
+
+    from ..judges.verifier import VerifierJudge
+    from ..verifier import Verifier
+    from ..verifier.onnx import OrtSequenceClassifier, export_classifier
+
+    served = getattr(pipe.judge, "verifier", None)
+    if served is None:
+        return None
+    # A private torch copy of the served model, so the variants never touch the pipeline's judge.
+    verifier = Verifier(served.path)
+    judge = VerifierJudge(verifier)
+    hits = [pipe.search(c) for c in claims]
+
+    def run() -> tuple[list[str], list[float], list[float]]:
+        labels, ms, conf = [], [], []
+        for c, h in zip(claims, hits):
+            judge.clear_cache()  # no reuse of the previous claim's scores
+            t = time.perf_counter()
+            v = judge.judge(c, h)
+            ms.append((time.perf_counter() - t) * 1000)
+            labels.append(v.label)
+            conf.append(v.confidence)
+        return labels, ms, conf
+
+    fp32_model = verifier.model
+    variants: list[tuple[str, Callable[[], Any]]] = [
+        ("torch fp32", lambda: fp32_model),
+        (
+            "torch int8 (dynamic)",
+            lambda: torch.ao.quantization.quantize_dynamic(fp32_model, {torch.nn.Linear}, dtype=torch.qint8),
+        ),
+    ]
+    try:
+        from onnxruntime.quantization import QuantType, quantize_dynamic
+
+        onnx_fp32 = export_classifier(fp32_model, verifier.tokenizer, work / "verifier-onnx" / "model.onnx")
+        onnx_int8 = onnx_fp32.with_name("model-int8.onnx")
+        quantize_dynamic(str(onnx_fp32), str(onnx_int8), weight_type=QuantType.QInt8, per_channel=True)
+        variants += [
+            ("onnx fp32 (default)", lambda: OrtSequenceClassifier(onnx_fp32)),
+            ("onnx int8", lambda: OrtSequenceClassifier(onnx_int8)),
+        ]
+    except Exception as exc:  # measured only: a failed export is reported, not fatal
+        log(f"check: verifier ONNX export failed: {exc}")
+    rows, base = [], None
+    try:
+        for label, make in variants:
+            log(f"check: verifier {label}")
+            verifier.model = make()
+            labels, ms, conf = run()
+            row = {"backend": label, "judge_ms": latency_summary(ms)}
+            if base is None:
+                base = (labels, row["judge_ms"]["p50"], conf)
+            else:
+                row["label_agreement"] = round(sum(a == b for a, b in zip(base[0], labels)) / len(claims), 4)
+                row["max_confidence_diff"] = round(max(abs(x - y) for x, y in zip(base[2], conf)), 4)
+            row["speedup_p50"] = round(base[1] / row["judge_ms"]["p50"], 2) if row["judge_ms"]["p50"] else None
+            rows.append(row)
+    finally:
+        verifier.model = fp32_model
+    return {"claims": len(claims), "backends": rows, "served_backend": type(served.model).__name__}
+
+
+def verifier_standin(out: Path) -> Path:
+    """A verifier with the shipped architecture (MiniLM-L6 cross-encoder, 3 labels) and an untrained head.
+
+    Used only when the trained model is not there yet: its latency is the real one, its labels are not.
+    """
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    from ..embed import bundled_minilm_path
+
+    labels = ("entailment", "neutral", "contradiction")
+    base = bundled_minilm_path()
+    model = AutoModelForSequenceClassification.from_pretrained(
+        base,
+        num_labels=3,
+        id2label=dict(enumerate(labels)),
+        label2id={n: i for i, n in enumerate(labels)},
+        local_files_only=True,
+    )
+    model.save_pretrained(out)
+    AutoTokenizer.from_pretrained(base, local_files_only=True).save_pretrained(out)
+    return out
+
+
+def bench_check(
+    cfg: BenchConfig,
+    settings: Settings,
+    index_dir: Path,
+    embedder,
+    log: Callable[[str], None],
+    time_left: Callable[[], float] = lambda: float("inf"),
+) -> dict:
+    """End-to-end `check` over the built synthetic index with the offline verifier."""
+    from ..errors import FactcheckError
+    from ..judges import make_judge
+    from ..pipeline import build_pipeline
+
+    s = replace_settings(settings, index_dir=index_dir, judge="verifier")
+    note = None
+    try:
+        judge = make_judge(s)
+    except (FactcheckError, OSError) as exc:
+        log(f"check: trained verifier unavailable ({exc}); timing a same-architecture stand-in")
+        note = (
+            f"the trained verifier was unavailable ({exc}); timed with a stand-in of the same architecture "
+            "(MiniLM-L6 cross-encoder, untrained head): latency is representative, labels are not"
+        )
+        s = replace_settings(
+            s,
+            verifier_path=verifier_standin(index_dir.parent / "verifier-standin"),
+            onnx_cache_dir=index_dir.parent / "onnx",
+        )
+        judge = make_judge(s)
+    pipe = build_pipeline(s, judge=judge, embedder=embedder)
+    claims = load_claims()
+    n = pipe.stats().passages
+    seq_claims = (claims * (cfg.check_claims // len(claims) + 1))[: cfg.check_claims]
+    out: dict[str, Any] = {
+        "index_passages": n,
+        "judge": f"{judge.name} {judge.version}",
+        "embedder": embedder.name,
+        "index_type": pipe.stats().index_type,
+        "judge_note": note,
+        "verifier_model": type(getattr(getattr(judge, "verifier", None), "model", None)).__name__,
+    }
+    from ..judges.verifier import candidate_units
+
+    # The verifier reads at most `max_units` of the distinct sentences and sentence pairs of the hits.
+    pairs = [len(candidate_units(c, pipe.search(c))) for c in seq_claims[:10]]
+    out["candidate_units_per_claim"] = round(float(np.mean(pairs)), 1)
+    out["units_read_per_claim"] = getattr(judge, "max_units", 0) or out["candidate_units_per_claim"]
+    out["verifier_runtime"] = getattr(judge, "runtime", None)
+    log(f"check: sequential, {len(seq_claims)} claims over {n} passages")
+    out["sequential"] = bench_check_sequential(pipe, seq_claims)
+    log("check: caches")
+    out["caches"] = bench_caches(pipe, claims[: cfg.cache_claims])
+    log(f"check: {cfg.concurrent_clients} concurrent API clients for <= {cfg.concurrent_seconds:.0f} s")
+    out["concurrent"] = bench_check_concurrent(pipe, s, claims, cfg)
+    if time_left() > 45:
+        out["verifier_backends"] = bench_verifier_backends(pipe, claims[: cfg.quantized_claims], index_dir.parent, log)
+    else:
+        out["verifier_backends_skipped"] = f"time budget: {time_left():.0f} s left"
+    return out

@@ -1,0 +1,198 @@
+"""Bench section 5, the judge frontier: each verifier configuration's speed and quality, one table, one run.
+
+Speed is measured on the bench's synthetic index (sequential `/check` p50/p95 with caches off, and checks/s
+with 16 concurrent API clients). Quality is macro-F1 on named eval sets through the real eval runner. The
+network reads every unit of every claim once per precision (`MemoScorer`); a configuration that reads fewer
+units is then replayed from that record, so the quality columns cost one full pass per precision and set.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ..settings import REPO_DIR, Settings
+from .check import bench_check_concurrent, bench_check_sequential, replace_settings
+from .config import BenchConfig, load_claims
+
+
+@dataclass(frozen=True)
+class JudgeConfig:
+    """One point on the frontier: arithmetic, units read per claim (0 = all), cross-request batching."""
+
+    name: str
+    precision: str  # "fp32" (the configured backend, ONNX by default) or "bf16" (torch autocast)
+    max_units: int
+    batch_window_ms: float = 5.0
+
+
+CONFIGS: tuple[JudgeConfig, ...] = (
+    JudgeConfig("v10 all units fp32 (before)", "fp32", 0, 0.0),
+    JudgeConfig("v10 all units bf16", "bf16", 0),
+    JudgeConfig("v10 top-8 fp32", "fp32", 8),
+    JudgeConfig("v10 top-5 fp32", "fp32", 5),
+    JudgeConfig("v10 top-4 fp32", "fp32", 4),
+    JudgeConfig("v10 top-8 bf16", "bf16", 8),
+    JudgeConfig("v10 top-5 bf16", "bf16", 5),
+    JudgeConfig("v10 top-4 bf16", "bf16", 4),
+    JudgeConfig("v10 top-3 bf16", "bf16", 3),
+)
+
+DATASETS = REPO_DIR.parent / "shared" / "datasets"
+# name -> (claims, format, corpus): the sets the issue's quality bar names.
+EVAL_SETS: dict[str, tuple[Path, str, Path]] = {
+    "seed": (
+        REPO_DIR / "evals" / "datasets" / "seed-news.jsonl",
+        "jsonl",
+        REPO_DIR / "evals" / "corpus" / "iraq-coalition-2024",
+    ),
+    "holdout": (
+        REPO_DIR / "evals" / "holdout" / "news-holdout.jsonl",
+        "jsonl",
+        REPO_DIR / "evals" / "holdout" / "news-holdout",
+    ),
+    "scifact-dev": (
+        DATASETS / "scifact" / "claims_dev_claimlevel.jsonl",
+        "scifact",
+        DATASETS / "scifact" / "corpus.jsonl",
+    ),
+    "climate-fever-400": (
+        DATASETS / "climate_fever" / "claims.jsonl",
+        "climate-fever",
+        DATASETS / "climate_fever" / "corpus.jsonl",
+    ),
+}
+LIMITS = {"climate-fever-400": 400}  # the issue's first 400 Climate-FEVER claims
+
+
+def _judge(verifier, config: JudgeConfig):
+    """A VerifierJudge over `verifier` as the configuration asks (batching wraps the shared verifier)."""
+    from ..judges.verifier import VerifierJudge
+    from ..verifier.batching import BatchingScorer
+
+    scorer = BatchingScorer(verifier, window_ms=config.batch_window_ms) if config.batch_window_ms else verifier
+    return VerifierJudge(scorer, max_units=config.max_units)
+
+
+def _verifiers(settings: Settings, configs: Sequence[JudgeConfig]) -> dict[str, Any]:
+    """One loaded verifier per precision (fp32 on the configured backend, bf16 on torch)."""
+    from ..verifier import load_verifier
+
+    out = {}
+    for precision in dict.fromkeys(c.precision for c in configs):
+        backend = settings.verifier_backend if precision == "fp32" else "torch"
+        out[precision] = load_verifier(
+            settings.verifier_path,
+            backend=backend,
+            onnx_cache_dir=settings.onnx_cache_dir,
+            precision=precision,  # type: ignore[arg-type]
+        )
+    return out
+
+
+def frontier_speed(
+    cfg: BenchConfig,
+    settings: Settings,
+    index_dir: Path,
+    embedder,
+    configs: Sequence[JudgeConfig],
+    log: Callable[[str], None],
+) -> list[dict]:
+    """Per configuration: units read, sequential /check p50/p95 and checks/s with concurrent clients."""
+    from ..judges.verifier import candidate_units
+    from ..pipeline import build_pipeline
+
+    verifiers = _verifiers(settings, configs)
+    claims = load_claims()
+    seq = (claims * (cfg.check_claims // len(claims) + 1))[: cfg.check_claims]
+    rows = []
+    for config in configs:
+        judge = _judge(verifiers[config.precision], config)
+        s = replace_settings(settings, index_dir=index_dir, judge="verifier")
+        pipe = build_pipeline(s, judge=judge, embedder=embedder)
+        units = [len(candidate_units(c, pipe.search(c))) for c in seq[:10]]
+        log(f"frontier: {config.name}: sequential, {len(seq)} claims")
+        sequential = bench_check_sequential(pipe, seq)
+        log(f"frontier: {config.name}: {cfg.concurrent_clients} concurrent clients")
+        concurrent = bench_check_concurrent(pipe, s, claims, cfg)
+        mean_units = sum(units) / len(units)
+        rows.append(
+            {
+                "config": config.name,
+                "runtime": judge.runtime,
+                "units_per_claim": round(min(mean_units, config.max_units or mean_units), 1),
+                "candidate_units_per_claim": round(mean_units, 1),
+                "check_ms": sequential["wall_ms"],
+                "judge_ms": sequential["stages_ms"]["judge"],
+                "checks_per_s": concurrent["throughput_rps"],
+                "concurrent_status": concurrent["status"],
+                "batching": None
+                if not config.batch_window_ms
+                else {"forward_passes": judge.verifier.batches, "claims": judge.verifier.jobs},
+            }
+        )
+    return rows
+
+
+def frontier_quality(
+    settings: Settings,
+    configs: Sequence[JudgeConfig],
+    sets: Sequence[str],
+    work: Path,
+    embedder,
+    log: Callable[[str], None],
+) -> dict[str, dict[str, dict]]:
+    """Per eval set and configuration: macro-F1 and accuracy from the eval runner (every unit read once)."""
+    from ..evals import load_eval_set, run_eval
+    from ..verifier.memo import MemoScorer
+
+    memos = {p: MemoScorer(v) for p, v in _verifiers(settings, configs).items()}
+    out: dict[str, dict[str, dict]] = {}
+    for name in sets:
+        path, fmt, corpus = EVAL_SETS[name]
+        eval_set = load_eval_set(path, fmt, corpus=corpus)
+        out[name] = {}
+        # Full-unit configurations first: they record every pair the capped ones will ask for.
+        for config in sorted(configs, key=lambda c: c.max_units != 0):
+            log(f"frontier: quality on {name}: {config.name}")
+            judge = _judge(memos[config.precision], JudgeConfig(config.name, config.precision, config.max_units, 0))
+            summary, run_dir = run_eval(
+                eval_set,
+                settings,
+                out_dir=work / f"{name}-{config.precision}-k{config.max_units}",
+                limit=LIMITS.get(name),
+                judge=judge,
+                embedder=embedder,
+                progress=False,
+            )
+            out[name][config.name] = {
+                "macro_f1": summary["macro_f1"],
+                "accuracy": summary["accuracy"],
+                "n": summary["n"],
+                "run": str(run_dir),
+            }
+    return out
+
+
+def bench_frontier(
+    cfg: BenchConfig,
+    settings: Settings,
+    index_dir: Path,
+    embedder,
+    work: Path,
+    log: Callable[[str], None],
+    sets: Sequence[str] = ("seed",),
+    configs: Sequence[JudgeConfig] = CONFIGS,
+) -> dict:
+    """The frontier table: speed rows joined with quality per eval set."""
+    rows = frontier_speed(cfg, settings, index_dir, embedder, configs, log)
+    quality = frontier_quality(settings, configs, sets, work, embedder, log) if sets else {}
+    for row in rows:
+        row["macro_f1"] = {name: quality[name][row["config"]]["macro_f1"] for name in quality}
+        row["accuracy"] = {name: quality[name][row["config"]]["accuracy"] for name in quality}
+    base = rows[0]["check_ms"]["p50"]
+    for row in rows:
+        row["speedup_p50"] = round(base / row["check_ms"]["p50"], 1) if row["check_ms"]["p50"] else None
+    return {"configs": rows, "sets": {n: {"n": next(iter(q.values()))["n"]} for n, q in quality.items()}}

@@ -1,0 +1,261 @@
+"""The bench report: targets against measured figures, and the Markdown tables."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+def targets(result: dict) -> list[dict]:
+    """Each issue-7 target against the measured figure (None where the section did not run)."""
+    out = []
+    conc = result.get("check", {}).get("sequential")
+    if conc:
+        total = conc["stages_ms"]["total"]
+        out.append(
+            {
+                "target": "/check p50 <= 150 ms (sequential, 10k index, verifier)",
+                "value": total["p50"],
+                "met": total["p50"] is not None and total["p50"] <= 150,
+            }
+        )
+        out.append(
+            {
+                "target": "/check p95 <= 400 ms (sequential, 10k index, verifier)",
+                "value": total["p95"],
+                "met": total["p95"] is not None and total["p95"] <= 400,
+            }
+        )
+    for r in result.get("build", {}).get("runs", []):
+        if r["corpus"].startswith("synthetic"):
+            out.append(
+                {
+                    "target": f"index build >= 300 passages/s ({r['corpus']}, "
+                    f"{'measured' if r['measured'] else 'derived'})",
+                    "value": r["passages_per_s"],
+                    "met": (r["passages_per_s"] or 0) >= 300,
+                }
+            )
+    scales = [sc for sc in result.get("ann", {}).get("scales", []) if "skipped" not in sc]
+    if scales:
+        big = scales[-1]
+        ok = [r for r in big["rows"] if "skipped" not in r and r["index"] != "Flat (exact)" and r["recall@10"] >= 0.95]
+        fastest = min(ok, key=lambda r: r["p95_ms"]) if ok else None
+        out.append(
+            {
+                "target": f"{big['n']:,}-passage ANN p95 <= 20 ms at recall@10 >= 0.95",
+                "value": None
+                if fastest is None
+                else f"{fastest['index']} {fastest['param']}: p95 {fastest['p95_ms']} ms, recall {fastest['recall@10']}",
+                "met": bool(fastest and fastest["p95_ms"] <= 20),
+            }
+        )
+    return out
+
+
+def _fmt(v: Any) -> str:
+    if v is None:
+        return "-"
+    if isinstance(v, float):
+        return f"{v:,.2f}" if abs(v) < 100 else f"{v:,.0f}"
+    if isinstance(v, int):
+        return f"{v:,}"
+    return str(v)
+
+
+def _table(headers: list[str], rows: list[list[Any]]) -> str:
+    lines = ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
+    lines += ["| " + " | ".join(_fmt(c) for c in r) + " |" for r in rows]
+    return "\n".join(lines)
+
+
+def render_markdown(result: dict) -> str:
+    """The bench report as Markdown tables."""
+    m = result["machine"]
+    parts = [
+        f"# factcheck bench — {result['started']}",
+        f"{m.get('cpu_model')} ({m['cpus']} CPUs; bf16 units: {', '.join(m.get('cpu_bf16') or []) or 'none'}), load average {m['loadavg_1_5_15']} at start, {m.get('loadavg_end')} at end; "
+        f"faiss {m['faiss']} ({m['faiss_threads']} threads); total {result['seconds']} s.",
+    ]
+    if "targets" in result and result["targets"]:
+        parts.append(
+            "## Targets\n"
+            + _table(
+                ["target", "measured", "met"],
+                [[t["target"], t["value"], "yes" if t["met"] else "no"] for t in result["targets"]],
+            )
+        )
+    b = result.get("build")
+    if b:
+        parts.append(
+            "## Index build\nMemory: "
+            + b["memory"]
+            + ".\n\n"
+            + _table(
+                ["corpus", "passages", "seconds", "embed s", "other s", "passages/s", "peak RSS +MiB", "how"],
+                [
+                    [
+                        r["corpus"],
+                        r["passages"],
+                        r["seconds"],
+                        r["embed_seconds"],
+                        r["other_seconds"],
+                        r["passages_per_s"],
+                        r["peak_rss_delta_mb"],
+                        "measured" if r["measured"] else r.get("note", "derived"),
+                    ]
+                    for r in b["runs"]
+                ],
+            )
+        )
+    e = result.get("embed")
+    if e:
+        rows = []
+        for r in e["backends"]:
+            if "error" in r:
+                rows.append([r["backend"], "-", "-", "-", "-", "-", r["error"]])
+                continue
+            ag = r.get("agreement_vs_torch")
+            rows.append(
+                [
+                    r["backend"],
+                    r["passages_per_s"],
+                    r.get("speedup_vs_torch"),
+                    r["query_ms"]["p50"],
+                    r["query_ms"]["p95"],
+                    r["load_s"],
+                    "reference" if ag is None else f"min {ag['min']:.5f} / mean {ag['mean']:.5f}",
+                ]
+            )
+        parts.append(
+            f"## Embedding backends\n{e['backends'][0].get('texts', '')} passages, batch 64; one-claim "
+            f"latency over {e['backends'][0].get('query_ms', {}).get('n', '-')} claims. Default backend: "
+            f"`{e['default_backend']}` (tolerance: min cosine >= {e['tolerance_min_cosine']}).\n\n"
+            + _table(
+                ["backend", "passages/s", "x torch", "claim p50 ms", "claim p95 ms", "load s", "cosine vs torch"], rows
+            )
+        )
+    a = result.get("ann")
+    if a:
+        for sc in a["scales"]:
+            if "skipped" in sc:
+                parts.append(f"## Retrieval at {sc['n']:,} vectors\n{sc['skipped']}")
+                continue
+            rows = [
+                [r["index"], r["param"], "-", "-", "-", "-", r["skipped"]]
+                if "skipped" in r
+                else [r["index"], r["param"], r["recall@10"], r["p50_ms"], r["p95_ms"], r["build_s"], r["mem_mb"]]
+                for r in sc["rows"]
+            ]
+            parts.append(
+                f"## Retrieval at {sc['n']:,} vectors\n{sc['data']}; {sc['queries']} queries; "
+                f"{a['latency']}.\n\n"
+                + _table(["index", "setting", "recall@10", "p50 ms", "p95 ms", "build s", "MiB"], rows)
+            )
+    c = result.get("check")
+    if c:
+        if "skipped" in c:
+            parts.append(f"## End-to-end check\nskipped: {c['skipped']}")
+        else:
+            seq, con = c["sequential"], c["concurrent"]
+            rows = [
+                [f"sequential ({seq['claims']} claims)", st, v["p50"], v["p95"]] for st, v in seq["stages_ms"].items()
+            ]
+            rows += [
+                [f"{con['clients']} API clients (server side)", st, v["p50"], v["p95"]]
+                for st, v in con["server_stages_ms"].items()
+            ]
+            rows.append(
+                [
+                    f"{con['clients']} API clients (client side)",
+                    "request",
+                    con["client_latency_ms"]["p50"],
+                    con["client_latency_ms"]["p95"],
+                ]
+            )
+            note = f" **Note:** {c['judge_note']}." if c.get("judge_note") else ""
+            pairs = (
+                f" The verifier reads {c['units_read_per_claim']} of {c['candidate_units_per_claim']} distinct"
+                f" claim/sentence units per claim ({c.get('verifier_runtime')})."
+                if c.get("candidate_units_per_claim")
+                else ""
+            )
+            parts.append(
+                f"## End-to-end check\n{c['index_passages']:,}-passage index ({c['index_type']}), judge "
+                f"{c['judge']} ({c.get('verifier_model')}), embedder {c['embedder']}.{note}{pairs} "
+                f"Concurrent: {con['requests']} requests in "
+                f"{con['seconds']} s = {con['throughput_rps']} checks/s, statuses {con['status']}, "
+                f"{con['server_workers']} server workers.\n\n" + _table(["run", "stage", "p50 ms", "p95 ms"], rows)
+            )
+            ca = c["caches"]
+            rows = [
+                [
+                    "query embedding",
+                    ca["query_embedding"]["miss_ms"]["p50"],
+                    ca["query_embedding"]["hit_ms"]["p50"],
+                    ca["query_embedding"]["speedup_p50"],
+                ],
+                [
+                    "verdict",
+                    ca["verdict"]["miss_ms"]["p50"],
+                    ca["verdict"]["hit_ms"]["p50"],
+                    ca["verdict"]["speedup_p50"],
+                ],
+            ]
+            parts.append("## Caches\n" + _table(["cache", "miss p50 ms", "hit p50 ms", "x"], rows))
+            vb = c.get("verifier_backends")
+            if c.get("verifier_backends_skipped"):
+                parts.append(f"## Verifier backends\nskipped: {c['verifier_backends_skipped']}")
+            if vb:
+                parts.append(
+                    f"## Verifier backends (judge stage, {vb['claims']} claims)\n"
+                    + _table(
+                        [
+                            "backend",
+                            "judge p50 ms",
+                            "judge p95 ms",
+                            "x fp32",
+                            "labels same as fp32",
+                            "max |confidence diff|",
+                        ],
+                        [
+                            [
+                                r["backend"],
+                                r["judge_ms"]["p50"],
+                                r["judge_ms"]["p95"],
+                                r["speedup_p50"],
+                                r.get("label_agreement", "reference"),
+                                r.get("max_confidence_diff", "-"),
+                            ]
+                            for r in vb["backends"]
+                        ],
+                    )
+                )
+    f = result.get("frontier")
+    if f:
+        parts.append(render_frontier(f, result["machine"]))
+    return "\n\n".join(parts) + "\n"
+
+
+def render_frontier(f: dict, machine: dict) -> str:
+    """The judge frontier: one row per configuration, speed and quality side by side."""
+    sets = list(f.get("sets", {}))
+    headers = ["judge", "runtime", "units/claim", "/check p50 ms", "p95 ms", "x before", "checks/s (16 clients)"]
+    headers += [f"macro-F1 {name} (n={f['sets'][name]['n']})" for name in sets]
+    rows = [
+        [
+            r["config"],
+            r["runtime"],
+            r["units_per_claim"],
+            r["check_ms"]["p50"],
+            r["check_ms"]["p95"],
+            r["speedup_p50"],
+            r["checks_per_s"],
+            *[None if r["macro_f1"][n] is None else round(r["macro_f1"][n], 3) for n in sets],
+        ]
+        for r in f["configs"]
+    ]
+    return (
+        f"## Judge frontier\nCPU: {machine.get('cpu_model', '?')}; sequential `/check` with caches off on the bench "
+        "index; checks/s from 16 concurrent API clients; macro-F1 from the eval runner (every unit read once per "
+        "precision, fewer-unit rows replayed from that record).\n\n" + _table(headers, rows)
+    )

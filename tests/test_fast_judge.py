@@ -1,0 +1,216 @@
+"""The fast judge: units read once per article span, ranked and capped; bf16 where the CPU has it; batching."""
+
+from __future__ import annotations
+
+import threading
+from datetime import date
+
+import numpy as np
+import pytest
+
+from factcheck.chunk import chunk_article
+from factcheck.judges.verifier import Escalation, VerifierJudge, candidate_units, rank_units
+from factcheck.models import Article, ArticleMeta, SearchHit
+from factcheck.verifier import CalibratedScorer, Verifier, resolve_precision
+from factcheck.verifier.batching import BatchingScorer
+
+ARTICLE = Article(
+    id="floods",
+    title="Floods hit river towns",
+    source="Valley Herald",
+    published=date(2023, 5, 2),
+    text=(
+        "Heavy rain caused the Ostra river to burst its banks on Monday. "
+        "The ministry said 140 schools were damaged by the floods and about 2,500 soldiers were sent to help. "
+        "The river rose four metres overnight, flooding the lower town. "
+        "Officials expect the water to recede by the end of the week. "
+        "Insurers put the damage at 80 million euros."
+    ),
+)
+CLAIM = "About 2,500 soldiers were sent to help after the floods"
+
+
+def _hits(article: Article, max_chars: int = 140, overlap: int = 1) -> list[SearchHit]:
+    meta = ArticleMeta(id=article.id, title=article.title, source=article.source, published=article.published)
+    passages = chunk_article(article, max_chars=max_chars, overlap_sentences=overlap)
+    return [SearchHit(passage=p, article=meta, score=1.0, rank=i + 1) for i, p in enumerate(passages)]
+
+
+class CountingScorer(CalibratedScorer):
+    """Fixed logits (entailment for units naming the soldiers), counting every pair it is asked about."""
+
+    def __init__(self) -> None:
+        super().__init__(name="counting", version="counting-1")
+        self.pairs: list[tuple[str, str]] = []
+
+    def logits(self, premises: list[str], hypotheses: list[str]) -> np.ndarray:
+        self.pairs += list(zip(premises, hypotheses))
+        return np.array([[4.0, 0.0, 0.0] if "soldiers" in p else [0.0, 4.0, 0.0] for p in premises], np.float32)
+
+
+def test_overlapping_passages_give_each_article_span_once_and_round_trip():
+    hits = _hits(ARTICLE)
+    assert len(hits) > 1  # overlapping chunks repeat a sentence
+    units = candidate_units(CLAIM, hits)
+    spans = [(hits[u.hit].passage.start + u.start, hits[u.hit].passage.start + u.end) for u in units]
+    assert len(spans) == len(set(spans))
+    for u, (a, b) in zip(units, spans):
+        assert ARTICLE.text[a:b] == u.text
+    repeated = sum(len(h.passage.units or []) for h in hits)
+    assert repeated == 0 or repeated > len(units)
+
+
+def test_ranking_puts_the_claims_words_first_and_zero_means_all():
+    units = candidate_units(CLAIM, _hits(ARTICLE))
+    top = rank_units(units, 2)
+    assert len(top) == 2 and "2,500 soldiers" in top[0].text
+    assert top[0].overlap == max(u.overlap for u in units)
+    everything = rank_units(units, 0)
+    assert sorted(map(id, everything)) == sorted(map(id, units))
+    assert [u.overlap for u in everything] == sorted((u.overlap for u in units), reverse=True)
+
+
+def test_a_capped_judge_reads_only_its_units_and_says_so():
+    scorer = CountingScorer()
+    verdict = VerifierJudge(scorer, max_units=3).judge(CLAIM, _hits(ARTICLE))
+    assert len(scorer.pairs) == 3
+    assert verdict.label == "supported" and verdict.decided_by == "counting:top3"
+    quote = verdict.citations[0]
+    assert ARTICLE.text[quote.start : quote.end] == quote.quote and "soldiers" in quote.quote
+    assert {s.article_id for s in verdict.sources} == {"floods"}  # every retrieved source keeps a stance
+    everything = CountingScorer()
+    VerifierJudge(everything).judge(CLAIM, _hits(ARTICLE))
+    assert len(everything.pairs) == len(candidate_units(CLAIM, _hits(ARTICLE))) > 3
+
+
+class ScriptedLogits(CalibratedScorer):
+    """Logits by a word in the unit (so a test decides what the top units say), counting the pairs read."""
+
+    def __init__(self, by_word: dict[str, list[float]]) -> None:
+        super().__init__(name="scripted", version="scripted-1")
+        self.by_word = by_word
+        self.pairs: list[str] = []
+
+    def logits(self, premises: list[str], hypotheses: list[str]) -> np.ndarray:
+        self.pairs += premises
+        rows = [next((v for w, v in self.by_word.items() if w in p), [0.0, 3.0, 0.0]) for p in premises]
+        return np.array(rows, np.float32)
+
+
+@pytest.mark.parametrize(
+    ("by_word", "escalates"),
+    [
+        ({"2,500 soldiers": [5.0, 0.0, 0.0]}, False),  # the top unit clearly supports: stage 1 decides
+        ({"2,500 soldiers": [0.9, 0.0, 0.0]}, True),  # supported, but less sure than the fitted bar: read more
+        ({}, True),  # nothing in the top units: an unclear unverified escalates
+    ],
+)
+def test_escalation_happens_exactly_when_the_rule_says(by_word, escalates):
+    scorer = ScriptedLogits(by_word)
+    rule = Escalation(units=0, below=0.8, unverified_below=0.99)
+    judge = VerifierJudge(scorer, max_units=2, escalation=rule)
+    hits = _hits(ARTICLE)
+    verdict = judge.judge(CLAIM, hits)
+    first = VerifierJudge(ScriptedLogits(by_word), max_units=2).judge(CLAIM, hits)
+    assert rule.applies(first.label, first.confidence) is escalates
+    everything = len(candidate_units(CLAIM, hits))
+    if escalates:
+        assert verdict.decided_by == "scripted:all" and len(scorer.pairs) == everything  # no unit read twice
+    else:
+        assert verdict.decided_by == "scripted:top2" and len(scorer.pairs) == 2
+        assert verdict.model_dump(exclude={"timings_ms"}) == first.model_dump(exclude={"timings_ms"})
+
+
+@pytest.mark.parametrize(
+    ("setting", "flags", "expected"),
+    [
+        ("auto", "avx2,fma,f16c", "fp32"),
+        ("auto", "avx512f,avx512_vnni", "fp32"),
+        ("auto", "avx512f,amx_tile,amx_bf16", "bf16"),
+        ("auto", "avx512_bf16", "bf16"),
+        ("fp32", "amx_bf16", "fp32"),
+        ("bf16", "avx2", "bf16"),
+    ],
+)
+def test_precision_is_picked_by_the_cpu(monkeypatch, setting, flags, expected):
+    monkeypatch.setenv("FACTCHECK_FORCE_CPU_FLAGS", flags)
+    precision, why = resolve_precision(setting)
+    assert precision == expected and why
+
+
+@pytest.fixture(scope="module")
+def verifier():
+    return Verifier()
+
+
+PAIRS = [
+    ("About 2,500 US troops are deployed in Iraq.", "There are 2,500 American troops in Iraq"),
+    ("The talks were cancelled on Monday.", "The talks went ahead on Monday"),
+    ("Spain has 300 soldiers in Iraq as part of the coalition, officials said. " * 3, "Spain has troops in Iraq"),
+    ("It rained in the capital.", "The minister resigned"),
+    ("The council approved a budget of $4.2 million for road repairs.", "The council rejected the budget"),
+    ("Work on the bridge will start in 2024.", "Bridge works begin in 2024"),
+]
+
+
+def test_batched_and_unbatched_scoring_give_the_same_probabilities(verifier):
+    alone = [verifier.score([p], [h])[0] for p, h in PAIRS]
+    batcher = BatchingScorer(verifier, window_ms=5_000)  # long window: the four claims must meet in one batch
+    ready = threading.Barrier(4)
+    got: dict[int, np.ndarray] = {}
+
+    def claim(i: int) -> None:
+        with batcher.claiming():
+            ready.wait()
+            mine = PAIRS[i : i + 3]
+            got[i] = batcher.score([p for p, _ in mine], [h for _, h in mine])
+
+    threads = [threading.Thread(target=claim, args=(i,)) for i in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    assert batcher.batches == 1 and batcher.jobs == 4
+    for i, probs in got.items():
+        np.testing.assert_allclose(probs, np.stack(alone[i : i + 3]), atol=1e-5)
+
+
+def test_a_lone_claim_is_not_held_back_by_the_window(verifier):
+    import time
+
+    batcher = BatchingScorer(verifier, window_ms=60_000)
+    with batcher.claiming():
+        t = time.perf_counter()
+        batcher.score([PAIRS[1][0]], [PAIRS[1][1]])
+        assert time.perf_counter() - t < 30.0  # nobody else is judging: no wait for the 60 s window
+
+
+def test_bf16_reads_the_pairs_as_fp32_does(verifier):
+    bf16 = Verifier(precision="bf16")
+    ref = verifier.score([p for p, _ in PAIRS], [h for _, h in PAIRS])
+    got = bf16.score([p for p, _ in PAIRS], [h for _, h in PAIRS])
+    assert (got.argmax(1) == ref.argmax(1)).all()
+    assert np.abs(got - ref).max() < 0.05
+    assert bf16.runtime == "torch-bf16" and verifier.runtime == "torch-fp32"
+
+
+def test_a_claim_the_verifier_decides_never_loads_the_llm_stage():
+    from factcheck.judges.cascade import CascadeJudge
+    from tests.fakes import FixedLabelJudge
+
+    built: list[FixedLabelJudge] = []
+
+    def llm() -> FixedLabelJudge:
+        built.append(FixedLabelJudge("contradicted", name="llm", version="llm-1"))
+        return built[-1]
+
+    rule = Escalation(below=0.8, unverified_below=0.99)
+    clear = CascadeJudge(VerifierJudge(ScriptedLogits({"2,500 soldiers": [5.0, 0.0, 0.0]}), max_units=2), llm, rule)
+    verdict = clear.judge(CLAIM, _hits(ARTICLE))
+    assert verdict.label == "supported" and verdict.decided_by == "scripted:top2"
+    assert not built and not clear.last_loaded and clear.decided == {"first": 1, "last": 0}
+
+    unclear = CascadeJudge(VerifierJudge(ScriptedLogits({}), max_units=2), llm, rule)
+    verdict = unclear.judge(CLAIM, _hits(ARTICLE))
+    assert len(built) == 1 and built[0].calls == 1 and unclear.decided == {"first": 0, "last": 1}
+    assert verdict.label == "contradicted" and verdict.decided_by == "llm:llm-1"
