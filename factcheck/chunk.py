@@ -124,3 +124,14 @@ def chunk_article(article: Article, max_chars: int = 600, overlap_sentences: int
         while i < j and sents[j][1] - sents[i][0] > max_chars:
             i += 1
     return passages
+
+
+UNITS_VERSION = "sentences+pairs-v1"  # what `passage_units` returns; stored units of another version are not read
+
+
+def passage_units(text: str) -> list[tuple[int, int]]:
+    """Sentences of `text` plus adjacent sentence pairs, as local (start, end) spans: what the verifier reads."""
+    sents = split_sentences(text)
+    units = list(sents)
+    units += [(sents[i][0], sents[i + 1][1]) for i in range(len(sents) - 1)]
+    return units or ([(0, len(text))] if text.strip() else [])

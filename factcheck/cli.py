@@ -8,6 +8,7 @@ import sys
 import textwrap
 from datetime import date
 from pathlib import Path
+from typing import NoReturn
 
 from .errors import FactcheckError, InputError, ModelError
 from .settings import settings_from_args
@@ -16,7 +17,7 @@ from .settings import settings_from_args
 class _Parser(argparse.ArgumentParser):
     """argparse with one-line errors and exit code 2."""
 
-    def error(self, message: str) -> None:  # noqa: D401 - argparse API
+    def error(self, message: str) -> NoReturn:  # noqa: D401 - argparse API
         self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
 
 

@@ -576,7 +576,9 @@ def _negation(
     if bool(cn) == bool(sn) or overlap < 0.6:
         return []
     if cn and not sn:
-        cue = _NEG_CUES.search(claim).group()
+        m = _NEG_CUES.search(claim)
+        assert m is not None  # cn holds the start of a cue
+        cue = m.group()
         return [
             ConsistencyFinding(
                 kind="negation",
@@ -597,7 +599,9 @@ def _negation(
         clause = re.split(r"[,;:]| but | and | while | although | though | whereas ", sentence[pos:])[0]
         scope = content_words(" ".join(clause.split()[:6]))
         if scope & claim_words:
-            cue = _NEG_CUES.search(sentence[pos:]).group()
+            m = _NEG_CUES.search(sentence[pos:])
+            assert m is not None  # a cue starts at pos
+            cue = m.group()
             return [
                 ConsistencyFinding(
                     kind="negation",
@@ -643,8 +647,8 @@ def _caps(text: str, initial: bool = False) -> set[str]:
     for pat, rep in _ALIASES:
         text = pat.sub(rep, text)
     out = set()
-    pat = r"\b([A-Z][a-z]{2,}|[A-Z]{2,})\b" if initial else r"(?<![.!?]\s)(?<!^)\b([A-Z][a-z]{2,}|[A-Z]{2,})\b"
-    for m in re.finditer(pat, text):
+    caps = r"\b([A-Z][a-z]{2,}|[A-Z]{2,})\b" if initial else r"(?<![.!?]\s)(?<!^)\b([A-Z][a-z]{2,}|[A-Z]{2,})\b"
+    for m in re.finditer(caps, text):
         w = m.group(1).lower()
         if (
             w not in _MONTHS

@@ -59,7 +59,9 @@ class SentenceTransformerEmbedder:
             raise InputError(f"cannot load embedder {model!r} offline: {exc}") from exc
         # The backend is not part of the name: vectors from torch and ONNX fp32 agree to ~1e-6 cosine.
         self.name = MINILM_NAME if model == BUNDLED_MINILM else str(model)
-        self.dim = int(self._model.get_embedding_dimension())
+        dim = self._model.get_embedding_dimension()
+        assert dim is not None  # every bi-encoder this loads has a fixed output width
+        self.dim = int(dim)
 
     def embed(self, texts: Sequence[str], *, batch_size: int = 64, progress: bool = False) -> np.ndarray:
         """Encode texts into unit vectors, batched."""
@@ -238,6 +240,7 @@ class OnnxEmbedder:
             if out is None:
                 out = np.zeros((len(texts), vecs.shape[1]), dtype=np.float32)
             out[idx] = vecs
+        assert out is not None  # texts is not empty, so the loop ran
         return out
 
 

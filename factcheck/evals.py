@@ -38,6 +38,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any, cast
 
 from pydantic import BaseModel, Field
 
@@ -510,7 +511,7 @@ def load_results(path: Path) -> dict[str, CaseResult]:
 class _ArticleTexts:
     """Thread-safe cache of article texts from the pipeline's index (for checking quote offsets)."""
 
-    def __init__(self, pipeline):
+    def __init__(self, pipeline) -> None:
         self._pipeline = pipeline
         self._texts: dict[str, str | None] = {}
         self._lock = threading.Lock()
@@ -617,7 +618,8 @@ def summarize(results: list[CaseResult], *, top_k: int) -> dict:
     ok = [r for r in results if r.error is None]
     three = [r for r in ok if r.gold in LABELS]
     disputed = [r for r in ok if r.gold == DISPUTED]
-    gold, pred = [r.gold for r in three], [r.pred for r in three]
+    # run_case sets pred and confidence on every result without an error, so the scored ones have both
+    gold, pred = [r.gold for r in three], cast(list[str], [r.pred for r in three])
     s: dict = {"n": len(results), "n_errors": len(results) - len(ok), "n_scored": len(three)}
     s.update({k: v for k, v in label_metrics(gold, pred).items() if k != "n"})
     s["evidence_recall_at_k"] = {
@@ -628,7 +630,7 @@ def summarize(results: list[CaseResult], *, top_k: int) -> dict:
     s["citation_precision"] = citation_precision([r.gold_evidence for r in decided], [r.cited for r in decided])
     total = sum(r.citations_total for r in ok)
     s["quote_validity"] = {"value": sum(r.citations_valid for r in ok) / total if total else None, "n_citations": total}
-    conf = [r.confidence for r in three]
+    conf = cast(list[float], [r.confidence for r in three])
     correct = [r.gold == r.pred for r in three]
     s["ece"] = ece(conf, correct)
     s["reliability"] = reliability_bins(conf, correct)
@@ -666,7 +668,7 @@ def summarize(results: list[CaseResult], *, top_k: int) -> dict:
     cats = sorted({r.category for r in three if r.category})
     if cats:
         s["by_category"] = {
-            c: {"n": len(rs), "accuracy": accuracy([r.gold for r in rs], [r.pred for r in rs])}
+            c: {"n": len(rs), "accuracy": accuracy([r.gold for r in rs], cast(list[str], [r.pred for r in rs]))}
             for c in cats
             for rs in [[r for r in three if r.category == c]]
         }
@@ -1019,7 +1021,8 @@ def compare_runs(run_a: Path | str, run_b: Path | str) -> dict:
         ("index_manifest", ("index", "manifest_sha256")),
         ("git_commit", ("git_commit",)),
     ):
-        va, vb = a, b
+        va: Any = a
+        vb: Any = b
         for k in path:
             va = va.get(k) if isinstance(va, dict) else None
             vb = vb.get(k) if isinstance(vb, dict) else None
@@ -1144,7 +1147,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
         raise InputError("--top-k must be at least 1")
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr, format="%(message)s")
     log.setLevel(logging.INFO)  # our progress notes, without third-party INFO chatter
-    overrides = {}
+    overrides: dict[str, Any] = {}
     if getattr(args, "index", None):
         overrides["index_dir"] = Path(args.index)
     if args.judge:

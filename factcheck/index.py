@@ -29,7 +29,7 @@ import faiss
 import numpy as np
 from pydantic import BaseModel, Field
 
-from .chunk import chunk_article
+from .chunk import UNITS_VERSION, chunk_article, passage_units
 from .embed import Embedder
 from .errors import ArticleNotFoundError, EmbedderMismatchError, IndexCorruptError, IndexMissingError
 from .models import Article, ArticleMeta, Passage
@@ -89,6 +89,12 @@ class ChunkingInfo(BaseModel):
     overlap_sentences: int
 
 
+class UnitsInfo(BaseModel):
+    """The verifier's units (sentence and sentence-pair spans) stored per passage at index time."""
+
+    version: str = UNITS_VERSION
+
+
 class ArticleEntry(BaseModel):
     """Per-article bookkeeping in the manifest."""
 
@@ -110,6 +116,7 @@ class Manifest(BaseModel):
     n_passages: int = 0
     next_passage_id: int = 0
     articles: dict[str, ArticleEntry] = Field(default_factory=dict)
+    units: UnitsInfo | None = None  # None: an index written before units were stored (split at query time)
     created: datetime
     updated: datetime
 
@@ -162,6 +169,7 @@ CREATE TABLE IF NOT EXISTS passages (
     start INTEGER NOT NULL, "end" INTEGER NOT NULL, text TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS passages_article ON passages(article_id);
+CREATE TABLE IF NOT EXISTS units (vid INTEGER PRIMARY KEY, spans TEXT NOT NULL);
 """
 
 
@@ -225,7 +233,9 @@ class Snapshot:
             if self.ann is None:
                 return self.faiss.search(q, k)
             # Per-call parameters: no shared state is mutated, so concurrent searches stay safe.
-            params = faiss.SearchParametersHNSW(efSearch=max(k, ef_search or DEFAULT_EF_SEARCH))
+            params = faiss.SearchParametersHNSW(  # type: ignore[attr-defined]  # missing from faiss's stubs
+                efSearch=max(k, ef_search or DEFAULT_EF_SEARCH)
+            )
             return self.ann.search(q, k, params=params)
         finally:
             faiss.omp_set_num_threads(threads)
@@ -241,10 +251,14 @@ class Snapshot:
         if not vids:
             return {}
         marks = ",".join("?" * len(vids))
+        # Units stored by this code's splitter are read back; an older index's passages are split at query time.
+        stored = self.manifest.units is not None and self.manifest.units.version == UNITS_VERSION
+        units = "u.spans" if stored else "NULL"
+        join = "LEFT JOIN units u ON u.vid = p.vid " if stored else ""
         rows = self._query(
-            f'SELECT p.vid, p.id AS pid, p.article_id, p.ord, p.start, p."end", p.text AS ptext, '
+            f'SELECT p.vid, p.id AS pid, p.article_id, p.ord, p.start, p."end", p.text AS ptext, {units} AS spans, '
             f"a.id, a.title, a.url, a.source, a.published FROM passages p JOIN articles a ON a.id = p.article_id "
-            f"WHERE p.vid IN ({marks})",
+            f"{join}WHERE p.vid IN ({marks})",
             vids,
         )
         return {
@@ -256,6 +270,7 @@ class Snapshot:
                     text=r["ptext"],
                     start=r["start"],
                     end=r["end"],
+                    units=[tuple(span) for span in json.loads(r["spans"])] if r["spans"] else None,
                 ),
                 _meta_from_row(r),
             )
@@ -481,7 +496,8 @@ class FactIndex:
                     continue
                 vids = [r[0] for r in conn.execute("SELECT vid FROM passages WHERE article_id = ?", (aid,))]
                 if vids:
-                    vectors.remove_ids(np.asarray(vids, dtype=np.int64))
+                    # faiss's Python wrapper takes an id array; its stubs only know the C++ IDSelector
+                    vectors.remove_ids(np.asarray(vids, dtype=np.int64))  # type: ignore[arg-type]
                 conn.execute("DELETE FROM passages WHERE article_id = ?", (aid,))
                 conn.execute("DELETE FROM articles WHERE id = ?", (aid,))
                 report.passages_removed += len(vids)
@@ -514,6 +530,15 @@ class FactIndex:
             conn.executemany(
                 'INSERT INTO passages (vid, id, article_id, ord, start, "end", text) VALUES (?,?,?,?,?,?,?)', rows
             )
+            # The verifier's units, for every passage that has none stored yet (an older index's too).
+            if manifest.units is not None and manifest.units.version != UNITS_VERSION:
+                conn.execute("DELETE FROM units")  # another splitter's spans: recompute them all
+            missing = conn.execute("SELECT vid, text FROM passages WHERE vid NOT IN (SELECT vid FROM units)")
+            conn.executemany(
+                "INSERT INTO units (vid, spans) VALUES (?, ?)",
+                [(vid, json.dumps(passage_units(text))) for vid, text in missing.fetchall()],
+            )
+            manifest.units = UnitsInfo()
             if texts:
                 vecs = self.embedder.embed(texts, batch_size=batch_size, progress=progress)
                 vectors.add_with_ids(vecs, np.asarray([r[0] for r in rows], dtype=np.int64))

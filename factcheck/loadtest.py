@@ -42,6 +42,12 @@ MAX_CLIENTS = 256
 MAX_DURATION_S = 600.0
 
 
+def _rounded_percentile(values: list[float], q: float) -> float | None:
+    """The q-th percentile of `values` to 0.1, None when there are none."""
+    p = percentile(values, q)
+    return round(p, 1) if p is not None else None
+
+
 def _loopback_host(url: str) -> str:
     """The URL's host if it is loopback; anything else is refused (this tool must not load other hosts)."""
     parts = urlsplit(url)
@@ -137,9 +143,9 @@ async def run(
         "errors_by_kind": dict(errors),
         "requests_per_s": round(done / elapsed, 2) if elapsed > 0 else 0.0,
         "latency_ms": {
-            "p50": round(percentile(lat_ms, 50), 1) if lat_ms else None,
-            "p95": round(percentile(lat_ms, 95), 1) if lat_ms else None,
-            "p99": round(percentile(lat_ms, 99), 1) if lat_ms else None,
+            "p50": _rounded_percentile(lat_ms, 50),
+            "p95": _rounded_percentile(lat_ms, 95),
+            "p99": _rounded_percentile(lat_ms, 99),
             "max": round(lat_ms[-1], 1) if lat_ms else None,
             "mean": round(statistics.fmean(lat_ms), 1) if lat_ms else None,
         },

@@ -214,3 +214,36 @@ def test_a_claim_the_verifier_decides_never_loads_the_llm_stage():
     verdict = unclear.judge(CLAIM, _hits(ARTICLE))
     assert len(built) == 1 and built[0].calls == 1 and unclear.decided == {"first": 0, "last": 1}
     assert verdict.label == "contradicted" and verdict.decided_by == "llm:llm-1"
+
+
+def test_the_index_stores_units_that_round_trip_to_the_article_text(tmp_path):
+    from factcheck.chunk import UNITS_VERSION, passage_units
+    from factcheck.embed import HashEmbedder
+    from factcheck.index import FactIndex
+
+    budget = Article(
+        id="budget",
+        title="Council passes budget",
+        text="The city council approved a budget of $4.2 million on Tuesday. The vote was 9 to 2. Work starts in 2024.",
+    )
+    index = FactIndex.open(tmp_path / "index", HashEmbedder(), create=True, max_chars=120)
+    index.add_articles([ARTICLE, budget])
+    snap = index.snapshot()
+    assert snap.manifest.units is not None and snap.manifest.units.version == UNITS_VERSION
+    texts = {"floods": ARTICLE.text, "budget": budget.text}
+    found = snap.passages(range(snap.manifest.n_passages))
+    assert len(found) == snap.manifest.n_passages > 2
+    for passage, _ in found.values():
+        assert passage.units == passage_units(passage.text)  # stored at index time, as the judge would split
+        for a, b in passage.units:
+            assert texts[passage.article_id][passage.start + a : passage.start + b] == passage.text[a:b]
+    # A later generation keeps them (the store is copied, only new passages are split).
+    index.add_articles([budget.model_copy(update={"id": "budget-2"})])
+    again = index.snapshot().passages(range(index.snapshot().manifest.n_passages))
+    assert all(p.units is not None for p, _ in again.values())
+    # Passages carry their units to the judge: the same units as splitting at query time.
+    stored = [SearchHit(passage=p, article=m, score=1.0) for p, m in found.values()]
+    split = [h.model_copy(update={"passage": h.passage.model_copy(update={"units": None})}) for h in stored]
+    assert all(h.passage.units is None for h in split)
+    spans = lambda hits: [(u.hit, u.start, u.end, u.text) for u in candidate_units(CLAIM, hits)]  # noqa: E731
+    assert spans(stored) == spans(split) and spans(stored)

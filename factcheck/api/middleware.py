@@ -144,7 +144,7 @@ class JsonCORSMiddleware(CORSMiddleware):
         resp = super().preflight_response(request_headers)
         if resp.status_code == 200:
             return resp
-        reason = resp.body.decode(errors="replace")
+        reason = bytes(resp.body).decode(errors="replace")  # Response.body may be typed as a memoryview
         return error_response(403, "cors_refused", f"{reason} (origin {request_headers.get('origin')!r})")
 
 

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_exponential_jitter
+from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_attempt, wait_exponential_jitter
 
 from ..errors import InputError, LLMUnavailableError, ModelError
 from ..models import Citation, SearchHit, SourceStance, Stance, Usage, Verdict
@@ -40,6 +40,9 @@ from .llm_io import (
 )
 
 log = logging.getLogger(__name__)
+
+# The stance a cited passage takes under each verdict label that cites (unverified cites none).
+_STANCE_OF_LABEL: dict[str, Stance] = {"supported": "supports", "contradicted": "contradicts"}
 
 
 @dataclass
@@ -153,18 +156,23 @@ class LLMJudge:
             if raw is not None:
                 return _Call(raw=raw, usage=Usage(cached=True), cached=True)
         attempts = 1 + max(0, s.llm_max_retries)
+
+        def log_retry(rs: RetryCallState) -> None:
+            assert rs.outcome is not None  # tenacity sleeps only after an attempt has failed
+            log.warning(
+                "LLM call failed (%s), retry %d/%d",
+                type(rs.outcome.exception()).__name__,
+                rs.attempt_number,
+                attempts - 1,
+            )
+
         retrying = Retrying(
             retry=retry_if_exception(is_transient),
             stop=stop_after_attempt(attempts),
             wait=wait_exponential_jitter(
                 multiplier=s.llm_retry_initial_s, max=s.llm_retry_max_s, jitter=s.llm_retry_initial_s
             ),
-            before_sleep=lambda rs: log.warning(
-                "LLM call failed (%s), retry %d/%d",
-                type(rs.outcome.exception()).__name__,
-                rs.attempt_number,
-                attempts - 1,
-            ),
+            before_sleep=log_retry,
             reraise=True,
         )
         try:
@@ -182,7 +190,7 @@ class LLMJudge:
             raise ModelError(f"malformed completion response: {e}", raw=str(response)) from e
         # An empty reply is invalid output like any other: the caller shows it to the model and re-asks.
         call = _Call(raw=raw or "", usage=usage_of(response), cached=False, finish_reason=finish)
-        if key is not None:
+        if key is not None and self.cache is not None:
             try:  # only replies that fit the schema: a truncated or garbled one may be a one-off
                 parse_output(call.raw)
                 self.cache.put(key, self.model, self.prompt_version, call.raw, call.usage)
@@ -218,7 +226,7 @@ class LLMJudge:
                     if got is None:
                         continue
                     passage_id, hint, checks = got
-                    at = pid.get(passage_id, i if passage_id is None else -1)
+                    at = i if passage_id is None else pid.get(passage_id, -1)
                     if 0 <= at < len(hits):
                         hints.passages[at] = hint
                     hints.checks += [c for c in checks if c not in hints.checks]
@@ -269,7 +277,7 @@ class LLMJudge:
                 log.info("LLM round %d: %s; raw=%r", round_no, problem, call.raw[:500])
                 messages = self._repair(messages, call.raw, f"{e}{cut}")
                 continue
-            stance: Stance | None = {"supported": "supports", "contradicted": "contradicts"}.get(out.label)
+            stance: Stance | None = _STANCE_OF_LABEL.get(out.label)
             citations, problems = validate_citations(out.citations, hits, stance)
             dropped_total += len(problems)
             if out.label != "unverified" and not citations:
@@ -323,7 +331,7 @@ class LLMJudge:
     def _sources(hits: list[SearchHit], citations: list[Citation], out: LLMOutput) -> list[SourceStance]:
         """Each retrieved article once: the verdict's stance where cited, else silent."""
         cited = {c.article_id for c in citations}
-        stance: Stance = {"supported": "supports", "contradicted": "contradicts"}.get(out.label, "silent")
+        stance: Stance = _STANCE_OF_LABEL.get(out.label, "silent")
         seen: dict[str, SourceStance] = {}
         for h in hits:
             a = h.article

@@ -10,7 +10,7 @@ import numpy as np
 from pydantic import BaseModel, Field
 
 from .. import consistency, guard
-from ..chunk import split_sentences
+from ..chunk import passage_units
 from ..models import Citation, ConsistencyFinding, SearchHit, SourceStance, Stance, Verdict
 from ..settings import Settings
 from ..verifier import CONTRADICT, ENTAIL, NEUTRAL, CalibratedScorer, load_verifier, resolve_precision
@@ -46,14 +46,6 @@ class Unit:
     overlap: float = 0.0  # share of the claim's content words the unit contains
     probs: np.ndarray | None = None
     checks: list[ConsistencyFinding] = field(default_factory=list)
-
-
-def passage_units(text: str) -> list[tuple[int, int]]:
-    """Sentences of `text` plus adjacent sentence pairs, as local (start, end) spans."""
-    sents = split_sentences(text)
-    units = list(sents)
-    units += [(sents[i][0], sents[i + 1][1]) for i in range(len(sents) - 1)]
-    return units or ([(0, len(text))] if text.strip() else [])
 
 
 def candidate_units(claim: str, hits: list[SearchHit]) -> list[Unit]:

@@ -13,6 +13,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 LABELS = (
     "entailment",
@@ -455,7 +456,7 @@ def main(argv: list[str] | None = None) -> int:
         f"train sets { ({k: len(v[0]) for k, v in train_sets.items()}) }; extras { ({k: len(v[0]) for k, v in extras.items()}) }; device {args.device}",
         flush=True,
     )
-    report = {
+    report: dict[str, Any] = {
         "device": torch.cuda.get_device_name() if args.device == "cuda" else "cpu",
         "command": "python -m lab.verifier.fit " + " ".join(argv if argv is not None else sys.argv[1:]),
         "runs": {},
@@ -465,7 +466,7 @@ def main(argv: list[str] | None = None) -> int:
         name, _, kv = spec.partition(":")
         specs.append((name, dict(x.split("=", 1) for x in kv.split(",") if x)))
     teachers = {cfg["teacher"] for _, cfg in specs if cfg.get("teacher")}
-    trained = {}  # runs that a later run distils from, held in memory
+    trained: dict[str, tuple[Any, Any]] = {}  # runs that a later run distils from, held in memory
     pace: dict[str, float] = {}  # seconds per step by base: a short probe first, then each finished run's own
     for name, cfg in specs:
         base = cfg.get("base", args.base)

@@ -15,6 +15,7 @@ import os
 import re
 import shutil
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -101,7 +102,7 @@ def gptq_quantize(
 Rule = tuple[str, int, str]  # (regex on the state-dict key, bits, kind); the first matching rule wins
 
 
-def _width(key: str, rules: list[Rule], bits: int, kind: str) -> tuple[int, str]:
+def _width(key: str, rules: Sequence[Rule], bits: int, kind: str) -> tuple[int, str]:
     """Bits and kind of one matrix: the first rule whose pattern matches its key, else the defaults."""
     return next(((b, k) for pat, b, k in rules if re.search(pat, key)), (bits, kind))
 
@@ -112,7 +113,7 @@ def pack_state(
     bits: int = 4,
     group: int = 64,
     kind: str = "nf",
-    rules: list[Rule] = (),
+    rules: Sequence[Rule] = (),
     low_rows: dict[str, tuple[np.ndarray, int, str]] | None = None,
     hessians: dict[str, np.ndarray] | None = None,
 ) -> tuple[dict[str, np.ndarray], dict]:
@@ -249,7 +250,7 @@ def pack_folder(
     bits: int = 4,
     group: int = 64,
     kind: str = "nf",
-    rules: list[Rule] = (),
+    rules: Sequence[Rule] = (),
     low_rows: dict[str, tuple[np.ndarray, int, str]] | None = None,
     command: str | None = None,
     gptq_pairs: list[tuple[str, str]] | None = None,
@@ -392,7 +393,7 @@ def gptq_pack_hessians(
     bits: int,
     group: int,
     kind: str,
-    rules: list[Rule] = (),
+    rules: Sequence[Rule] = (),
     low_rows=None,
     progress: bool = True,
 ) -> dict[str, np.ndarray]:

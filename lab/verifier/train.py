@@ -405,7 +405,7 @@ def build_data(root: Path, seed: int, scale: float, extra_nli: bool = False) -> 
 
     # Hard cases: SciFact sentences from abstracts no dev/test claim cites, our own news sentences,
     # and NLI premises with numbers. Never the seed news corpus (it is the eval set's source).
-    reserved = set()
+    reserved: set[int] = set()
     for f in (
         "claims_dev.jsonl",
         "claims_test.jsonl",
@@ -478,7 +478,7 @@ def mix_table(rows: list[tuple[str, str, int, str]]) -> str:
     for _, _, lab, src in rows:
         by[src.split(":")[0] if src.startswith("scifact") else src][lab] += 1
     lines = ["| source | rows | entail | neutral | contra | not-entail (2-way) |", "|---|---|---|---|---|---|"]
-    tot = Counter()
+    tot: Counter[int] = Counter()
     for src in sorted(by):
         c = by[src]
         tot.update(c)
@@ -777,7 +777,9 @@ def normalised(rows: list[tuple[str, str, int, str]]) -> list[tuple[str, str, in
 
 def _ece(probs, labels, bins: int = 15) -> float:
     """Expected calibration error of the top-1 probability (the lab reports it over 15 bins)."""
-    return float(ece(probs.max(1).tolist(), (probs.argmax(1) == labels).tolist(), n_bins=bins))
+    value = ece(probs.max(1).tolist(), (probs.argmax(1) == labels).tolist(), n_bins=bins)
+    assert value is not None  # probs has rows
+    return float(value)
 
 
 def fit_temperature(logits, labels) -> float:
@@ -811,7 +813,7 @@ def _hits_from_docs(docs: list[tuple[str, str]]):
     from factcheck.chunk import chunk_article
     from factcheck.models import Article, ArticleMeta, SearchHit
 
-    hits = []
+    hits: list[SearchHit] = []
     for doc_id, text in docs:
         art = Article(id=doc_id, title=doc_id, text=text)
         for p in chunk_article(art):

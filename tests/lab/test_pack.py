@@ -10,6 +10,7 @@ from safetensors.numpy import load_file
 
 from factcheck.errors import ModelError
 from factcheck.verifier import DEFAULT_MODEL_DIR, Verifier, model_weights
+from factcheck.verifier import packed as packed_format
 from lab.verifier import pack as vp
 from lab.verifier.fit import write_rows
 
@@ -19,7 +20,7 @@ def test_bits_round_trip(bits):
     codes = np.random.default_rng(bits).integers(0, 2**bits, size=1001).astype(np.uint8)
     buf = vp.pack_bits(codes, bits)
     assert buf.nbytes == -(-1001 * bits // 8)  # the stream really is `bits` per code
-    assert np.array_equal(vp.unpack_bits(buf, bits, 1001), codes)
+    assert np.array_equal(packed_format.unpack_bits(buf, bits, 1001), codes)
 
 
 @pytest.mark.parametrize("kind", ["nf", "int"])
@@ -27,8 +28,8 @@ def test_bits_round_trip(bits):
 def test_quantization_error_is_bounded_by_the_level_gap(kind, bits):
     w = np.random.default_rng(0).normal(scale=0.05, size=(96, 256)).astype(np.float32)
     w[3, 7] = 0.9  # an outlier only widens its own group's scale
-    back = vp.dequantize(vp.quantize(w, bits, 64, kind), bits, 64, w.shape, kind)
-    half_gap = np.diff(vp._levels(bits, kind)).max() / 2
+    back = packed_format.dequantize(vp.quantize(w, bits, 64, kind), bits, 64, w.shape, kind)
+    half_gap = np.diff(packed_format.code_levels(bits, kind)).max() / 2
     amax = np.abs(w.reshape(96, 4, 64)).max(axis=2, keepdims=True)
     srow = amax.max(axis=1, keepdims=True)
     # half the widest level gap at the group's own scale, plus the 8-bit scale code's rounding (row-relative)
@@ -42,10 +43,15 @@ def test_quantization_error_is_bounded_by_the_level_gap(kind, bits):
 def test_normal_float_levels_beat_even_ones_on_normal_weights():
     w = np.random.default_rng(1).normal(size=(128, 512)).astype(np.float32)
     err = {
-        k: float(((vp.dequantize(vp.quantize(w, 4, 64, k), 4, 64, w.shape, k) - w) ** 2).mean()) for k in ("nf", "int")
+        k: float(((packed_format.dequantize(vp.quantize(w, 4, 64, k), 4, 64, w.shape, k) - w) ** 2).mean())
+        for k in ("nf", "int")
     }
     assert err["nf"] < 0.85 * err["int"]
-    assert len(set(vp.nf_levels(4).tolist())) == 16 and vp.nf_levels(3).min() == -1.0 and 0.0 in vp.nf_levels(3)
+    assert (
+        len(set(packed_format.nf_levels(4).tolist())) == 16
+        and packed_format.nf_levels(3).min() == -1.0
+        and 0.0 in packed_format.nf_levels(3)
+    )
 
 
 def test_pack_state_keeps_small_tensors_widths_and_narrow_rows():
@@ -60,7 +66,7 @@ def test_pack_state_keeps_small_tensors_widths_and_narrow_rows():
     assert spec["big.weight"]["bits"] == 4 and spec["big.weight"]["kind"] == "nf" and "big.bias" not in spec
     assert spec["emb.weight"]["bits"] == 3 and spec["emb.weight"]["low"] == {"bits": 2, "kind": "int", "n": 256}
     assert tensors["emb.weight.q"].nbytes == 768 * 128 * 3 // 8 and tensors["emb.weight.low.q"].nbytes == 256 * 128 // 4
-    back = vp.unpack_state(tensors, json.loads(json.dumps(spec)))  # the spec survives the JSON header
+    back = packed_format.unpack_state(tensors, json.loads(json.dumps(spec)))  # the spec survives the JSON header
     assert set(back) == set(state) and back["big.bias"].dtype == np.float32
     assert np.allclose(back["big.bias"], state["big.bias"], atol=1e-2)
     err = (back["emb.weight"] - state["emb.weight"]) ** 2
@@ -76,7 +82,9 @@ def test_gptq_with_an_identity_hessian_is_round_to_nearest():
     w = np.random.default_rng(2).normal(scale=0.05, size=(64, 256)).astype(np.float32)
     for bits, kind in [(4, "nf"), (3, "int")]:
         a, b = vp.quantize(w, bits, 64, kind), vp.gptq_quantize(w, np.eye(256), bits, 64, kind)
-        assert all(np.array_equal(a[p], b[p]) for p in vp.PARTS)  # uncorrelated inputs: nothing to compensate
+        assert all(
+            np.array_equal(a[p], b[p]) for p in packed_format.PARTS
+        )  # uncorrelated inputs: nothing to compensate
 
 
 def _output_error(w, back, x):
@@ -89,9 +97,11 @@ def test_gptq_moves_a_layers_output_less_than_round_to_nearest(kind):
     w = rng.normal(scale=0.05, size=(128, 256)).astype(np.float32)
     x = rng.normal(size=(3000, 256)) @ (np.eye(256) + 0.15 * rng.normal(size=(256, 256)))  # correlated inputs
     h = x.T @ x / len(x)
-    rtn = vp.dequantize(vp.quantize(w, 3, 64, kind), 3, 64, w.shape, kind)
+    rtn = packed_format.dequantize(vp.quantize(w, 3, 64, kind), 3, 64, w.shape, kind)
     parts = vp.gptq_quantize(w, h, 3, 64, kind)
-    gptq = vp.dequantize(parts, 3, 64, w.shape, kind)  # the same file format: `dequantize` reads it unchanged
+    gptq = packed_format.dequantize(
+        parts, 3, 64, w.shape, kind
+    )  # the same file format: `dequantize` reads it unchanged
     assert parts["q"].nbytes == w.size * 3 // 8 and parts["scale"].shape == (128, 4)
     assert _output_error(w, gptq, x) < 0.85 * _output_error(w, rtn, x)
     assert np.corrcoef(gptq.ravel(), w.ravel())[0, 1] > 0.9  # still the same weights, not a refit
@@ -129,7 +139,7 @@ def tiny_folder(tmp_path_factory):
 def test_packed_folder_loads_and_reads_like_its_source(tiny_folder, tmp_path):
     out = tmp_path / "packed"
     report = vp.pack_folder(tiny_folder, out, bits=4, group=64)
-    assert model_weights(out) == out / vp.WEIGHTS and not (out / "model.safetensors").exists()
+    assert model_weights(out) == out / packed_format.WEIGHTS and not (out / "model.safetensors").exists()
     assert report["weights_bytes"] < (tiny_folder / "model.safetensors").stat().st_size / 5
     src, packed = Verifier(tiny_folder), Verifier(out)
     prem = [
@@ -146,10 +156,10 @@ def test_packed_folder_loads_and_reads_like_its_source(tiny_folder, tmp_path):
 def test_bad_packed_weights_are_a_model_error(tiny_folder, tmp_path):
     out = tmp_path / "packed"
     vp.pack_folder(tiny_folder, out)
-    (out / vp.WEIGHTS).write_bytes(b"not a safetensors file")
+    (out / packed_format.WEIGHTS).write_bytes(b"not a safetensors file")
     with pytest.raises(ModelError, match="cannot read packed verifier weights"):
         Verifier(out)
-    (out / vp.WEIGHTS).unlink()
+    (out / packed_format.WEIGHTS).unlink()
     with pytest.raises(ModelError, match="missing"):
         Verifier(out)
 
@@ -214,8 +224,8 @@ def test_gptq_pack_measures_every_linear_layer_and_beats_round_to_nearest(tiny_f
     for key, h in hess.items():
         assert h.shape == (state[key].shape[1],) * 2 and np.allclose(h, h.T) and np.linalg.eigvalsh(h).min() > -1e-6
         w = state[key].astype(np.float64)
-        rtn = vp.dequantize(vp.quantize(w, 3, 64), 3, 64, w.shape)
-        gptq = vp.dequantize(vp.gptq_quantize(w, h, 3, 64), 3, 64, w.shape)
+        rtn = packed_format.dequantize(vp.quantize(w, 3, 64), 3, 64, w.shape)
+        gptq = packed_format.dequantize(vp.gptq_quantize(w, h, 3, 64), 3, 64, w.shape)
         # the error the layer's output sees on the calibration inputs: tr(dW H dW^T)
         assert np.trace((w - gptq) @ h @ (w - gptq).T) < np.trace((w - rtn) @ h @ (w - rtn).T)
     out = tmp_path / "o"
@@ -224,7 +234,7 @@ def test_gptq_pack_measures_every_linear_layer_and_beats_round_to_nearest(tiny_f
     )
     printed = json.loads(capsys.readouterr().out)
     assert printed["gptq"] == {"pairs": 24, "matrices": 4}
-    with safe_open(str(out / vp.WEIGHTS), "np") as f:
+    with safe_open(str(out / packed_format.WEIGHTS), "np") as f:
         spec = json.loads(f.metadata()["spec"])
     assert sorted(k for k, v in spec.items() if v.get("gptq")) == sorted(hess)
     assert Verifier(out).logits(["a b"], ["a"]).shape == (1, 3)
