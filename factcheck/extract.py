@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from pydantic import BaseModel, Field
 
@@ -17,6 +17,16 @@ if TYPE_CHECKING:
 RULES_VERSION = "rules-v1"
 
 
+EXAMPLE_EXTRACTED: dict[str, Any] = {
+    "text": "The United States currently has about 2,500 troops in Iraq and nearly 900 in "
+    "neighboring Syria, all engaged in the international coalition.",
+    "start": 128,
+    "end": 267,
+    "score": 0.85,
+    "reasons": ["number", "entity", "quantity", "comparison"],
+}
+
+
 class ExtractedClaim(BaseModel):
     """A check-worthy sentence; `text[start:end] == claim.text` in the text it came from."""
 
@@ -26,20 +36,7 @@ class ExtractedClaim(BaseModel):
     score: float = Field(ge=0.0, le=1.0)
     reasons: list[str] = Field(default_factory=list)
 
-    model_config = {
-        "json_schema_extra": {
-            "examples": [
-                {
-                    "text": "The United States currently has about 2,500 troops in Iraq and nearly 900 in "
-                    "neighboring Syria, all engaged in the international coalition.",
-                    "start": 128,
-                    "end": 267,
-                    "score": 0.85,
-                    "reasons": ["number", "entity", "quantity", "comparison"],
-                }
-            ]
-        }
-    }
+    model_config = {"json_schema_extra": {"examples": [EXAMPLE_EXTRACTED]}}
 
 
 class ClaimExtractor(Protocol):

@@ -204,6 +204,15 @@ def test_a_claim_with_invisible_characters_around_text_is_still_checked(client):
     assert r.status_code == 200 and r.json()["label"] in ("supported", "contradicted", "unverified")
 
 
+def test_extract_takes_a_long_page_in_any_script_but_check_keeps_its_body_limit(client):
+    page = "北京市政府周二宣布，将向受洪水影响的三个区派遣二千五百名士兵。" * 900  # ~27k characters, ~80 KB UTF-8
+    r = client.post("/extract", json={"text": page})
+    assert r.status_code == 200, r.text
+    assert_error(client.post("/check", json={"claim": page}), 413, "body_too_large")
+    limits = client.get("/health").json()["limits"]
+    assert limits["max_extract_body_bytes"] > limits["max_body_bytes"]
+
+
 def test_an_article_url_must_be_http(client):
     art = {"id": "js-url", "title": "A title", "text": "Some text about troops in Iraq.", "url": "javascript:alert(1)"}
     err = assert_error(client.post("/articles", json=art), 422, "bad_input")

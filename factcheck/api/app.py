@@ -13,7 +13,7 @@ from typing import Any
 from fastapi import FastAPI, Path
 
 from .. import errors
-from ..extract import ClaimExtractor, ExtractedClaim, make_extractor
+from ..extract import EXAMPLE_EXTRACTED, ClaimExtractor, make_extractor
 from ..models import Article, Verdict
 from ..settings import Settings
 from .middleware import ApiKeyMiddleware, BodyLimitMiddleware, JsonCORSMiddleware, install_error_handlers
@@ -82,7 +82,9 @@ def create_app(settings: Settings, pipeline: Any = None) -> FastAPI:
     install_error_handlers(app)
 
     # Outermost last: CORS wraps everything so even 401/413 answers carry CORS headers for the extension.
-    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
+    # /extract takes a page's text: its character limit at up to 6 bytes a character (a \uXXXX escape), plus JSON.
+    extract_bytes = extract_body_bytes(settings)
+    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes, per_path={"/extract": extract_bytes})
     app.add_middleware(ApiKeyMiddleware, api_key=settings.api_key)
     app.add_middleware(
         JsonCORSMiddleware,
@@ -97,6 +99,11 @@ def create_app(settings: Settings, pipeline: Any = None) -> FastAPI:
     _add_article_routes(app)
     _add_health_route(app, settings, extractor)
     return app
+
+
+def extract_body_bytes(settings: Settings) -> int:
+    """The body limit of /extract: room for `max_extract_chars` of any script, however the client escapes it."""
+    return max(settings.max_body_bytes, 6 * settings.max_extract_chars + 4096)
 
 
 def _pipe(app: FastAPI) -> Any:
@@ -154,9 +161,7 @@ def _add_check_routes(app: FastAPI, settings: Settings, extractor: ClaimExtracto
                         "example": {
                             "url": None,
                             "extractor": "rules/rules-v1",
-                            "claims": [
-                                {**ExtractedClaim.model_config["json_schema_extra"]["examples"][0], "verdict": None}
-                            ],
+                            "claims": [{**EXAMPLE_EXTRACTED, "verdict": None}],
                         }
                     }
                 }
@@ -277,6 +282,7 @@ def _add_health_route(app: FastAPI, settings: Settings, extractor: ClaimExtracto
                 "max_batch": settings.max_batch,
                 "max_extract_chars": settings.max_extract_chars,
                 "max_body_bytes": settings.max_body_bytes,
+                "max_extract_body_bytes": extract_body_bytes(settings),
             },
         )
 

@@ -56,21 +56,23 @@ def error_response(status: int, code: str, message: str, headers: dict[str, str]
 class BodyLimitMiddleware:
     """Refuses bodies over `max_bytes` with 413, by Content-Length and by counting the stream."""
 
-    def __init__(self, app: ASGIApp, max_bytes: int):
+    def __init__(self, app: ASGIApp, max_bytes: int, per_path: dict[str, int] | None = None):
         self.app = app
         self.max_bytes = max_bytes
+        self.per_path = per_path or {}  # paths with their own limit (page text for /extract is larger)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        too_big = f"request body is larger than the limit of {self.max_bytes} bytes"
+        limit = self.per_path.get(scope["path"], self.max_bytes)
+        too_big = f"request body is larger than the limit of {limit} bytes"
         length = Headers(scope=scope).get("content-length")
         if length is not None:
             if not length.strip().isdigit():
                 await error_response(400, "bad_request", "invalid Content-Length header")(scope, receive, send)
                 return
-            if int(length) > self.max_bytes:
+            if int(length) > limit:
                 await error_response(413, "body_too_large", too_big)(scope, receive, send)
                 return
         # Bodies are small (bounded by max_bytes), so buffer them: a chunked upload that lies about
@@ -83,7 +85,7 @@ class BodyLimitMiddleware:
                 return
             body = message.get("body", b"")
             size += len(body)
-            if size > self.max_bytes:
+            if size > limit:
                 await error_response(413, "body_too_large", too_big)(scope, receive, send)
                 return
             chunks.append(body)

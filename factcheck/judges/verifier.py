@@ -44,8 +44,14 @@ class Unit:
     text: str
     claim: str = ""  # the claim as this unit reads it (acronyms spelled as the unit spells them)
     overlap: float = 0.0  # share of the claim's content words the unit contains
-    probs: np.ndarray | None = None
+    probs: np.ndarray | None = None  # [entail, neutral, contradict] once the network has read the unit
     checks: list[ConsistencyFinding] = field(default_factory=list)
+
+    @property
+    def scored(self) -> np.ndarray:
+        """The unit's probabilities (only read units take part in a verdict)."""
+        assert self.probs is not None, "unit not scored"
+        return self.probs
 
 
 def candidate_units(claim: str, hits: list[SearchHit]) -> list[Unit]:
@@ -170,7 +176,7 @@ class VerifierJudge:
     def _unit_stance(self, u: Unit) -> tuple[Stance, float]:
         """A unit's stance and strength; a number/date/negation mismatch on a close sentence contradicts."""
         th = self.verifier.thresholds
-        e, c = float(u.probs[ENTAIL]), float(u.probs[CONTRADICT])
+        e, c = float(u.scored[ENTAIL]), float(u.scored[CONTRADICT])
         mismatch = _mismatch(u)
         # A contradiction must be about what the claim is about: the model reads some topically close but
         # different sentences as contradicting, so a unit sharing few of the claim's words cannot (fitted).
@@ -229,9 +235,9 @@ class VerifierJudge:
                     passage_id=hit.passage.id,
                     article_id=hit.article.id,
                     rank=hit.rank or h + 1,
-                    p_entail=round(float(max(u.probs[ENTAIL] for u in us)), 4),
-                    p_neutral=round(float(best.probs[NEUTRAL]), 4),
-                    p_contradict=round(float(max(u.probs[CONTRADICT] for u in us)), 4),
+                    p_entail=round(float(max(u.scored[ENTAIL] for u in us)), 4),
+                    p_neutral=round(float(best.scored[NEUTRAL]), 4),
+                    p_contradict=round(float(max(u.scored[CONTRADICT] for u in us)), 4),
                     stance=stance,
                     score=round(float(strength), 4),
                     quote=best.text,
@@ -309,8 +315,8 @@ class VerifierJudge:
             return "contradicted", con[0][0], con[0][2], sup, con, stances
         if sup:
             return "supported", sup[0][0], sup[0][2], sup, con, stances
-        driver = max(units, key=lambda u: (float(u.probs[ENTAIL] + u.probs[CONTRADICT]) + u.overlap, -u.hit))
-        conf = 1.0 - max(float(driver.probs[ENTAIL]), float(driver.probs[CONTRADICT]))
+        driver = max(units, key=lambda u: (float(u.scored[ENTAIL] + u.scored[CONTRADICT]) + u.overlap, -u.hit))
+        conf = 1.0 - max(float(driver.scored[ENTAIL]), float(driver.scored[CONTRADICT]))
         return "unverified", driver, conf, sup, con, stances
 
     def _sources(self, hits: list[SearchHit], stances) -> list[SourceStance]:
@@ -399,7 +405,7 @@ def _citation(hit: SearchHit, u: Unit, stance: Stance) -> Citation:
         url=hit.article.url,
         published=hit.article.published,
         stance=stance,
-        score=round(float(u.probs[CONTRADICT if stance == "contradicts" else ENTAIL]), 4),
+        score=round(float(u.scored[CONTRADICT if stance == "contradicts" else ENTAIL]), 4),
     )
 
 

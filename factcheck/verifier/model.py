@@ -233,7 +233,7 @@ def load_verifier(
     with _SHARED_LOCK:
         if key not in _SHARED:
             verifier = Verifier(folder, precision=precision)
-            if backend == "onnx":
+            if cache is not None:
                 try:
                     from .onnx import use_onnx
 
