@@ -141,6 +141,8 @@ class CaseResult(BaseModel):
     prompt_version: str | None = None
     model: str | None = None
     fallback_reason: str | None = None
+    decided_by: str | None = None  # the judge stage that decided (e.g. verifier-v10:top5, verifier-v10:all)
+    runtime: str | None = None  # how the judge's network ran (e.g. torch-bf16)
     explanation: str | None = None
     error: str | None = None
 
@@ -564,6 +566,7 @@ def run_case(case: EvalCase, pipeline, recorder: RecordingJudge, texts: _Article
                 "cached": int(u.cached),
             }
         res.judge, res.judge_version = verdict.judge, verdict.judge_version
+        res.decided_by, res.runtime = verdict.decided_by, verdict.runtime
         res.prompt_version, res.model = verdict.prompt_version, verdict.model
         res.fallback_reason, res.explanation = verdict.fallback_reason, (verdict.explanation or "")[:500]
     except Exception as exc:  # noqa: BLE001 - one bad case must never abort a batch run
@@ -672,7 +675,9 @@ def summarize(results: list[CaseResult], *, top_k: int) -> dict:
             for c in cats
             for rs in [[r for r in three if r.category == c]]
         }
-    for field in ("judge", "judge_version", "prompt_version", "model"):
+    # Which stage of a cascade decided how many claims (verifier top units, more units, the LLM).
+    s["stages"] = dict(Counter(r.decided_by for r in ok if r.decided_by))
+    for field in ("judge", "judge_version", "prompt_version", "model", "runtime"):
         values = Counter(getattr(r, field) for r in ok)
         s[field] = values.most_common(1)[0][0] if values else None
         if len(values) > 1:

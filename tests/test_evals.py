@@ -34,6 +34,8 @@ SUMMARY_FIELDS = {
     "judge_version",
     "prompt_version",
     "model",
+    "runtime",
+    "stages",
     "index",
     "dataset",
     "git_commit",
