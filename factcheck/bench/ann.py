@@ -4,11 +4,16 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from functools import partial
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from ..metrics import ann_recall_at_10
 from .config import SEED, BenchConfig, derived_vectors, latency_summary
+
+if TYPE_CHECKING:
+    import faiss
 
 
 def _time_queries(
@@ -29,6 +34,11 @@ def _time_queries(
     finally:
         faiss.omp_set_num_threads(saved)
     return np.stack(ids), ms
+
+
+def _ids(index: faiss.Index, k: int, params: Any) -> Callable[[np.ndarray], np.ndarray]:
+    """A query -> top-k ids search with `params` bound now (not when the loop that makes it moves on)."""
+    return lambda q: index.search(q, k, params=params)[1]
 
 
 def _row(kind: str, param: str, build_s: float | None, ids, truth, ms, mem_mb=None) -> dict:
@@ -85,8 +95,10 @@ def bench_ann_scale(
         log(f"ann {n}: HNSW built in {build:.1f} s")
         mem = round((base.nbytes + n * HNSW_M * 2 * 4) / 2**20)
         for ef in cfg.hnsw_ef:
-            params = faiss.SearchParametersHNSW(efSearch=max(ef, k))
-            ids, ms = _time_queries(lambda q, params=params: hnsw.search(q, k, params=params)[1], queries)
+            params = faiss.SearchParametersHNSW(  # type: ignore[attr-defined]  # faiss stubs: no SearchParametersHNSW
+                efSearch=max(ef, k)
+            )
+            ids, ms = _time_queries(_ids(hnsw, k, params), queries)
             rows.append(_row(f"HNSW M={HNSW_M}", f"efSearch={ef}", build, ids, truth, ms, mem))
         del hnsw
     else:
@@ -117,10 +129,10 @@ def bench_ann_scale(
     build = time.perf_counter() - t0
     log(f"ann {n}: IVF-Flat nlist={nlist} built in {build:.1f} s")
     for nprobe in cfg.ivf_nprobe:
-        params = faiss.SearchParametersIVF(nprobe=nprobe)
-        ids, ms = _time_queries(lambda q, params=params: ivf.search(q, k, params=params)[1], queries)
+        params = faiss.SearchParametersIVF(nprobe=nprobe)  # type: ignore[call-arg]  # faiss stubs: fields are kwargs
+        ids, ms = _time_queries(_ids(ivf, k, params), queries)
         rows.append(_row(f"IVF{nlist}-Flat", f"nprobe={nprobe}", build, ids, truth, ms, round(base.nbytes / 2**20)))
-    ivf = None  # free the index before the next one is built
+    del ivf  # free the index before the next one is built
 
     if n < 64 * 2**cfg.pq_bits or n < cfg.pq_min:
         why = (
@@ -142,15 +154,15 @@ def bench_ann_scale(
     log(f"ann {n}: IVF-PQ built in {build:.1f} s (incl. the shared coarse quantizer)")
     refine = 8  # candidates per result re-scored exactly against the stored float vectors
 
-    def pq_search(q, params):
-        _, cand = pq.search(q, k * refine, params=params)
+    def pq_search(index: faiss.IndexIVFPQ, q: np.ndarray, params: Any) -> np.ndarray:
+        _, cand = index.search(q, k * refine, params=params)
         c = cand[0][cand[0] >= 0]
         order = np.argsort(-(base[c] @ q[0]))[:k]
         return c[order].reshape(1, -1)
 
     for nprobe in cfg.ivf_nprobe:
-        params = faiss.SearchParametersIVF(nprobe=nprobe)
-        ids, ms = _time_queries(lambda q, params=params: pq_search(q, params), queries)
+        params = faiss.SearchParametersIVF(nprobe=nprobe)  # type: ignore[call-arg]  # faiss stubs: fields are kwargs
+        ids, ms = _time_queries(partial(pq_search, pq, params=params), queries)
         rows.append(
             _row(
                 f"IVF{nlist}-PQ{m_sub} + exact rerank x{refine}",
@@ -162,7 +174,7 @@ def bench_ann_scale(
                 round(n * m_sub / 2**20),
             )
         )
-    pq = None
+    del pq
     return {"n": n, "data": data, "queries": len(queries), "rows": rows, "best": _best(rows)}
 
 
@@ -202,6 +214,7 @@ def bench_ann(
             continue
         if real_vectors is not None and n <= len(real_vectors):
             base = np.ascontiguousarray(real_vectors[:n])
+            assert real_queries is not None, "real vectors come with their real queries"
             queries = real_queries[: cfg.ann_queries]
             data = (
                 f"real {name} vectors of the synthetic passages; queries: the seed claims and sampled "

@@ -90,6 +90,7 @@ def bench_build(cfg: BenchConfig, settings: Settings, work: Path, embedder, log:
     budgeted = BudgetedEmbedder(embedder, cfg.build_real_budget_s)
     real = bench_build_one(f"synthetic {_count(cfg.build_real)}", arts, budgeted, work / "idx-real")
     real["embedder"] = embedder.name
+    rate: float | None
     if budgeted.derived:
         # Embedding budget ran out: time the derived share at the measured real rate.
         rate = budgeted.real / budgeted.real_s
@@ -153,7 +154,8 @@ def bench_embed(cfg: BenchConfig, settings: Settings, log: Callable[[str], None]
 
     texts = [p.text for a in arts for p in chunk_article(a, settings.chunk_max_chars, 1)][: cfg.embed_texts]
     claims = load_claims()[: cfg.embed_queries]
-    rows, ref, ref_q = [], None, None
+    rows: list[dict[str, Any]] = []
+    ref, ref_q = None, None
     backends: list[tuple[str, Callable[[], Any]]] = [
         ("torch fp32", lambda: SentenceTransformerEmbedder()),
         ("onnx fp32", lambda: OnnxEmbedder(cache_dir=settings.onnx_cache_dir)),
@@ -177,7 +179,7 @@ def bench_embed(cfg: BenchConfig, settings: Settings, log: Callable[[str], None]
             t = time.perf_counter()
             q_vecs.append(emb.embed([c])[0])
             q_ms.append((time.perf_counter() - t) * 1000)
-        row = {
+        row: dict[str, Any] = {
             "backend": label,
             "name": emb.name,
             "load_s": round(load_s, 2),
@@ -188,6 +190,7 @@ def bench_embed(cfg: BenchConfig, settings: Settings, log: Callable[[str], None]
         if ref is None:
             ref, ref_q = vecs, np.stack(q_vecs)
         else:
+            assert ref_q is not None  # set with ref
             row["agreement_vs_torch"] = agreement(np.vstack([vecs, np.stack(q_vecs)]), np.vstack([ref, ref_q]))
             row["within_tolerance"] = row["agreement_vs_torch"]["min"] >= ONNX_AGREEMENT_TOLERANCE
         rows.append(row)

@@ -28,6 +28,13 @@ def stage_summary(verdict_timings: list[dict[str, float]]) -> dict[str, dict]:
     return {s: latency_summary([t[s] for t in verdict_timings if s in t]) for s in stages}
 
 
+def _p50(summary: dict[str, float | int | None]) -> float:
+    """The p50 of a latency summary of at least one sample."""
+    p50 = summary["p50"]
+    assert p50 is not None, "no latency samples"
+    return p50
+
+
 @contextlib.contextmanager
 def caches_off(pipe):
     """Measure the full work: no query-embedding or verdict cache hits inside the block."""
@@ -73,10 +80,10 @@ def bench_caches(pipe, claims: Sequence[str]) -> dict:
         pipe.check(c)
         cached.append((time.perf_counter() - t) * 1000)
     q, v = latency_summary(miss), latency_summary(hit)
-    f, c = latency_summary(full), latency_summary(cached)
+    f, h = latency_summary(full), latency_summary(cached)
     return {
-        "query_embedding": {"miss_ms": q, "hit_ms": v, "speedup_p50": round(q["p50"] / max(v["p50"], 1e-3), 1)},
-        "verdict": {"miss_ms": f, "hit_ms": c, "speedup_p50": round(f["p50"] / max(c["p50"], 1e-3), 1)},
+        "query_embedding": {"miss_ms": q, "hit_ms": v, "speedup_p50": round(_p50(q) / max(_p50(v), 1e-3), 1)},
+        "verdict": {"miss_ms": f, "hit_ms": h, "speedup_p50": round(_p50(f) / max(_p50(h), 1e-3), 1)},
     }
 
 
@@ -105,7 +112,9 @@ def bench_check_concurrent(pipe, settings: Settings, claims: Sequence[str], cfg:
             time.sleep(0.05)
 
         async def run() -> tuple[list[float], list[dict], dict[int, int], float]:
-            lat, timings, status = [], [], {}
+            lat: list[float] = []
+            timings: list[dict] = []
+            status: dict[int, int] = {}
             sent = 0
             stop_at = time.monotonic() + cfg.concurrent_seconds
             async with httpx.AsyncClient(base_url=url, timeout=60) as client:
@@ -168,7 +177,9 @@ def bench_verifier_backends(pipe, claims: Sequence[str], work: Path, log: Callab
     hits = [pipe.search(c) for c in claims]
 
     def run() -> tuple[list[str], list[float], list[float]]:
-        labels, ms, conf = [], [], []
+        labels: list[str] = []
+        ms: list[float] = []
+        conf: list[float] = []
         for c, h in zip(claims, hits):
             judge.clear_cache()  # no reuse of the previous claim's scores
             t = time.perf_counter()
@@ -198,19 +209,23 @@ def bench_verifier_backends(pipe, claims: Sequence[str], work: Path, log: Callab
         ]
     except Exception as exc:  # measured only: a failed export is reported, not fatal
         log(f"check: verifier ONNX export failed: {exc}")
-    rows, base = [], None
+    rows: list[dict[str, Any]] = []
+    base: tuple[list[str], float | int | None, list[float]] | None = None
     try:
         for label, make in variants:
             log(f"check: verifier {label}")
             verifier.model = make()
             labels, ms, conf = run()
-            row = {"backend": label, "judge_ms": latency_summary(ms)}
+            judge_ms = latency_summary(ms)
+            row: dict[str, Any] = {"backend": label, "judge_ms": judge_ms}
             if base is None:
-                base = (labels, row["judge_ms"]["p50"], conf)
+                base = (labels, judge_ms["p50"], conf)
             else:
                 row["label_agreement"] = round(sum(a == b for a, b in zip(base[0], labels)) / len(claims), 4)
                 row["max_confidence_diff"] = round(max(abs(x - y) for x, y in zip(base[2], conf)), 4)
-            row["speedup_p50"] = round(base[1] / row["judge_ms"]["p50"], 2) if row["judge_ms"]["p50"] else None
+            # Every variant judges the same claims: the p50s are all None (no claims) or all numbers.
+            p50, base_p50 = judge_ms["p50"], base[1]
+            row["speedup_p50"] = round(base_p50 / p50, 2) if p50 and base_p50 is not None else None
             rows.append(row)
     finally:
         verifier.model = fp32_model
