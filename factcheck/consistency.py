@@ -1,4 +1,8 @@
-"""Deterministic claim-vs-sentence checks: numbers and quantities, years and dates, negation."""
+"""Deterministic claim-vs-sentence checks: numbers and quantities, years and dates, negation; acronym alignment.
+
+Over 500 lines because the quantity grammar (number words, scales, units, comparatives) and the checks that
+use it are one rule set; splitting them would put the rules and their only readers in different files.
+"""
 
 from __future__ import annotations
 
@@ -307,6 +311,55 @@ def _num_value(tok: str) -> float | None:
         return None
 
 
+def _number_at(toks: list[tuple[str, int, int]], i: int) -> tuple[float, int, bool] | None:
+    """The number starting at token i (digits, number words, "a dozen", scale words): value, next token, year?"""
+    tok = toks[i][0]
+    low = tok.lower()
+    value: float | None = None
+    j = i + 1
+    if tok[0].isdigit():
+        value = _num_value(tok)
+    elif low in _WORD_NUM and not (low == "one" and i + 1 < len(toks) and toks[i + 1][0].lower() in {"of", "another"}):
+        value = float(_WORD_NUM[low])
+        # "twenty-five" is one token with a hyphen handled below; "twenty five" joins here
+        if j < len(toks) and toks[j][0].lower() in _WORD_NUM and value >= 20 and _WORD_NUM[toks[j][0].lower()] < 10:
+            value += _WORD_NUM[toks[j][0].lower()]
+            j += 1
+    elif "-" in low and all(p in _WORD_NUM for p in low.split("-")):
+        value = float(sum(_WORD_NUM[p] for p in low.split("-")))
+    elif (
+        low in ("a", "an")
+        and j < len(toks)
+        and toks[j][0].lower() in ("dozen", "hundred", "thousand", "million", "billion")
+    ):
+        value = 1.0
+    if value is None:
+        return None
+    is_year = bool(tok.isdigit() and len(tok) == 4 and 1800 <= value <= 2099)
+    # scale words: "2.5 million", "three thousand", "a dozen"
+    while j < len(toks) and toks[j][0].lower() in ("hundred", "thousand", "million", "billion", "trillion", "dozen"):
+        w = toks[j][0].lower()
+        value *= 12 if w == "dozen" else _SCALE[w]
+        is_year = False
+        j += 1
+    return value, j, is_year
+
+
+def _relation(before: str) -> str:
+    """How the text before a number bounds it: "eq", "approx" ("about"), "gt" ("more than"), "lt" ("up to")."""
+    relation = "eq"
+    pre = re.sub(r"[^a-z~ ]", " ", before).split()
+    pre2 = " ".join(pre[-2:])
+    pre3 = " ".join(pre[-3:])
+    if pre and (pre[-1] in _APPROX or pre2 in ("an estimated", "close to", "up to")):
+        relation = "lt" if pre2 == "up to" else "approx"
+    if pre2 in _GT or (pre and pre[-1] in _GT) or pre3 in _GT:
+        relation = "gt"
+    elif pre2 in _LT or (pre and pre[-1] in _LT) or pre3 in _LT:
+        relation = "lt"
+    return relation
+
+
 def extract_quantities(text: str) -> list[Quantity]:
     """Numbers (digits, "2.5k", "three thousand", percentages, money) and years, with their nouns."""
     toks = _tokens(text)
@@ -314,45 +367,12 @@ def extract_quantities(text: str) -> list[Quantity]:
     partitive: list[bool] = []  # "three of the eleven wells", "9 out of 64 samples": counts what the next number counts
     i = 0
     while i < len(toks):
-        tok, s, e = toks[i]
-        low = tok.lower()
-        value: float | None = None
-        j = i + 1
-        if tok[0].isdigit():
-            value = _num_value(tok)
-        elif low in _WORD_NUM and not (
-            low == "one" and i + 1 < len(toks) and toks[i + 1][0].lower() in {"of", "another"}
-        ):
-            value = float(_WORD_NUM[low])
-            # "twenty-five" is one token with a hyphen handled below; "twenty five" joins here
-            if j < len(toks) and toks[j][0].lower() in _WORD_NUM and value >= 20 and _WORD_NUM[toks[j][0].lower()] < 10:
-                value += _WORD_NUM[toks[j][0].lower()]
-                j += 1
-        elif "-" in low and all(p in _WORD_NUM for p in low.split("-")):
-            value = float(sum(_WORD_NUM[p] for p in low.split("-")))
-        elif (
-            low in ("a", "an")
-            and j < len(toks)
-            and toks[j][0].lower() in ("dozen", "hundred", "thousand", "million", "billion")
-        ):
-            value = 1.0
-        if value is None:
+        s = toks[i][1]
+        read = _number_at(toks, i)
+        if read is None:
             i += 1
             continue
-        is_year = bool(tok.isdigit() and len(tok) == 4 and 1800 <= value <= 2099)
-        # scale words: "2.5 million", "three thousand", "a dozen"
-        while j < len(toks) and toks[j][0].lower() in (
-            "hundred",
-            "thousand",
-            "million",
-            "billion",
-            "trillion",
-            "dozen",
-        ):
-            w = toks[j][0].lower()
-            value *= 12 if w == "dozen" else _SCALE[w]
-            is_year = False
-            j += 1
+        value, j, is_year = read
         end = toks[j - 1][2]
         nouns: set[str] = set()
         before = text[max(0, s - 20) : s].lower()
@@ -383,16 +403,8 @@ def extract_quantities(text: str) -> list[Quantity]:
             if wl.endswith("s") or wl in _SYNONYMS or _lemma(w) in _SYNONYMS.values():
                 break
             k += 1
-        relation = "eq"
+        relation = _relation(before)
         pre = re.sub(r"[^a-z~ ]", " ", before).split()
-        pre2 = " ".join(pre[-2:])
-        pre3 = " ".join(pre[-3:])
-        if pre and (pre[-1] in _APPROX or pre2 in ("an estimated", "close to", "up to")):
-            relation = "lt" if pre2 == "up to" else "approx"
-        if pre2 in _GT or (pre and pre[-1] in _GT) or pre3 in _GT:
-            relation = "gt"
-        elif pre2 in _LT or (pre and pre[-1] in _LT) or pre3 in _LT:
-            relation = "lt"
         if is_year and nouns - {"year"} and not (pre and pre[-1] in ("in", "since", "of", "by", "until", "from")):
             is_year = False  # "2000 troops" counts troops, it is not a year
         if is_year:
@@ -487,6 +499,16 @@ def check(claim: str, sentence: str, passage_id: str | None = None) -> list[Cons
     claim_words = content_words(claim)
     sent_words = content_words(sentence)
     overlap = len(claim_words & sent_words) / max(1, len(claim_words))
+    findings += _number_findings(claim, sentence, passage_id)
+    findings += _year_findings(claim, sentence, overlap, passage_id)
+    findings += _date_findings(claim, sentence, overlap, passage_id)
+    findings += _negation(claim, sentence, claim_words, overlap, passage_id)
+    return findings
+
+
+def _number_findings(claim: str, sentence: str, passage_id: str | None) -> list[ConsistencyFinding]:
+    """Quantities counting the same thing in claim and sentence: match or mismatch."""
+    findings: list[ConsistencyFinding] = []
     cq = [q for q in extract_quantities(claim) if not q.is_year]
     eq = [q for q in extract_quantities(sentence) if not q.is_year]
     for c in cq:
@@ -531,6 +553,12 @@ def check(claim: str, sentence: str, passage_id: str | None = None) -> list[Cons
                     ).strip(),
                 )
             )
+    return findings
+
+
+def _year_findings(claim: str, sentence: str, overlap: float, passage_id: str | None) -> list[ConsistencyFinding]:
+    """The claim's year against the source's years about the same event."""
+    findings: list[ConsistencyFinding] = []
     cy, ey = _years(claim), _years(sentence)
     for c in cy:
         if any(e.value == c.value for e in ey):
@@ -544,6 +572,12 @@ def check(claim: str, sentence: str, passage_id: str | None = None) -> list[Cons
             findings.append(
                 _finding("year", "mismatch", c, e, passage_id, f"the claim says {c.raw} but the source says {e.raw}")
             )
+    return findings
+
+
+def _date_findings(claim: str, sentence: str, overlap: float, passage_id: str | None) -> list[ConsistencyFinding]:
+    """One date in the claim against one date in a close sentence."""
+    findings: list[ConsistencyFinding] = []
     cd, ed = _dates(claim), _dates(sentence)
     if len(cd) == 1 and len(ed) == 1 and overlap >= 0.3:
         (cm, cday, craw, _), (em, eday, eraw, _) = cd[0], ed[0]
@@ -564,7 +598,6 @@ def check(claim: str, sentence: str, passage_id: str | None = None) -> list[Cons
                     kind="date", outcome="match", claim_value=craw, evidence_value=eraw, passage_id=passage_id
                 )
             )
-    findings += _negation(claim, sentence, claim_words, overlap, passage_id)
     return findings
 
 

@@ -9,6 +9,8 @@ Layout of an index directory::
 
 A write builds a complete new generation beside the live one and then replaces `manifest.json` with
 `os.replace`, so a reader (or a crash at any point) sees either the old or the new index, never a mix.
+The on-disk format, its writer and its reader stay in this one module (~600 lines) so that the atomic
+publish protocol is read and changed in one place.
 """
 
 from __future__ import annotations
@@ -490,55 +492,9 @@ class FactIndex:
         conn = sqlite3.connect(store)
         try:
             conn.executescript(_SCHEMA)
-            # Drop replaced/removed articles.
-            for aid in drop_ids:
-                if aid not in manifest.articles:
-                    continue
-                vids = [r[0] for r in conn.execute("SELECT vid FROM passages WHERE article_id = ?", (aid,))]
-                if vids:
-                    # faiss's Python wrapper takes an id array; its stubs only know the C++ IDSelector
-                    vectors.remove_ids(np.asarray(vids, dtype=np.int64))  # type: ignore[arg-type]
-                conn.execute("DELETE FROM passages WHERE article_id = ?", (aid,))
-                conn.execute("DELETE FROM articles WHERE id = ?", (aid,))
-                report.passages_removed += len(vids)
-                del manifest.articles[aid]
-            # Chunk and embed the new/changed articles.
-            rows, texts = [], []
-            for art in new_articles:
-                passages = chunk_article(art, manifest.chunking.max_chars, manifest.chunking.overlap_sentences)
-                conn.execute(
-                    "INSERT INTO articles (id, title, text, url, source, published, path, hash) VALUES (?,?,?,?,?,?,?,?)",
-                    (
-                        art.id,
-                        art.title,
-                        art.text,
-                        art.url,
-                        art.source,
-                        art.published.isoformat() if art.published else None,
-                        art.path,
-                        article_hash(art),
-                    ),
-                )
-                for p in passages:
-                    vid = manifest.next_passage_id
-                    manifest.next_passage_id += 1
-                    rows.append((vid, p.id, p.article_id, p.ord, p.start, p.end, p.text))
-                    texts.append(p.text)
-                manifest.articles[art.id] = ArticleEntry(
-                    hash=article_hash(art), passages=len(passages), title=art.title, published=art.published
-                )
-            conn.executemany(
-                'INSERT INTO passages (vid, id, article_id, ord, start, "end", text) VALUES (?,?,?,?,?,?,?)', rows
-            )
-            # The verifier's units, for every passage that has none stored yet (an older index's too).
-            if manifest.units is not None and manifest.units.version != UNITS_VERSION:
-                conn.execute("DELETE FROM units")  # another splitter's spans: recompute them all
-            missing = conn.execute("SELECT vid, text FROM passages WHERE vid NOT IN (SELECT vid FROM units)")
-            conn.executemany(
-                "INSERT INTO units (vid, spans) VALUES (?, ?)",
-                [(vid, json.dumps(passage_units(text))) for vid, text in missing.fetchall()],
-            )
-            manifest.units = UnitsInfo()
+            _drop_articles(conn, vectors, manifest, drop_ids, report)
+            rows, texts = _insert_articles(conn, manifest, new_articles)
+            _store_units(conn, manifest)
             if texts:
                 vecs = self.embedder.embed(texts, batch_size=batch_size, progress=progress)
                 vectors.add_with_ids(vecs, np.asarray([r[0] for r in rows], dtype=np.int64))
@@ -577,6 +533,64 @@ class FactIndex:
             return ann
         # HNSW cannot delete: after a removal (or on crossing the threshold) build it from the store.
         return build_hnsw(*flat_vectors(vectors))
+
+
+def _drop_articles(conn: sqlite3.Connection, vectors, manifest: Manifest, drop_ids, report: AddReport) -> None:
+    """Remove replaced/removed articles from the store, the vectors and the manifest."""
+    for aid in drop_ids:
+        if aid not in manifest.articles:
+            continue
+        vids = [r[0] for r in conn.execute("SELECT vid FROM passages WHERE article_id = ?", (aid,))]
+        if vids:
+            # faiss's Python wrapper takes an id array; its stubs only know the C++ IDSelector
+            vectors.remove_ids(np.asarray(vids, dtype=np.int64))  # type: ignore[arg-type]
+        conn.execute("DELETE FROM passages WHERE article_id = ?", (aid,))
+        conn.execute("DELETE FROM articles WHERE id = ?", (aid,))
+        report.passages_removed += len(vids)
+        del manifest.articles[aid]
+
+
+def _insert_articles(conn: sqlite3.Connection, manifest: Manifest, new_articles) -> tuple[list[tuple], list[str]]:
+    """Chunk the new/changed articles into the store; the passage rows and texts to embed."""
+    rows: list[tuple] = []
+    texts: list[str] = []
+    for art in new_articles:
+        passages = chunk_article(art, manifest.chunking.max_chars, manifest.chunking.overlap_sentences)
+        conn.execute(
+            "INSERT INTO articles (id, title, text, url, source, published, path, hash) VALUES (?,?,?,?,?,?,?,?)",
+            (
+                art.id,
+                art.title,
+                art.text,
+                art.url,
+                art.source,
+                art.published.isoformat() if art.published else None,
+                art.path,
+                article_hash(art),
+            ),
+        )
+        for p in passages:
+            vid = manifest.next_passage_id
+            manifest.next_passage_id += 1
+            rows.append((vid, p.id, p.article_id, p.ord, p.start, p.end, p.text))
+            texts.append(p.text)
+        manifest.articles[art.id] = ArticleEntry(
+            hash=article_hash(art), passages=len(passages), title=art.title, published=art.published
+        )
+    conn.executemany('INSERT INTO passages (vid, id, article_id, ord, start, "end", text) VALUES (?,?,?,?,?,?,?)', rows)
+    return rows, texts
+
+
+def _store_units(conn: sqlite3.Connection, manifest: Manifest) -> None:
+    """The verifier's units, for every passage that has none stored yet (an older index's too)."""
+    if manifest.units is not None and manifest.units.version != UNITS_VERSION:
+        conn.execute("DELETE FROM units")  # another splitter's spans: recompute them all
+    missing = conn.execute("SELECT vid, text FROM passages WHERE vid NOT IN (SELECT vid FROM units)")
+    conn.executemany(
+        "INSERT INTO units (vid, spans) VALUES (?, ?)",
+        [(vid, json.dumps(passage_units(text))) for vid, text in missing.fetchall()],
+    )
+    manifest.units = UnitsInfo()
 
 
 def _load_snapshot(root: Path) -> Snapshot:

@@ -1,5 +1,8 @@
 """Load news articles from .txt / .md / .html / .jsonl files and clean web boilerplate out of their text.
 
+Over 500 lines: every input format ends in the same cleaning rules, and keeping them together is what keeps
+the offsets of every format identical.
+
 Choices worth knowing (they keep offsets honest and results deterministic):
 
 * `Article.text` is the *cleaned* text; every offset downstream points into it.

@@ -57,14 +57,14 @@ class Settings(BaseSettings):
     # bf16 runs the verifier under torch autocast where the CPU has AMX or AVX512-BF16 ("auto" decides by the
     # CPU's flags at load time; the verdict's `runtime` says which ran).
     verifier_precision: Literal["auto", "fp32", "bf16"] = "auto"
-    # Units (sentences and sentence pairs) per claim the verifier reads, ranked by overlap with the claim;
-    # 0 reads every unit of every retrieved passage (chosen on news-dev; see `factcheck bench`).
-    verifier_max_units: int = Field(0, ge=0)
+    # Units (sentences and sentence pairs) per claim the verifier reads first, ranked by overlap with the claim;
+    # 0 reads every unit of every retrieved passage. Chosen on news-dev (lab/verifier/units.py; `factcheck bench`).
+    verifier_max_units: int = Field(3, ge=0)
     # The unit cascade: a verdict the top units leave unclear (confidence below these, fitted on news-dev) reads
     # `verifier_escalate_units` units instead (0: all); the verdict's `decided_by` names the stage.
-    verifier_escalate_units: int = Field(0, ge=0)
-    verifier_escalate_below: float = Field(0.0, ge=0.0, le=1.0)
-    verifier_escalate_unverified_below: float = Field(0.0, ge=0.0, le=1.0)
+    verifier_escalate_units: int = Field(10, ge=0)
+    verifier_escalate_below: float = Field(0.8, ge=0.0, le=1.0)
+    verifier_escalate_unverified_below: float = Field(0.95, ge=0.0, le=1.0)
     # The API's workers score the units of concurrent claims in one forward pass, holding a batch at most this
     # long for claims already being judged (0: every claim runs on its own).
     verifier_batch_window_ms: float = Field(5.0, ge=0)  # onnx: the same model exported locally, ~2x faster
@@ -81,8 +81,8 @@ class Settings(BaseSettings):
     # The LLM as the last stage of a cascade: the verifier decides the claims it is sure of and the LLM sees
     # only verdicts less confident than these (LLM tokens go to the hard claims only).
     llm_last_stage: bool = False
-    llm_escalate_below: float = Field(0.8, ge=0.0, le=1.0)
-    llm_escalate_unverified_below: float = Field(0.9, ge=0.0, le=1.0)
+    llm_escalate_below: float = Field(0.8, ge=0.0, le=1.0)  # the verifier cascade's fitted rule (news-dev)
+    llm_escalate_unverified_below: float = Field(0.95, ge=0.0, le=1.0)
     # LLM judge details. json mode: how structured output is requested; "auto" picks per provider
     # ("llamacpp" = response_format json_object + schema in extra_body, for llama.cpp's server).
     llm_json_mode: Literal["auto", "json_schema", "json_object", "llamacpp", "none"] = "auto"

@@ -111,6 +111,8 @@ def bench_build(cfg: BenchConfig, settings: Settings, work: Path, embedder, log:
     real["real_vectors"] = budgeted.real
     out["runs"].append(real)
     out["real_index"] = str(work / "idx-real")
+    if not cfg.build_derived:
+        return out  # the judge frontier needs only the real index
     # The big corpus: store + FAISS measured with precomputed vectors, the embedding share derived from
     # the embedding throughput just measured on the real build.
     arts, _ = synthetic_articles(cfg.build_derived, sents, seed=SEED + 1)

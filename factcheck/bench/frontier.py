@@ -9,7 +9,7 @@ units is then replayed from that record, so the quality columns cost one full pa
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -26,18 +26,28 @@ class JudgeConfig:
     precision: str  # "fp32" (the configured backend, ONNX by default) or "bf16" (torch autocast)
     max_units: int
     batch_window_ms: float = 5.0
+    escalate_units: int | None = None  # the unit cascade: read this many units when the first ones are unclear
+    escalate_below: float = 0.8
+    escalate_unverified_below: float = 0.95
+    full_pass_sets: tuple[str, ...] = ()  # for all-unit rows: only these sets (a full fp32 pass costs ~3 s a claim)
+
+    def escalation(self):
+        """The cascade rule of this configuration, if it has one."""
+        from ..judges.verifier import Escalation
+
+        if self.escalate_units is None:
+            return None
+        return Escalation(self.escalate_units, self.escalate_below, self.escalate_unverified_below)
 
 
 CONFIGS: tuple[JudgeConfig, ...] = (
-    JudgeConfig("v10 all units fp32 (before)", "fp32", 0, 0.0),
-    JudgeConfig("v10 all units bf16", "bf16", 0),
-    JudgeConfig("v10 top-8 fp32", "fp32", 8),
-    JudgeConfig("v10 top-5 fp32", "fp32", 5),
-    JudgeConfig("v10 top-4 fp32", "fp32", 4),
-    JudgeConfig("v10 top-8 bf16", "bf16", 8),
+    JudgeConfig("v10 all units fp32 (before)", "fp32", 0, 0.0, full_pass_sets=("seed", "holdout")),
+    JudgeConfig("v10 all units bf16", "bf16", 0, full_pass_sets=("seed", "scifact-dev")),
+    JudgeConfig("v10 top-10 bf16", "bf16", 10),
     JudgeConfig("v10 top-5 bf16", "bf16", 5),
-    JudgeConfig("v10 top-4 bf16", "bf16", 4),
-    JudgeConfig("v10 top-3 bf16", "bf16", 3),
+    JudgeConfig("v10 cascade 5->10 bf16", "bf16", 5, escalate_units=10),
+    JudgeConfig("v10 cascade 3->10 bf16 (default, bf16 CPUs)", "bf16", 3, escalate_units=10),
+    JudgeConfig("v10 cascade 3->10 fp32 (default, other CPUs)", "fp32", 3, escalate_units=10),
 )
 
 DATASETS = REPO_DIR.parent / "shared" / "datasets"
@@ -73,7 +83,7 @@ def _judge(verifier, config: JudgeConfig):
     from ..verifier.batching import BatchingScorer
 
     scorer = BatchingScorer(verifier, window_ms=config.batch_window_ms) if config.batch_window_ms else verifier
-    return VerifierJudge(scorer, max_units=config.max_units)
+    return VerifierJudge(scorer, max_units=config.max_units, escalation=config.escalation())
 
 
 def _verifiers(settings: Settings, configs: Sequence[JudgeConfig]) -> dict[str, Any]:
@@ -156,8 +166,10 @@ def frontier_quality(
         out[name] = {}
         # Full-unit configurations first: they record every pair the capped ones will ask for.
         for config in sorted(configs, key=lambda c: c.max_units != 0):
+            if config.max_units == 0 and config.full_pass_sets and name not in config.full_pass_sets:
+                continue
             log(f"frontier: quality on {name}: {config.name}")
-            judge = _judge(memos[config.precision], JudgeConfig(config.name, config.precision, config.max_units, 0))
+            judge = _judge(memos[config.precision], replace(config, batch_window_ms=0.0))
             summary, run_dir = run_eval(
                 eval_set,
                 settings,
@@ -168,6 +180,7 @@ def frontier_quality(
                 progress=False,
             )
             out[name][config.name] = {
+                "stages": summary.get("stages"),
                 "macro_f1": summary["macro_f1"],
                 "accuracy": summary["accuracy"],
                 "n": summary["n"],
@@ -190,8 +203,9 @@ def bench_frontier(
     rows = frontier_speed(cfg, settings, index_dir, embedder, configs, log)
     quality = frontier_quality(settings, configs, sets, work, embedder, log) if sets else {}
     for row in rows:
-        row["macro_f1"] = {name: quality[name][row["config"]]["macro_f1"] for name in quality}
-        row["accuracy"] = {name: quality[name][row["config"]]["accuracy"] for name in quality}
+        row["macro_f1"] = {n: q[row["config"]]["macro_f1"] for n, q in quality.items() if row["config"] in q}
+        row["accuracy"] = {n: q[row["config"]]["accuracy"] for n, q in quality.items() if row["config"] in q}
+        row["stages"] = {n: q[row["config"]]["stages"] for n, q in quality.items() if row["config"] in q}
     base = rows[0]["check_ms"]["p50"]
     for row in rows:
         row["speedup_p50"] = round(base / row["check_ms"]["p50"], 1) if row["check_ms"]["p50"] else None

@@ -250,7 +250,7 @@ def render_frontier(f: dict, machine: dict) -> str:
             r["check_ms"]["p95"],
             r["speedup_p50"],
             r["checks_per_s"],
-            *[None if r["macro_f1"][n] is None else round(r["macro_f1"][n], 3) for n in sets],
+            *[None if r["macro_f1"].get(n) is None else round(r["macro_f1"][n], 3) for n in sets],
         ]
         for r in f["configs"]
     ]

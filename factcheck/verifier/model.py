@@ -149,6 +149,12 @@ class Verifier(CalibratedScorer):
             calibration=cal,
         )
         self.precision: Precision = precision
+        if precision == "bf16":
+            # The matrices are stored in bf16 once: autocast would otherwise re-cast 85M weights on every call,
+            # which costs more than scoring a few units. LayerNorms, embeddings and softmax stay fp32.
+            for module in self.model.modules():
+                if isinstance(module, torch.nn.Linear):
+                    module.to(torch.bfloat16)
         self._lock = threading.Lock()  # torch modules are not re-entrant across request threads
 
     @property

@@ -88,7 +88,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--corpus", type=Path, help="the articles the claims are about (as `factcheck eval --corpus`)")
     ap.add_argument("--budgets", default="0,3,4,5,6,8", help="comma-separated units per claim (0 = all)")
     ap.add_argument("--rankers", default=",".join(RANKERS))
-    ap.add_argument("--cascades", default="", help="K1:K2:BELOW:UNVERIFIED_BELOW,... (overlap ranker)")
+    ap.add_argument("--cascades", default="", help="K1:K2:BELOW:UNVERIFIED_BELOW,...")
+    ap.add_argument("--cascade-ranker", default="overlap", choices=list(RANKERS))
     ap.add_argument("--precision", default="auto", choices=["auto", "fp32", "bf16"])
     ap.add_argument("--memo", type=Path, help="load/save the recorded logits here (pickle)")
     ap.add_argument("--out", type=Path, default=Path("runs/units"))
@@ -128,9 +129,9 @@ def main(argv: list[str] | None = None) -> int:
     for k1, k2, below, unv in _grid(args.cascades):
         esc = Escalation(units=k2, below=below, unverified_below=unv)
         run(
-            f"cascade-{k1}-{k2}-{below}-{unv}",
-            TallyJudge(memo, max_units=k1, escalation=esc),
-            ranker="overlap",
+            f"cascade-{args.cascade_ranker}-{k1}-{k2}-{below}-{unv}",
+            TallyJudge(memo, max_units=k1, escalation=esc, ranker=RANKERS[args.cascade_ranker]),
+            ranker=args.cascade_ranker,
             k=k1,
             escalate_units=k2,
             below=below,
