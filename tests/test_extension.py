@@ -16,12 +16,14 @@ import socket
 import threading
 import time
 import urllib.request
+from datetime import date
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
 
 from factcheck.api import create_app
+from factcheck.models import Article
 from tests.api_support import make_pipeline, make_settings, serve_in_thread
 
 pytestmark = pytest.mark.browser
@@ -214,19 +216,18 @@ def api(browser, tmp_path_factory):
     recorder = Recorder(create_app(settings, pipeline))
     bare = Recorder(create_app(make_settings(tmp, api_key=KEY, cors_origins=[]), pipeline))
     with serve_in_thread(recorder) as url, serve_in_thread(bare) as bare_url:
-        # An article whose metadata is hostile: HTML in the title and quote, a javascript: URL.
-        _post(
-            url,
-            "/articles",
-            {
-                "id": "evil-corp-x7",
-                "title": '<img src=x onerror="window.pwned=3">Evil <b>title</b>',
-                "source": "<script>window.pwned=4</script>",
-                "url": "javascript:window.pwned=5",
-                "published": "2024-01-02",
-                "text": "Baghdad said on Saturday that an evil-corp-x7 article reported 4,321 attacks on coalition bases "
+        # An article whose metadata is hostile: HTML in the title and quote, a javascript: URL. The API refuses
+        # such a url, but an index built from files may still hold one: it goes into the pipeline directly.
+        pipeline.add_article(
+            Article(
+                id="evil-corp-x7",
+                title='<img src=x onerror="window.pwned=3">Evil <b>title</b>',
+                source="<script>window.pwned=4</script>",
+                url="javascript:window.pwned=5",
+                published=date(2024, 1, 2),
+                text="Baghdad said on Saturday that an evil-corp-x7 article reported 4,321 attacks on coalition bases "
                 'in 2023 <img src=x onerror="window.pwned=6">.',
-            },
+            )
         )
         yield {"url": url, "recorder": recorder, "bare_url": bare_url, "bare": bare, "pipeline": pipeline}
 
