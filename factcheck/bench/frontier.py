@@ -173,7 +173,7 @@ def frontier_quality(
             summary, run_dir = run_eval(
                 eval_set,
                 settings,
-                out_dir=work / f"{name}-{config.precision}-k{config.max_units}",
+                out_dir=work / f"{name}-{config.precision}-k{config.max_units}-e{config.escalate_units}",
                 limit=LIMITS.get(name),
                 judge=judge,
                 embedder=embedder,
