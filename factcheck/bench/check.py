@@ -111,13 +111,13 @@ def bench_check_concurrent(pipe, settings: Settings, claims: Sequence[str], cfg:
                 raise RuntimeError("bench API server did not start")
             time.sleep(0.05)
 
-        async def run() -> tuple[list[float], list[dict], dict[int, int], float]:
+        async def run() -> tuple[list[float], list[dict], dict[int | str, int], float]:
             lat: list[float] = []
             timings: list[dict] = []
-            status: dict[int, int] = {}
+            status: dict[int | str, int] = {}
             sent = 0
             stop_at = time.monotonic() + cfg.concurrent_seconds
-            async with httpx.AsyncClient(base_url=url, timeout=60) as client:
+            async with httpx.AsyncClient(base_url=url, timeout=120) as client:
 
                 async def worker(w: int) -> None:
                     nonlocal sent
@@ -127,7 +127,11 @@ def bench_check_concurrent(pipe, settings: Settings, claims: Sequence[str], cfg:
                         claim = claims[i % len(claims)]
                         i += cfg.concurrent_clients
                         t = time.perf_counter()
-                        r = await client.post("/check", json={"claim": claim})
+                        try:
+                            r = await client.post("/check", json={"claim": claim})
+                        except httpx.TimeoutException:  # a slow judge under 16 clients: counted, not fatal
+                            status["timeout"] = status.get("timeout", 0) + 1
+                            continue
                         lat.append((time.perf_counter() - t) * 1000)
                         status[r.status_code] = status.get(r.status_code, 0) + 1
                         if r.status_code == 200:
