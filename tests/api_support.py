@@ -68,14 +68,14 @@ def make_pipeline(settings: Settings, judge=None, articles: list[Article] | None
 
 
 @contextlib.contextmanager
-def serve_in_thread(app):
-    """Run `app` under real uvicorn on a fresh 127.0.0.1 port; yields the base URL."""
+def serve_in_thread(app, host: str = "127.0.0.1"):
+    """Run `app` under real uvicorn on a fresh port of a loopback `host`; yields the base URL."""
     import socket
 
     import uvicorn
 
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.bind(("127.0.0.1", 0))
+    sock.bind((host, 0))
     server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on"))
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()
@@ -84,7 +84,7 @@ def serve_in_thread(app):
         time.sleep(0.05)
     assert server.started, "uvicorn did not start"
     try:
-        yield f"http://127.0.0.1:{sock.getsockname()[1]}"
+        yield f"http://{host}:{sock.getsockname()[1]}"
     finally:
         server.should_exit = True
         thread.join(timeout=10)

@@ -7,7 +7,6 @@ loopback port. The popup page is opened in a tab as `popup.html?tab=ID` and its 
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import json
 import os
@@ -651,28 +650,6 @@ def test_non_latin_page_stays_under_the_body_limit(browser, api, pages):
     page.close()
 
 
-@contextlib.contextmanager
-def serve_on(app, host: str):
-    """Like serve_in_thread, on another loopback address (one the extension has no host permission for)."""
-    import uvicorn
-
-    sock = socket.socket()
-    sock.bind((host, 0))
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on"))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started and thread.is_alive() and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert server.started
-    try:
-        yield f"http://{host}:{sock.getsockname()[1]}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
-        sock.close()
-
-
 FETCH = """async ([url, key]) => {
     try {
         const r = await fetch(url + '/check', {method: 'POST', headers: {'Content-Type': 'application/json',
@@ -705,7 +682,7 @@ def test_cors_without_a_host_permission(browser, api, pages, tmp_path_factory):
         create_app(make_settings(tmp, api_key=KEY, cors_origins=[f"chrome-extension://{ext_id}"]), pipeline)
     )
     unlisted = Recorder(create_app(make_settings(tmp, api_key=KEY, cors_origins=[]), pipeline))
-    with serve_on(listed, "127.0.0.2") as listed_url, serve_on(unlisted, "127.0.0.2") as unlisted_url:
+    with serve_in_thread(listed, "127.0.0.2") as listed_url, serve_in_thread(unlisted, "127.0.0.2") as unlisted_url:
         assert sw.evaluate(FETCH, [listed_url, KEY]) == [200, "supported"]
         assert [c["method"] for c in listed.calls] == ["OPTIONS", "POST"]
         assert listed.calls[0]["origin"] == f"chrome-extension://{ext_id}"

@@ -32,13 +32,7 @@ class BatchingScorer(CalibratedScorer):
     """A verifier whose concurrent callers share forward passes; same logits as the verifier it wraps."""
 
     def __init__(self, inner: Verifier, *, window_ms: float = 5.0, max_pairs: int = 96):
-        super().__init__(
-            name=inner.name,
-            version=inner.version,
-            temperature=inner.temperature,
-            thresholds=inner.thresholds,
-            calibration=inner.calibration,
-        )
+        self.calibrated_like(inner)
         self.inner = inner
         self.runtime = inner.runtime
         self.window_s = window_ms / 1000

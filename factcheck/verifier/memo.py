@@ -13,13 +13,7 @@ class MemoScorer(CalibratedScorer):
     """Answers from a record of (evidence, claim) -> logits; runs the wrapped verifier only on new pairs."""
 
     def __init__(self, inner: Verifier):
-        super().__init__(
-            name=inner.name,
-            version=inner.version,
-            temperature=inner.temperature,
-            thresholds=inner.thresholds,
-            calibration=inner.calibration,
-        )
+        self.calibrated_like(inner)
         self.inner = inner
         self.runtime = inner.runtime
         self.memo: dict[tuple[str, str], np.ndarray] = {}

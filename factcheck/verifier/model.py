@@ -76,6 +76,17 @@ class CalibratedScorer:
         self.thresholds = {**DEFAULT_THRESHOLDS, **(thresholds or {})}
         self.calibration = calibration or {}
 
+    def calibrated_like(self, other: CalibratedScorer) -> None:
+        """Take `other`'s name, version, temperature and thresholds (a scorer that wraps it reads as it does)."""
+        CalibratedScorer.__init__(
+            self,
+            name=other.name,
+            version=other.version,
+            temperature=other.temperature,
+            thresholds=other.thresholds,
+            calibration=other.calibration,
+        )
+
     def logits(self, premises: list[str], hypotheses: list[str]) -> np.ndarray:
         """Raw logits (n, 3) [entail, neutral, contradict] for (evidence, claim) pairs."""
         raise NotImplementedError
