@@ -19,11 +19,12 @@ import contextlib
 import fcntl
 import hashlib
 import json
+import logging
 import os
 import shutil
 import sqlite3
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from datetime import UTC, date, datetime
 from pathlib import Path
 
@@ -35,6 +36,8 @@ from .chunk import UNITS_VERSION, chunk_article, passage_units
 from .embed import Embedder
 from .errors import ArticleNotFoundError, EmbedderMismatchError, IndexCorruptError, IndexMissingError
 from .models import Article, ArticleMeta, Passage
+
+log = logging.getLogger("factcheck.index")
 
 FORMAT_VERSION = 1
 MANIFEST = "manifest.json"
@@ -200,10 +203,15 @@ class Snapshot:
             raise IndexCorruptError(f"index at {root} names {manifest.gen_dir} but its files are missing")
         # One connection opened now: on POSIX the open file outlives the generation's deletion, so a
         # check still holding this snapshot keeps working after a newer generation is published.
-        self._conn = sqlite3.connect(f"file:{store}?mode=ro&immutable=1", uri=True, check_same_thread=False)
+        try:
+            self._conn = sqlite3.connect(f"file:{store}?mode=ro&immutable=1", uri=True, check_same_thread=False)
+            # SQLite opens the file lazily: read it now, while the generation is known to exist.
+            self._conn.execute("SELECT count(*) FROM articles").fetchone()
+            self.faiss = faiss.read_index(str(vectors))
+        except (sqlite3.Error, RuntimeError) as exc:  # faiss raises RuntimeError for a file gone mid-read
+            raise IndexCorruptError(f"index at {root}: cannot read {manifest.gen_dir}: {exc}") from exc
         self._conn.row_factory = sqlite3.Row
         self._conn_lock = threading.Lock()
-        self.faiss = faiss.read_index(str(vectors))
         if self.faiss.ntotal != manifest.n_passages:
             raise IndexCorruptError(
                 f"index at {root}: {self.faiss.ntotal} vectors but manifest says {manifest.n_passages} passages"
@@ -214,7 +222,10 @@ class Snapshot:
             ann_path = gen / "ann.faiss"
             if not ann_path.exists():
                 raise IndexCorruptError(f"index at {root} is {manifest.index_type} but {ann_path.name} is missing")
-            self.ann = faiss.read_index(str(ann_path))
+            try:
+                self.ann = faiss.read_index(str(ann_path))
+            except RuntimeError as exc:
+                raise IndexCorruptError(f"index at {root}: cannot read {ann_path.name}: {exc}") from exc
             if self.ann.ntotal != manifest.n_passages:
                 raise IndexCorruptError(
                     f"index at {root}: ann.faiss holds {self.ann.ntotal} vectors, not {manifest.n_passages}"
@@ -350,14 +361,18 @@ class FactIndex:
         chunking: ChunkingInfo,
         rebuild: bool = False,
         ann_threshold: int | None = None,
+        stamp: tuple[int, int, int] | None = None,
     ):
         self.root = root
         self.embedder = embedder
         # Passages from which a write also builds the HNSW search structure (None: always exact).
         self.ann_threshold = ann_threshold
         self._snapshot = snapshot
+        # (inode, mtime, size) of the manifest the snapshot was read from: a change means a newer generation.
+        self._stamp = stamp
         self._chunking = snapshot.manifest.chunking if snapshot else chunking
         self._write_lock = threading.Lock()
+        self._reload_lock = threading.Lock()
         # A rebuild ignores what is on disk until its first generation is published over it.
         self._rebuild = rebuild
 
@@ -386,30 +401,50 @@ class FactIndex:
             if not create:
                 raise IndexMissingError(f"no index at {root} (build one with: factcheck index build PATH...)")
             return cls(root, embedder, None, chunking, ann_threshold=ann_threshold)
-        snap = _load_snapshot(root)
-        info = snap.manifest.embedder
-        if info.name != embedder.name or info.dim != embedder.dim:
-            raise EmbedderMismatchError(
-                f"index at {root} was built with embedder {info.name!r} (dim {info.dim}) but {embedder.name!r} "
-                f"(dim {embedder.dim}) is configured; set FACTCHECK_EMBEDDER to match or rebuild with --rebuild"
-            )
-        return cls(root, embedder, snap, chunking, ann_threshold=ann_threshold)
+        stamp, snap = _load_latest(root)
+        _check_embedder(snap, embedder)
+        return cls(root, embedder, snap, chunking, ann_threshold=ann_threshold, stamp=stamp)
 
     def snapshot(self) -> Snapshot:
         """The live generation (raises IndexMissingError when nothing was built yet)."""
-        snap = self._snapshot
+        snap = self._current()
         if snap is None:
             raise IndexMissingError(f"no index at {self.root} yet (build one with: factcheck index build PATH...)")
         return snap
 
+    def _current(self) -> Snapshot | None:
+        """The live generation, reloaded first when another process published since (one stat per call)."""
+        if self._rebuild:
+            return self._snapshot  # a rebuild ignores what is on disk until it publishes
+        stamp = _manifest_stamp(self.root)
+        if stamp is not None and stamp != self._stamp:
+            with self._reload_lock:
+                if _manifest_stamp(self.root) != self._stamp:  # another thread may have reloaded meanwhile
+                    self._reload()
+        return self._snapshot
+
+    def _reload(self) -> None:
+        """Adopt the generation on disk; a replica keeps serving what it has when that one is unusable."""
+        try:
+            stamp, snap = _load_latest(self.root)
+            _check_embedder(snap, self.embedder)
+        except (IndexCorruptError, EmbedderMismatchError) as exc:
+            if self._snapshot is None:
+                raise
+            log.warning("keeping generation %d: %s", self._snapshot.manifest.generation, exc)
+            self._stamp = _manifest_stamp(self.root)  # warn once per published manifest, not per call
+            return
+        self._snapshot, self._stamp = snap, stamp
+
     @property
     def empty(self) -> bool:
         """True before the first write."""
-        return self._snapshot is None
+        return self._current() is None
 
     def get_article(self, article_id: str) -> Article:
         """The stored article, or ArticleNotFoundError."""
-        art = self.snapshot().article(article_id) if self._snapshot else None
+        snap = self._current()
+        art = snap.article(article_id) if snap else None
         if art is None:
             raise ArticleNotFoundError(f"no article {article_id!r} in the index")
         return art
@@ -418,8 +453,19 @@ class FactIndex:
         """Counts and provenance of the live generation."""
         return self.snapshot().stats()
 
-    def add_articles(self, articles: Iterable[Article], *, progress: bool = False, batch_size: int = 64) -> AddReport:
-        """Add new articles, replace changed ones, skip unchanged ones; publishes one new generation."""
+    def add_articles(
+        self,
+        articles: Iterable[Article],
+        *,
+        progress: bool = False,
+        batch_size: int = 64,
+        vectors: Mapping[str, np.ndarray] | None = None,
+    ) -> AddReport:
+        """Add new articles, replace changed ones, skip unchanged ones; publishes one new generation.
+
+        `vectors` holds passage vectors computed elsewhere (a Ray build) by passage id; passages it lacks are
+        embedded here, so the generation is the same whichever process embedded it.
+        """
         articles = list(articles)
         report = AddReport()
         with self._writer() as (old, manifest):
@@ -434,7 +480,7 @@ class FactIndex:
                 changed.append(art)
             if not changed:
                 return report
-            self._publish(old, manifest, changed, [a.id for a in changed], report, progress, batch_size)
+            self._publish(old, manifest, changed, [a.id for a in changed], report, progress, batch_size, vectors)
         return report
 
     def remove(self, article_ids: Iterable[str]) -> AddReport:
@@ -456,7 +502,9 @@ class FactIndex:
         with self._write_lock, open(self.root / ".lock", "a+") as lockf:
             fcntl.flock(lockf, fcntl.LOCK_EX)
             try:
-                on_disk = _load_snapshot(self.root) if (self.root / MANIFEST).exists() else None
+                # Under the lock no writer replaces the manifest or deletes generations: one read is enough.
+                stamp = _manifest_stamp(self.root)
+                on_disk = _load_snapshot(self.root) if stamp is not None else None
                 now = datetime.now(UTC)
                 if self._rebuild or on_disk is None:
                     old = None
@@ -470,13 +518,14 @@ class FactIndex:
                 else:
                     # Another process may have published since we loaded: always start from disk.
                     old = self._snapshot = on_disk
+                    self._stamp = stamp
                     manifest = old.manifest.model_copy(deep=True)
                 yield old, manifest
                 self._rebuild = False
             finally:
                 fcntl.flock(lockf, fcntl.LOCK_UN)
 
-    def _publish(self, old, manifest, new_articles, drop_ids, report, progress, batch_size) -> None:
+    def _publish(self, old, manifest, new_articles, drop_ids, report, progress, batch_size, given=None) -> None:
         """Write a complete new generation, then swap the manifest (the atomic commit)."""
         manifest.generation += 1
         gen = self.root / manifest.gen_dir
@@ -496,7 +545,7 @@ class FactIndex:
             rows, texts = _insert_articles(conn, manifest, new_articles)
             _store_units(conn, manifest)
             if texts:
-                vecs = self.embedder.embed(texts, batch_size=batch_size, progress=progress)
+                vecs = _passage_vectors(self.embedder, rows, texts, given or {}, batch_size, progress)
                 vectors.add_with_ids(vecs, np.asarray([r[0] for r in rows], dtype=np.int64))
             report.passages_added = len(rows)
             conn.commit()
@@ -515,7 +564,7 @@ class FactIndex:
         manifest.n_passages = int(vectors.ntotal)
         manifest.updated = datetime.now(UTC)
         _atomic_write(self.root / MANIFEST, manifest.model_dump_json(indent=2))
-        self._snapshot = _load_snapshot(self.root)
+        self._stamp, self._snapshot = _manifest_stamp(self.root), _load_snapshot(self.root)
         # Old generations are unreferenced now; readers holding an old Snapshot keep their open handles.
         for stale in self.root.glob("gen-*"):
             if stale.name != manifest.gen_dir:
@@ -581,6 +630,25 @@ def _insert_articles(conn: sqlite3.Connection, manifest: Manifest, new_articles)
     return rows, texts
 
 
+def _passage_vectors(embedder: Embedder, rows, texts, given: Mapping[str, np.ndarray], batch_size, progress):
+    """Vectors of the new passages: those given (by passage id) as they are, the others embedded now."""
+    if not given:
+        return embedder.embed(texts, batch_size=batch_size, progress=progress)
+    out = np.zeros((len(texts), embedder.dim), dtype=np.float32)
+    missing = []
+    for i, row in enumerate(rows):
+        vec = given.get(row[1])
+        if vec is None:
+            missing.append(i)
+        elif vec.shape != (embedder.dim,):
+            raise EmbedderMismatchError(f"passage {row[1]}: vector of shape {vec.shape}, index dim {embedder.dim}")
+        else:
+            out[i] = vec
+    if missing:
+        out[missing] = embedder.embed([texts[i] for i in missing], batch_size=batch_size, progress=progress)
+    return out
+
+
 def _store_units(conn: sqlite3.Connection, manifest: Manifest) -> None:
     """The verifier's units, for every passage that has none stored yet (an older index's too)."""
     if manifest.units is not None and manifest.units.version != UNITS_VERSION:
@@ -591,6 +659,41 @@ def _store_units(conn: sqlite3.Connection, manifest: Manifest) -> None:
         [(vid, json.dumps(passage_units(text))) for vid, text in missing.fetchall()],
     )
     manifest.units = UnitsInfo()
+
+
+def _manifest_stamp(root: Path) -> tuple[int, int, int] | None:
+    """(inode, mtime ns, size) of manifest.json, None when absent: every publish (os.replace) changes it."""
+    try:
+        st = (root / MANIFEST).stat()
+    except FileNotFoundError:
+        return None
+    return st.st_ino, st.st_mtime_ns, st.st_size
+
+
+def _load_latest(root: Path, attempts: int = 5) -> tuple[tuple[int, int, int] | None, Snapshot]:
+    """(stamp, snapshot) of the generation manifest.json names, re-read when a writer replaced it mid-load.
+
+    A writer deletes old generations only after swapping the manifest, so a generation that vanished under
+    a reader means the manifest changed: read it again. An unchanged manifest naming missing files is corrupt.
+    """
+    for attempt in range(attempts):
+        stamp = _manifest_stamp(root)
+        try:
+            return stamp, _load_snapshot(root)
+        except IndexCorruptError:
+            if attempt == attempts - 1 or _manifest_stamp(root) == stamp:
+                raise
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _check_embedder(snap: Snapshot, embedder: Embedder) -> None:
+    """Refuse an index whose vectors another embedder made."""
+    info = snap.manifest.embedder
+    if info.name != embedder.name or info.dim != embedder.dim:
+        raise EmbedderMismatchError(
+            f"index at {snap.root} was built with embedder {info.name!r} (dim {info.dim}) but {embedder.name!r} "
+            f"(dim {embedder.dim}) is configured; set FACTCHECK_EMBEDDER to match or rebuild with --rebuild"
+        )
 
 
 def _load_snapshot(root: Path) -> Snapshot:
