@@ -6,6 +6,7 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Hashable, Iterable
+from concurrent.futures import ThreadPoolExecutor
 from datetime import date
 from pathlib import Path
 
@@ -76,12 +77,18 @@ class Pipeline:
 
     def embed_query(self, text: str) -> np.ndarray:
         """The (1, dim) query vector, from the LRU cache when seen before."""
-        key = (self.embedder.name, text)
-        vec = self.query_cache.get(key)
+        vec = self._cached_query(text)
         if vec is None:
-            vec = self.embedder.embed([text])
-            vec.setflags(write=False)  # shared between callers
-            self.query_cache.put(key, vec)
+            vec = self._cache_query(text, self.embedder.embed([text]))
+        return vec
+
+    def _cached_query(self, text: str) -> np.ndarray | None:
+        return self.query_cache.get((self.embedder.name, text))
+
+    def _cache_query(self, text: str, vec: np.ndarray) -> np.ndarray:
+        vec = np.ascontiguousarray(vec, dtype=np.float32)
+        vec.setflags(write=False)  # shared between callers
+        self.query_cache.put((self.embedder.name, text), vec)
         return vec
 
     @property
@@ -149,6 +156,20 @@ class Pipeline:
         verdict.as_of = as_of
         self.verdict_cache.put(key, verdict.model_copy(deep=True))
         return verdict
+
+    def check_many(self, claims: list[str], top_k: int | None = None, as_of: date | None = None) -> list[Verdict]:
+        """Judge several claims, in order; `batch_concurrency` at a time so their units share forward passes."""
+        cleaned = [_clean_query(c, self.settings.max_claim_chars) for c in claims]  # refuse bad input before work
+        # One embedder call for every claim not seen before instead of one call each.
+        fresh = list(dict.fromkeys(q for q in map(guard.strip_instructions, cleaned) if self._cached_query(q) is None))
+        if fresh and self.query_cache.size >= len(fresh):
+            for q, vec in zip(fresh, self.embedder.embed(fresh)):
+                self._cache_query(q, vec[None, :])
+        workers = min(self.settings.batch_concurrency, len(claims))
+        if workers <= 1:
+            return [self.check(c, top_k, as_of) for c in claims]
+        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="factcheck-batch") as pool:
+            return list(pool.map(lambda c: self.check(c, top_k, as_of), claims))
 
     def add_articles(self, articles: Iterable[Article], *, progress: bool = False) -> AddReport:
         """Index articles incrementally; later checks see them, in-flight checks keep their snapshot."""

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from factcheck.chunk import chunk_article
+from factcheck.embed import HashEmbedder
 from factcheck.judges.verifier import Escalation, VerifierJudge, candidate_units, rank_units
 from factcheck.models import Article, ArticleMeta, SearchHit
 from factcheck.verifier import CalibratedScorer, Verifier, resolve_precision
@@ -247,3 +248,59 @@ def test_the_index_stores_units_that_round_trip_to_the_article_text(tmp_path):
     assert all(h.passage.units is None for h in split)
     spans = lambda hits: [(u.hit, u.start, u.end, u.text) for u in candidate_units(CLAIM, hits)]  # noqa: E731
     assert spans(stored) == spans(split) and spans(stored)
+
+
+class SlowCountingScorer(CountingScorer):
+    """CountingScorer whose forward pass takes a while, so claims arriving meanwhile queue for the next one."""
+
+    def logits(self, premises: list[str], hypotheses: list[str]) -> np.ndarray:
+        import time
+
+        time.sleep(0.2)
+        return super().logits(premises, hypotheses)
+
+
+class CountingEmbedder(HashEmbedder):
+    """The hashing embedder, counting its calls."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.calls = 0
+
+    def embed(self, texts, *, batch_size: int = 64, progress: bool = False) -> np.ndarray:
+        self.calls += 1
+        return super().embed(texts, batch_size=batch_size, progress=progress)
+
+
+def test_a_batch_of_claims_shares_forward_passes_and_keeps_its_order(tmp_path):
+    from factcheck.errors import InputError
+    from factcheck.pipeline import build_pipeline
+    from factcheck.settings import Settings
+
+    claims = [
+        CLAIM,
+        "The Ostra river burst its banks on Monday",
+        "Insurers put the damage at 80 million euros",
+        "140 schools were damaged by the floods",
+        "The river rose four metres overnight",
+    ]
+    settings = Settings(index_dir=tmp_path / "index", batch_concurrency=4)
+    scorer = SlowCountingScorer()
+    embedder = CountingEmbedder()
+    pipe = build_pipeline(settings, judge=VerifierJudge(scorer, max_units=2), embedder=embedder)
+    pipe.add_articles([ARTICLE])
+    alone = [pipe.check(c) for c in claims]
+    pipe.verdict_cache.clear()
+    pipe.query_cache.clear()
+    embedder.calls = 0
+    batcher = BatchingScorer(scorer, window_ms=1_000)
+    pipe = build_pipeline(settings, judge=VerifierJudge(batcher, max_units=2), embedder=embedder)
+    together = pipe.check_many(claims)
+    assert [v.claim for v in together] == claims  # request order, whatever order they finished in
+    assert [(v.label, v.citations[0].quote) for v in together] == [(v.label, v.citations[0].quote) for v in alone]
+    assert embedder.calls == 1  # every claim's query vector from one embedder call
+    assert batcher.jobs == len(claims) and batcher.batches < len(claims)  # claims met in forward passes
+    seen = len(scorer.pairs)
+    with pytest.raises(InputError, match="no visible characters"):
+        pipe.check_many(["Floods hit river towns", "\u200b\u200b"])
+    assert len(scorer.pairs) == seen  # a bad claim refuses the batch before any work

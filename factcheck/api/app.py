@@ -114,9 +114,8 @@ def _pipe(app: FastAPI) -> Any:
 
 
 def _check_many(app: FastAPI, claims: list[str], top_k: int | None, as_of: date | None) -> list[Verdict]:
-    """Judge claims one after another on a worker thread."""
-    p = _pipe(app)
-    return [p.check(c, top_k=top_k, as_of=as_of) for c in claims]
+    """Judge claims on a worker thread (their units share the verifier's forward passes)."""
+    return _pipe(app).check_many(claims, top_k=top_k, as_of=as_of)
 
 
 def _add_check_routes(app: FastAPI, settings: Settings, extractor: ClaimExtractor) -> None:

@@ -288,6 +288,17 @@ def derived_vectors(
     return out
 
 
+def article_claims(n: int = 20, path: Path = SEED_CLAIMS) -> list[str]:
+    """Up to n seed claims about one article (the one most claims quote): a page's worth for `/check/batch`."""
+    rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    counts: dict[str, int] = {}
+    for r in rows:
+        if r.get("quote_article"):
+            counts[r["quote_article"]] = counts.get(r["quote_article"], 0) + 1
+    top = max(counts, key=lambda a: counts[a])
+    return [r["claim"] for r in rows if r.get("quote_article") == top][:n]
+
+
 def load_claims(path: Path = SEED_CLAIMS) -> list[str]:
     """Claims of the seed eval set (our own; fine to benchmark on)."""
     from ..loadtest import CLAIMS

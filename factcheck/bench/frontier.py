@@ -14,8 +14,8 @@ from pathlib import Path
 from typing import Any
 
 from ..settings import REPO_DIR, Settings
-from .check import bench_check_concurrent, bench_check_sequential, replace_settings
-from .config import BenchConfig, load_claims
+from .check import bench_batch, bench_check_concurrent, bench_check_sequential, mean_units_read, replace_settings
+from .config import BenchConfig, article_claims, load_claims
 
 
 @dataclass(frozen=True)
@@ -116,6 +116,7 @@ def frontier_speed(
 
     verifiers = _verifiers(settings, configs)
     claims = load_claims()
+    page = article_claims(20)
     seq = (claims * (cfg.check_claims // len(claims) + 1))[: cfg.check_claims]
     rows = []
     for config in configs:
@@ -127,13 +128,15 @@ def frontier_speed(
         sequential = bench_check_sequential(pipe, seq)
         log(f"frontier: {config.name}: {cfg.concurrent_clients} concurrent clients")
         concurrent = bench_check_concurrent(pipe, s, claims, cfg)
-        mean_units = sum(units) / len(units)
+        log(f"frontier: {config.name}: a batch of {len(page)} claims")
+        batch = bench_batch(pipe, page)
         rows.append(
             {
                 "config": config.name,
                 "runtime": judge.runtime,
-                "units_per_claim": round(min(mean_units, config.max_units or mean_units), 1),
-                "candidate_units_per_claim": round(mean_units, 1),
+                "units_per_claim": mean_units_read(pipe, seq[:20]),
+                "candidate_units_per_claim": round(sum(units) / len(units), 1),
+                "batch_s": batch["median_s"],
                 "check_ms": sequential["wall_ms"],
                 "judge_ms": sequential["stages_ms"]["judge"],
                 "checks_per_s": concurrent["throughput_rps"],

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .model import CalibratedScorer, Verifier
+from .model import CalibratedScorer
 
 
 @dataclass
@@ -31,10 +31,10 @@ class _Job:
 class BatchingScorer(CalibratedScorer):
     """A verifier whose concurrent callers share forward passes; same logits as the verifier it wraps."""
 
-    def __init__(self, inner: Verifier, *, window_ms: float = 5.0, max_pairs: int = 96):
+    def __init__(self, inner: CalibratedScorer, *, window_ms: float = 5.0, max_pairs: int = 96):
         self.calibrated_like(inner)
         self.inner = inner
-        self.runtime = inner.runtime
+        self.runtime = getattr(inner, "runtime", None)  # a Verifier's backend and arithmetic
         self.window_s = window_ms / 1000
         self.max_pairs = max_pairs
         self.batches = 0  # forward passes run, and jobs served by them (batching ratio = jobs / batches)
