@@ -10,7 +10,7 @@ PYTHON  ?= python3
 export HF_HUB_OFFLINE := 1
 export LITELLM_LOCAL_MODEL_COST_MAP := True
 
-.PHONY: setup run serve index test test-fast lint format bench eval clean
+.PHONY: setup setup-scale run serve index test test-fast lint format bench eval clean
 
 # torch is installed first and pinned: the CPU build of 2.13.0 is what we test with, and an
 # unpinned torch would pull a multi-GB CUDA build.
@@ -22,6 +22,13 @@ $(VENV)/.installed: pyproject.toml
 	touch $@
 
 setup: $(VENV)/.installed
+
+# The optional `scale` extra (Ray) for `--ray` and tests/test_scale.py; CI installs it (.ci/run).
+$(VENV)/.installed-scale: $(VENV)/.installed
+	$(PIP) install -q -e '.[dev,onnx,scale]'
+	touch $@
+
+setup-scale: $(VENV)/.installed-scale
 
 $(INDEX)/manifest.json: | setup
 	FACTCHECK_INDEX_DIR=$(INDEX) $(FC) index build $(CORPUS)

@@ -45,7 +45,17 @@ def cmd_index_build(args: argparse.Namespace) -> int:
     for p in args.paths:
         if not Path(p).exists():
             raise InputError(f"no such file or directory: {p}")
-    added, ingest, seconds = build_index(settings, args.paths, rebuild=args.rebuild, progress=not args.quiet)
+    if args.ray is not None:
+        from .scale import build_index_ray, check_address
+
+        check_address(args.ray)  # before anything is read: a missing extra or a bad address is one line
+        if args.ray_workers is not None:
+            settings = settings.model_copy(update={"ray_workers": args.ray_workers})
+        added, ingest, seconds = build_index_ray(
+            settings, args.paths, address=args.ray, rebuild=args.rebuild, progress=not args.quiet
+        )
+    else:
+        added, ingest, seconds = build_index(settings, args.paths, rebuild=args.rebuild, progress=not args.quiet)
     for s in ingest.skipped:
         print(f"skipped {s.path}: {s.reason}", file=sys.stderr)
     rate = added.passages_added / seconds if seconds > 0 and added.passages_added else 0.0
@@ -137,6 +147,9 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     """The full argument parser."""
+    from . import bench, evals
+    from .api import serve
+
     parser = _Parser(prog="factcheck", description="Check claims against a news corpus with cited evidence.")
     parser.add_argument("--index", help="index directory (default: $FACTCHECK_INDEX_DIR or ./index)")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
@@ -148,6 +161,7 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--rebuild", action="store_true", help="replace the whole index (atomically) instead of adding")
     b.add_argument("--quiet", action="store_true", help="no progress bar")
     b.add_argument("--json", action="store_true", help="print the report as JSON")
+    evals.add_ray_arguments(b)
     b.set_defaults(func=cmd_index_build)
     st = isub.add_parser("stats", help="show index statistics")
     st.add_argument("--json", action="store_true")
@@ -174,9 +188,6 @@ def build_parser() -> argparse.ArgumentParser:
 
     # --- subcommands owned by other modules: each exposes add_cli(subparsers) and keeps its
     # heavy imports inside the command function so that `factcheck --help` stays fast ---
-    from . import bench, evals
-    from .api import serve
-
     for module in (evals, serve, bench):
         module.add_cli(sub)
     return parser

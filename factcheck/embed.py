@@ -268,7 +268,10 @@ def transformer_embedder(model: str, settings: Settings) -> Embedder:
     if settings.embed_backend in ("onnx", "onnx-int8"):
         try:
             return OnnxEmbedder(
-                model, quantize=settings.embed_backend == "onnx-int8", cache_dir=settings.onnx_cache_dir
+                model,
+                quantize=settings.embed_backend == "onnx-int8",
+                cache_dir=settings.onnx_cache_dir,
+                threads=settings.embed_threads,
             )
         except (ImportError, OSError) as exc:
             # onnxruntime not installed, or no writable cache for the one-time export: torch still works.

@@ -61,6 +61,12 @@ class LLMUnavailableError(ModelError):
     code = "llm_unavailable"
 
 
+class ScaleError(FactcheckError):
+    """A `--ray` run cannot start: the scale extra is not installed, or the Ray address is bad or unreachable."""
+
+    code = "scale_unavailable"
+
+
 class OverloadedError(FactcheckError):
     """The work queue is full; try again later."""
 

@@ -38,7 +38,7 @@ import sys
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, cast
@@ -578,6 +578,58 @@ def run_case(case: EvalCase, pipeline, recorder: RecordingJudge, texts: _Article
     return res
 
 
+# Runs the given cases against `settings` (the run's index) with `top_k`, yielding each result as it finishes:
+# threads over one pipeline by default, Ray actors with `--ray` (`ray_executor`).
+CaseExecutor = Callable[[list[EvalCase], Settings, int | None], Iterable[CaseResult]]
+
+
+class CaseWorker:
+    """A loaded pipeline (index read-only) that checks claims: what each Ray actor of an eval holds."""
+
+    def __init__(self, settings: Settings, top_k: int | None, judge_factory: Callable[[], Any] | None = None):
+        from .judges import make_judge
+        from .pipeline import build_pipeline
+
+        self.recorder = RecordingJudge(judge_factory() if judge_factory else make_judge(settings))
+        self.pipeline = build_pipeline(settings, judge=self.recorder)
+        self.texts = _ArticleTexts(self.pipeline)
+        self.top_k = top_k
+
+    def run(self, case_json: str) -> str:
+        """One case (JSON in, CaseResult JSON out: plain strings cross process boundaries cheaply)."""
+        case = EvalCase.model_validate_json(case_json)
+        return run_case(case, self.pipeline, self.recorder, self.texts, self.top_k).model_dump_json()
+
+
+def ray_executor(address: str | None, judge_factory: Callable[[], Any] | None = None) -> CaseExecutor:
+    """A CaseExecutor spreading cases over Ray actors that each hold a CaseWorker (fails fast on a bad address)."""
+    from .scale import actor_map, check_address
+
+    check_address(address)
+
+    def execute(todo: list[EvalCase], settings: Settings, top_k: int | None) -> Iterator[CaseResult]:
+        items = [c.model_dump_json() for c in todo]
+        for out in actor_map(CaseWorker, (settings, top_k, judge_factory), items, settings, address=address):
+            yield CaseResult.model_validate_json(out)
+
+    return execute
+
+
+def _threaded(pipeline, recorder: RecordingJudge, concurrency: int) -> CaseExecutor:
+    """The default CaseExecutor: `concurrency` threads sharing this process's pipeline."""
+
+    def execute(todo: list[EvalCase], settings: Settings, top_k: int | None) -> Iterator[CaseResult]:
+        from concurrent.futures import ThreadPoolExecutor, as_completed
+
+        texts = _ArticleTexts(pipeline)
+        with ThreadPoolExecutor(max_workers=max(1, concurrency)) as pool:
+            futures = [pool.submit(run_case, c, pipeline, recorder, texts, top_k) for c in todo]
+            for fut in as_completed(futures):
+                yield fut.result()
+
+    return execute
+
+
 def run_cases(
     cases: list[EvalCase],
     pipeline,
@@ -587,30 +639,24 @@ def run_cases(
     concurrency: int = 2,
     top_k: int | None = None,
     progress: bool = True,
+    execute: CaseExecutor | None = None,
 ) -> dict[str, CaseResult]:
     """Run every case not yet finished in `cases_path` (appending as each finishes); returns all results."""
-    from concurrent.futures import ThreadPoolExecutor, as_completed
-
     from tqdm import tqdm
 
     done = {i: r for i, r in load_results(cases_path).items() if r.error is None}
     todo = [c for c in cases if c.id not in done]
     if done:
         log.info("resuming: %d finished cases skipped, %d to run", len(cases) - len(todo), len(todo))
-    texts = _ArticleTexts(pipeline)
-    lock = threading.Lock()
+    execute = execute or _threaded(pipeline, recorder, concurrency)
     cases_path.parent.mkdir(parents=True, exist_ok=True)
     with (
         open(cases_path, "a", encoding="utf-8") as out,
         tqdm(total=len(todo), file=sys.stderr, disable=not progress, desc="eval", unit="claim") as bar,
-        ThreadPoolExecutor(max_workers=max(1, concurrency)) as pool,
     ):
-        futures = [pool.submit(run_case, c, pipeline, recorder, texts, top_k) for c in todo]
-        for fut in as_completed(futures):
-            res = fut.result()
-            with lock:
-                out.write(res.model_dump_json() + "\n")
-                out.flush()
+        for res in execute(todo, pipeline.settings, top_k) if todo else ():
+            out.write(res.model_dump_json() + "\n")
+            out.flush()
             bar.update(1)
     return load_results(cases_path)
 
@@ -700,8 +746,12 @@ def run_eval(
     embedder=None,
     cache_dir: Path = DEFAULT_CACHE,
     progress: bool = True,
+    execute: CaseExecutor | None = None,
 ) -> tuple[dict, Path]:
-    """Evaluate a set end to end; returns (summary, run directory). `judge` overrides the configured one."""
+    """Evaluate a set end to end; returns (summary, run directory). `judge` overrides the configured one.
+
+    `execute` runs the cases elsewhere (`ray_executor`); results, resume and summary are the same.
+    """
     from .embed import make_embedder
     from .judges import make_judge
     from .pipeline import build_pipeline
@@ -750,7 +800,14 @@ def run_eval(
     )
     t0 = time.perf_counter()
     results = run_cases(
-        cases, pipeline, recorder, run_dir / "cases.jsonl", concurrency=concurrency, top_k=top_k, progress=progress
+        cases,
+        pipeline,
+        recorder,
+        run_dir / "cases.jsonl",
+        concurrency=concurrency,
+        top_k=top_k,
+        progress=progress,
+        execute=execute,
     )
     ordered = [results[c.id] for c in cases if c.id in results]
     summary = summarize(ordered, top_k=top_k)
@@ -782,6 +839,7 @@ def run_eval(
             "settings": {
                 "top_k": top_k,
                 "concurrency": concurrency,
+                "executor": "ray" if execute is not None else "threads",
                 "judge_setting": settings.judge,
                 "dense_candidates": settings.dense_candidates,
                 "bm25_candidates": settings.bm25_candidates,
@@ -1105,6 +1163,33 @@ def render_agreement(r: dict) -> str:
 # Command line (wired by factcheck.cli through add_cli)
 
 
+def _positive(text: str) -> int:
+    """A positive integer argument."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"not a positive integer: {text!r}")
+    return value
+
+
+def add_ray_arguments(parser: argparse.ArgumentParser) -> None:
+    """`--ray [ADDRESS]` and `--ray-workers N` (index build and eval)."""
+    parser.add_argument(
+        "--ray",
+        nargs="?",
+        const="local",
+        default=None,
+        metavar="ADDRESS",
+        help="run on Ray (the scale extra): no ADDRESS = a local instance on 127.0.0.1; "
+        "HOST:PORT, ray://HOST:PORT or auto = an existing cluster",
+    )
+    parser.add_argument(
+        "--ray-workers", type=_positive, default=None, help="actors in the Ray pool (default: one per cluster CPU)"
+    )
+
+
 def add_cli(subparsers) -> None:
     """Register `factcheck eval PATH ...`, `factcheck eval compare RUN_A RUN_B` and `eval agreement DATASET SECOND`."""
     p = subparsers.add_parser(
@@ -1129,6 +1214,7 @@ def add_cli(subparsers) -> None:
     p.add_argument("--judge", choices=["auto", "verifier", "llm"], default=None, help="judge (default FACTCHECK_JUDGE)")
     p.add_argument("--cache-dir", default=str(DEFAULT_CACHE), help="where built corpus indexes are kept")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    add_ray_arguments(p)
     p.set_defaults(func=cmd_eval)
 
 
@@ -1160,7 +1246,10 @@ def cmd_eval(args: argparse.Namespace) -> int:
         overrides["index_dir"] = Path(args.index)
     if args.judge:
         overrides["judge"] = args.judge
+    if args.ray_workers is not None:
+        overrides["ray_workers"] = args.ray_workers
     settings = Settings(**overrides)
+    execute = ray_executor(args.ray) if args.ray is not None else None
     eval_set = load_eval_set(args.targets[0], args.format, args.corpus)
     summary, run_dir = run_eval(
         eval_set,
@@ -1171,6 +1260,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
         top_k=args.top_k,
         cache_dir=Path(args.cache_dir),
         progress=not args.quiet,
+        execute=execute,
     )
     if args.json:
         print(json.dumps(summary, default=str))

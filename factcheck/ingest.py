@@ -74,14 +74,32 @@ class IngestReport(BaseModel):
 
 def load_articles(paths: Iterable[Path | str]) -> IngestReport:
     """Load every supported file under `paths` (files or directories, walked recursively in sorted order)."""
+    return collect_articles((file, load_file(file)) for file in list_files(paths))
+
+
+def list_files(paths: Iterable[Path | str]) -> list[Path]:
+    """The files `load_articles` reads, in its order (a missing path raises InputError)."""
     if isinstance(paths, (str, Path)):
         paths = [paths]  # one path, not an iterable of its characters
+    return list(_expand(paths))
+
+
+def load_file(file: Path) -> IngestReport:
+    """Parse and clean one file (the costly part, done in parallel by a Ray build); no sidecar, no dedup."""
+    report = IngestReport()
+    report.articles = _load_file(file, report)
+    return report
+
+
+def collect_articles(loaded: Iterable[tuple[Path, IngestReport]]) -> IngestReport:
+    """Merge per-file loads in file order: apply `_meta.jsonl` sidecars, skip repeated ids (first one wins)."""
     report = IngestReport()
     seen_ids: dict[str, str] = {}
     meta_cache: dict[Path, dict[str, dict]] = {}
-    for file in _expand(paths):
+    for file, part in loaded:
         meta = _dir_meta(file.parent, meta_cache, report)
-        for article in _load_file(file, report):
+        report.skipped.extend(part.skipped)
+        for article in part.articles:
             override = meta.get(article.id)
             if override:
                 article = _apply_meta(article, override)

@@ -36,6 +36,7 @@ class Settings(BaseSettings):
     embed_backend: Literal["torch", "onnx", "onnx-int8"] = "onnx"
     onnx_cache_dir: Path = Path(".cache/onnx")  # where the local ONNX export of the embedder is kept
     embed_batch_size: int = 64
+    embed_threads: int | None = Field(None, ge=1)  # ONNX intra-op threads (None: one per core; a Ray actor: its CPUs)
     chunk_max_chars: int = 600
     chunk_overlap_sentences: int = 1
     top_k: int = 6
@@ -95,6 +96,11 @@ class Settings(BaseSettings):
     # Where the judge's instructions go: a system message, or the head of the user turn for chat templates
     # that drop system messages (llama-cpp-python's "gemma" format does).
     llm_system_prompt: Literal["system", "user"] = "system"
+
+    # Scale-out (`--ray`, the `scale` extra): actors in a Ray build's embedding pool and a Ray eval's pool
+    # (None: one per CPU the cluster has), and CPUs a local Ray instance gets (None: every core here).
+    ray_workers: int | None = Field(None, ge=1)
+    ray_local_cpus: int | None = Field(None, ge=1)
 
     # Service
     host: str = "127.0.0.1"

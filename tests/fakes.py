@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import re
 import threading
+import time
 
 from factcheck.chunk import split_sentences
+from factcheck.embed import HashEmbedder
 from factcheck.errors import ModelError
 from factcheck.models import Citation, SearchHit, SourceStance, Verdict
 
@@ -146,3 +148,15 @@ class ScriptedJudge:
             prompt_version="none",
             model="script",
         )
+
+
+class SlowHashEmbedder(HashEmbedder):
+    """The hashing embedder (same name, same vectors) taking `delay_s` per call: a build long enough to interrupt."""
+
+    def __init__(self, delay_s: float = 0.2) -> None:
+        super().__init__()
+        self.delay_s = delay_s
+
+    def embed(self, texts, *, batch_size: int = 64, progress: bool = False):
+        time.sleep(self.delay_s)
+        return super().embed(texts, batch_size=batch_size, progress=progress)

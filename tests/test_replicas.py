@@ -13,7 +13,6 @@ from pathlib import Path
 
 import httpx
 
-from factcheck.embed import HashEmbedder
 from factcheck.index import FactIndex
 from factcheck.models import Article
 

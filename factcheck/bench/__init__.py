@@ -33,6 +33,7 @@ from .config import (
 )
 from .frontier import EVAL_SETS, bench_frontier
 from .report import render_markdown, targets
+from .scale import bench_scale
 
 __all__ = [
     "SECTIONS",
@@ -104,6 +105,10 @@ def run_bench(cfg: BenchConfig, settings: Settings, out_dir: Path, log: Callable
                 cfg, settings, Path(result["build"]["real_index"]), embedder, log, time_left=time_left
             )
             result["check"]["section_s"] = round(time.perf_counter() - t, 1)
+        if "scale" in cfg.sections:
+            t = time.perf_counter()
+            result["scale"] = bench_scale(cfg, settings, work / "scale", log)
+            result["scale"]["section_s"] = round(time.perf_counter() - t, 1)
         if "frontier" in cfg.sections:
             t = time.perf_counter()
             result["frontier"] = bench_frontier(

@@ -25,7 +25,7 @@ SAMPLE_CORPUS = REPO_DIR / "evals" / "corpus" / "iraq-coalition-2024"
 SEED_CLAIMS = REPO_DIR / "evals" / "datasets" / "seed-news.jsonl"
 
 SECTIONS = ("build", "embed", "ann", "check")  # the default run (`make bench`, 10 minutes)
-ALL_SECTIONS = (*SECTIONS, "frontier")  # the judge frontier measures quality too: tens of minutes
+ALL_SECTIONS = (*SECTIONS, "frontier", "scale")  # frontier: tens of minutes; scale: needs the `scale` extra
 
 SEED = 20240529  # every synthetic corpus, vector set and sample is drawn from this seed
 
@@ -54,6 +54,8 @@ class BenchConfig:
     concurrent_max_requests: int = 400
     sections: tuple[str, ...] = SECTIONS
     frontier_sets: tuple[str, ...] = ("seed",)  # eval sets the frontier's macro-F1 columns cover
+    scale_passages: int = 1_000  # synthetic passages each scale-section build embeds (3 builds)
+    scale_claims: int = 40  # seed claims each scale-section eval checks (3 evals)
     # `make bench` must finish in 10 minutes on 2 cores: optional steps are skipped (and say so) when the
     # remaining time falls below what the end-to-end section still needs.
     budget_s: float = 565.0
@@ -82,6 +84,8 @@ class BenchConfig:
             budget_s=240.0,
             check_reserve_s=60.0,
             pq_min=10_000,
+            scale_passages=200,
+            scale_claims=10,
         )
 
 

@@ -233,6 +233,8 @@ def render_markdown(result: dict) -> str:
     f = result.get("frontier")
     if f:
         parts.append(render_frontier(f, result["machine"]))
+    if result.get("scale"):
+        parts.append(render_scale(result["scale"], result["machine"]))
     return "\n\n".join(parts) + "\n"
 
 
@@ -262,3 +264,46 @@ def render_frontier(f: dict, machine: dict) -> str:
         "`/check/batch`'s code path, median of 3; macro-F1 from the eval runner (every unit read once per "
         "precision, fewer-unit rows replayed from that record).\n\n" + _table(headers, rows)
     )
+
+
+def _yes(flag: bool | None) -> str:
+    """A comparison cell: the reference row, yes or no."""
+    return "reference" if flag is None else "yes" if flag else "no"
+
+
+def render_scale(s: dict, machine: dict) -> str:
+    """The scale section of bench.md: both tables, the CPU beside them, the measured ratio."""
+    if "skipped" in s:
+        return f"## Scale-out (Ray)\nskipped: {s['skipped']}"
+    cpu = f"{machine.get('cpu_model', '?')}, {s['cpus']} CPUs"
+    b, e = s["builds"], s["evals"]
+    text = (
+        f"## Scale-out (Ray)\nCPU: {cpu}; one local Ray instance (started in {s['ray_start_s']} s, not counted); "
+        f"a Ray worker is one actor holding one CPU. Build: {s['articles']} synthetic articles, end to end "
+        "(ingest, model loads, embedding, publish).\n\n"
+        + _table(
+            ["index build", "workers", "passages", "seconds", "passages/s", "same ids", "max vector diff"],
+            [
+                [r["how"], r["workers"] or "-", r["passages"], r["seconds"], r["passages_per_s"]]
+                + [_yes(r.get("same_ids")), f"{r['max_vector_diff']:.1e}" if "max_vector_diff" in r else "-"]
+                for r in b
+            ],
+        )
+        + "\n\n"
+        + _table(
+            ["eval (seed claims)", "workers", "claims", "seconds", "claims/s", "same labels", "judge"],
+            [
+                [r["how"], r["workers"] or "-", r["claims"], r["seconds"], r["claims_per_s"]]
+                + [_yes(r.get("same_labels")), r["judge"]]
+                for r in e
+            ],
+        )
+    )
+    if len(b) == 3 and len(e) == 3 and all(r["claims_per_s"] for r in e):
+        text += (
+            f"\n\nRay 2 workers / 1 worker: build x{b[2]['passages_per_s'] / b[1]['passages_per_s']:.2f}, "
+            f"eval x{e[2]['claims_per_s'] / e[1]['claims_per_s']:.2f}; "
+            f"Ray 2 workers / single process: build x{b[2]['passages_per_s'] / b[0]['passages_per_s']:.2f}, "
+            f"eval x{e[2]['claims_per_s'] / e[0]['claims_per_s']:.2f} (on {cpu})."
+        )
+    return text
