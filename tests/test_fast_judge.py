@@ -304,3 +304,19 @@ def test_a_batch_of_claims_shares_forward_passes_and_keeps_its_order(tmp_path):
     with pytest.raises(InputError, match="no visible characters"):
         pipe.check_many(["Floods hit river towns", "\u200b\u200b"])
     assert len(scorer.pairs) == seen  # a bad claim refuses the batch before any work
+
+
+def test_length_batches_cover_every_pair_once_and_split_only_where_padding_costs_more_than_a_call():
+    from factcheck.verifier.model import length_batches
+
+    lengths = [40, 112, 38, 41, 109, 45, 300, 39, 110, 44]
+    groups = length_batches(lengths, max_batch=4, call_tokens=96)
+    assert sorted(i for g in groups for i in g) == list(range(len(lengths)))
+    assert all(len(g) <= 4 for g in groups)
+    for a, b in zip(groups, groups[1:]):
+        assert max(lengths[i] for i in a) <= min(lengths[i] for i in b)  # sorted by length
+        # b starts a new group only when a is full or padding a to b's first length would cost over a call
+        assert len(a) == 4 or len(a) * (lengths[b[0]] - max(lengths[i] for i in a)) > 96
+    short = {i for i, n in enumerate(lengths) if n < 50}
+    assert not any(short & set(g) and set(g) - short for g in groups)  # singles are never padded to pairs
+    assert length_batches([50, 60, 70], max_batch=32, call_tokens=96) == [[0, 1, 2]]  # small gaps: one call

@@ -26,6 +26,7 @@ ENTAIL, NEUTRAL, CONTRADICT = 0, 1, 2  # the model's label ids (config.json id2l
 DEFAULT_THRESHOLDS = {"entail": 0.6, "contradict": 0.6}
 Precision = Literal["fp32", "bf16"]
 BF16_FLAGS = ("amx_bf16", "avx512_bf16")  # CPU flags under which bf16 matrix products beat fp32
+LENGTH_BATCH_CALL_TOKENS = 96  # see `length_batches`
 
 
 def cpu_flags() -> set[str]:
@@ -175,30 +176,51 @@ class Verifier(CalibratedScorer):
         return f"{backend}-{self.precision}"
 
     def logits(self, premises: list[str], hypotheses: list[str]) -> np.ndarray:
-        """Raw logits (n, 3) for (evidence, claim) pairs, batched by length."""
+        """Raw logits (n, 3) for (evidence, claim) pairs, in batches of similar token length."""
         n = len(premises)
         out = np.zeros((n, 3), dtype=np.float32)
         if n == 0:
             return out
-        order = sorted(range(n), key=lambda i: len(premises[i]) + len(hypotheses[i]))
+        enc = self.tokenizer(
+            [model_text(p) for p in premises],
+            [model_text(h) for h in hypotheses],
+            truncation="longest_first",
+            max_length=self.max_length,
+        )
+        pad = {"input_ids": self.tokenizer.pad_token_id}  # every other input (attention mask, types) pads with 0
         autocast = (
             self._torch.autocast("cpu", dtype=self._torch.bfloat16)
             if self.precision == "bf16"
             else contextlib.nullcontext()
         )
         with self._lock, self._torch.inference_mode(), autocast:
-            for k in range(0, n, self.batch_size):
-                idx = order[k : k + self.batch_size]
-                enc = self.tokenizer(
-                    [model_text(premises[i]) for i in idx],
-                    [model_text(hypotheses[i]) for i in idx],
-                    truncation="longest_first",
-                    max_length=self.max_length,
-                    padding=True,
-                    return_tensors="pt",
-                )
-                out[idx] = self.model(**enc).logits.float().numpy()
+            for idx in length_batches([len(ids) for ids in enc["input_ids"]], self.batch_size):
+                width = max(len(enc["input_ids"][i]) for i in idx)
+                batch = {
+                    k: self._torch.tensor([enc[k][i] + [pad.get(k, 0)] * (width - len(enc[k][i])) for i in idx])
+                    for k in enc.keys()
+                }
+                out[idx] = self.model(**batch).logits.float().numpy()
         return out
+
+
+def length_batches(lengths: list[int], max_batch: int, call_tokens: int = LENGTH_BATCH_CALL_TOKENS) -> list[list[int]]:
+    """Indices grouped by length: a longer item joins a group unless the padding it adds costs more than a call."""
+    # Units of concurrent claims mix one-sentence units (~40 tokens) with pairs (~110): padded to one width,
+    # half the matrix work of a merged batch went to padding. An extra forward pass costs about `call_tokens`
+    # tokens' work (fixed per-layer costs), so a group is split only where padding would cost more.
+    groups: list[list[int]] = []
+    group: list[int] = []
+    width = 0
+    for i in sorted(range(len(lengths)), key=lengths.__getitem__):
+        if group and (len(group) >= max_batch or len(group) * (lengths[i] - width) > call_tokens):
+            groups.append(group)
+            group = []
+        group.append(i)
+        width = lengths[i]
+    if group:
+        groups.append(group)
+    return groups
 
 
 def model_weights(folder: Path) -> Path | None:
