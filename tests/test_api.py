@@ -500,3 +500,21 @@ def test_openapi_extract_example_is_what_the_endpoint_returns(client):
     # The schema generator drops null values from examples.
     assert actual["extractor"] == documented["extractor"]
     assert [{k: v for k, v in c.items() if v is not None} for c in actual["claims"]] == documented["claims"]
+
+
+def test_an_app_built_without_a_pipeline_loads_one_at_startup(tmp_path, monkeypatch):
+    # `uvicorn --factory factcheck.api:app_factory` builds the app from the environment alone.
+    from factcheck.api import app_factory
+
+    for key, value in make_settings(tmp_path).model_dump(mode="json").items():
+        if value is not None and not isinstance(value, (list, dict)):
+            monkeypatch.setenv(f"FACTCHECK_{key.upper()}", str(value))
+    app = app_factory()
+    assert app.state.pipeline is None
+    with TestClient(app) as c:
+        assert app.state.pipeline is not None
+        article = seed_articles()[0]
+        added = c.post("/articles", json=article.model_dump(mode="json"))
+        assert added.status_code in (200, 201), added.text
+        verdict = c.post("/check", json={"claim": article.text.split(". ")[0]})
+        assert verdict.status_code == 200 and verdict.json()["citations"]

@@ -56,7 +56,7 @@ def create_app(settings: Settings, pipeline: Any = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI):
         if app.state.pipeline is None:
-            from .pipeline import build_pipeline
+            from ..pipeline import build_pipeline
 
             app.state.pipeline = await asyncio.to_thread(build_pipeline, settings)
         try:
