@@ -609,7 +609,11 @@ def ray_executor(address: str | None, judge_factory: Callable[[], Any] | None = 
 
     def execute(todo: list[EvalCase], settings: Settings, top_k: int | None) -> Iterator[CaseResult]:
         items = [c.model_dump_json() for c in todo]
-        for out in actor_map(CaseWorker, (settings, top_k, judge_factory), items, settings, address=address):
+        # An actor holds one CPU: its embedder and verifier get one thread each, not every core of the machine.
+        one_cpu = settings.model_copy(
+            update={"embed_threads": settings.embed_threads or 1, "verifier_threads": settings.verifier_threads or 1}
+        )
+        for out in actor_map(CaseWorker, (one_cpu, top_k, judge_factory), items, settings, address=address):
             yield CaseResult.model_validate_json(out)
 
     return execute

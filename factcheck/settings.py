@@ -69,6 +69,9 @@ class Settings(BaseSettings):
     # The API's workers score the units of concurrent claims in one forward pass, holding a batch at most this
     # long for claims already being judged (0: every claim runs on its own).
     verifier_batch_window_ms: float = Field(5.0, ge=0)
+    # Threads the verifier's network uses (None: the runtime's default, every core). A Ray eval actor sets its
+    # own CPU count, so that several actors on one machine do not each take every core.
+    verifier_threads: int | None = Field(None, ge=1)
     # `POST /check/batch` judges this many of its claims at once, so their units share forward passes
     # (1: one after another).
     batch_concurrency: int = Field(8, ge=1)

@@ -320,3 +320,21 @@ def test_length_batches_cover_every_pair_once_and_split_only_where_padding_costs
     short = {i for i, n in enumerate(lengths) if n < 50}
     assert not any(short & set(g) and set(g) - short for g in groups)  # singles are never padded to pairs
     assert length_batches([50, 60, 70], max_batch=32, call_tokens=96) == [[0, 1, 2]]  # small gaps: one call
+
+
+def test_the_verifier_runs_on_the_threads_it_is_given(verifier):
+    # A Ray eval actor holds one CPU: its verifier must not start a thread per core of the machine.
+    import torch
+
+    from factcheck.settings import Settings
+    from factcheck.verifier import load_verifier
+
+    before = torch.get_num_threads()
+    try:
+        capped = load_verifier(backend="onnx", onnx_cache_dir=Settings().onnx_cache_dir, threads=1)
+        assert capped.runtime == "onnx-fp32"
+        assert capped.model.session.get_session_options().intra_op_num_threads == 1
+        premises, claims = [p for p, _ in PAIRS], [h for _, h in PAIRS]
+        np.testing.assert_allclose(capped.score(premises, claims), verifier.score(premises, claims), atol=1e-4)
+    finally:
+        torch.set_num_threads(before)

@@ -131,6 +131,7 @@ class VerifierJudge:
             backend=settings.verifier_backend,
             onnx_cache_dir=settings.onnx_cache_dir,
             precision=precision,
+            threads=settings.verifier_threads,
         )
         scorer: CalibratedScorer = verifier
         if settings.verifier_batch_window_ms > 0:

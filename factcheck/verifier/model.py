@@ -258,6 +258,7 @@ def load_verifier(
     backend: str = "torch",
     onnx_cache_dir: str | Path | None = None,
     precision: Precision = "fp32",
+    threads: int | None = None,
 ) -> Verifier:
     """One Verifier per model folder, backend and precision per process (110M parameters take ~440 MB in fp32).
 
@@ -268,15 +269,15 @@ def load_verifier(
     if precision == "bf16":
         backend = "torch"  # onnxruntime's CPU kernels have no bf16 autocast
     cache = Path(onnx_cache_dir or ".cache/onnx").resolve() if backend == "onnx" else None
-    key = (folder, backend, cache, precision)
+    key = (folder, backend, cache, precision, threads)
     with _SHARED_LOCK:
         if key not in _SHARED:
-            verifier = Verifier(folder, precision=precision)
+            verifier = Verifier(folder, precision=precision, threads=threads)
             if cache is not None:
                 try:
                     from .onnx import use_onnx
 
-                    use_onnx(verifier, cache)
+                    use_onnx(verifier, cache, threads)
                 except (ImportError, OSError) as exc:
                     logging.getLogger(__name__).warning("ONNX verifier backend unavailable (%s); using torch", exc)
             _SHARED[key] = verifier

@@ -65,10 +65,10 @@ def export_classifier(model, tokenizer, target: Path) -> Path:
     return target
 
 
-def use_onnx(verifier, cache_dir: Path | str) -> None:
+def use_onnx(verifier, cache_dir: Path | str, threads: int | None = None) -> None:
     """Swap a loaded Verifier's torch model for its ONNX export (cached per model version); idempotent."""
     if isinstance(verifier.model, OrtSequenceClassifier):
         return
     target = Path(cache_dir) / verifier.version / "model.onnx"
     export_classifier(verifier.model, verifier.tokenizer, target)
-    verifier.model = OrtSequenceClassifier(target)
+    verifier.model = OrtSequenceClassifier(target, threads)
