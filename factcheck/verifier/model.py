@@ -207,7 +207,7 @@ class Verifier(CalibratedScorer):
 def length_batches(lengths: list[int], max_batch: int, call_tokens: int = LENGTH_BATCH_CALL_TOKENS) -> list[list[int]]:
     """Indices grouped by length: a longer item joins a group unless the padding it adds costs more than a call."""
     # Units of concurrent claims mix one-sentence units (~40 tokens) with pairs (~110): padded to one width,
-    # half the matrix work of a merged batch went to padding. An extra forward pass costs about `call_tokens`
+    # a third of the matrix work of a merged batch went to padding. An extra forward pass costs about `call_tokens`
     # tokens' work (fixed per-layer costs), so a group is split only where padding would cost more.
     groups: list[list[int]] = []
     group: list[int] = []
