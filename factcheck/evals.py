@@ -603,17 +603,14 @@ class CaseWorker:
 
 def ray_executor(address: str | None, judge_factory: Callable[[], Any] | None = None) -> CaseExecutor:
     """A CaseExecutor spreading cases over Ray actors that each hold a CaseWorker (fails fast on a bad address)."""
-    from .scale import actor_map, check_address
+    from .scale import actor_map, check_address, one_cpu_settings
 
     check_address(address)
 
     def execute(todo: list[EvalCase], settings: Settings, top_k: int | None) -> Iterator[CaseResult]:
         items = [c.model_dump_json() for c in todo]
-        # An actor holds one CPU: its embedder and verifier get one thread each, not every core of the machine.
-        one_cpu = settings.model_copy(
-            update={"embed_threads": settings.embed_threads or 1, "verifier_threads": settings.verifier_threads or 1}
-        )
-        for out in actor_map(CaseWorker, (one_cpu, top_k, judge_factory), items, settings, address=address):
+        worker_args = (one_cpu_settings(settings), top_k, judge_factory)
+        for out in actor_map(CaseWorker, worker_args, items, settings, address=address):
             yield CaseResult.model_validate_json(out)
 
     return execute

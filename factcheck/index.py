@@ -130,6 +130,11 @@ class Manifest(BaseModel):
         """Folder name of the live generation."""
         return f"gen-{self.generation:06d}"
 
+    def holds(self, article: Article) -> bool:
+        """Whether this generation already has `article` with the same content (a write would skip it)."""
+        entry = self.articles.get(article.id)
+        return entry is not None and entry.hash == article_hash(article)
+
 
 class AddReport(BaseModel):
     """What an add/remove did."""
@@ -471,12 +476,10 @@ class FactIndex:
         with self._writer() as (old, manifest):
             changed: list[Article] = []
             for art in articles:
-                entry = manifest.articles.get(art.id)
-                h = article_hash(art)
-                if entry is not None and entry.hash == h:
+                if manifest.holds(art):
                     report.unchanged.append(art.id)
                     continue
-                (report.replaced if entry is not None else report.added).append(art.id)
+                (report.replaced if art.id in manifest.articles else report.added).append(art.id)
                 changed.append(art)
             if not changed:
                 return report

@@ -27,7 +27,7 @@ import numpy as np
 from .chunk import chunk_article
 from .embed import Embedder, make_embedder
 from .errors import ScaleError
-from .index import AddReport, article_hash
+from .index import AddReport
 from .ingest import IngestReport, collect_articles, list_files, load_file
 from .models import Article
 from .settings import Settings
@@ -102,6 +102,13 @@ def local_init_args(cpus: int | None) -> dict[str, Any]:
     """`ray.init` arguments of a private local instance: loopback only (see require_ray), no dashboard."""
     # address "local": never a `ray start` cluster that happens to run on this machine.
     return {"address": "local", "num_cpus": cpus, "include_dashboard": False, "logging_level": logging.WARNING}
+
+
+def one_cpu_settings(settings: Settings) -> Settings:
+    """Settings for an actor holding one CPU: its embedder and verifier get one thread each, not every core."""
+    return settings.model_copy(
+        update={"embed_threads": settings.embed_threads or 1, "verifier_threads": settings.verifier_threads or 1}
+    )
 
 
 def pool_size(ray, settings: Settings) -> int:
@@ -201,16 +208,14 @@ def build_index_ray(
     from .pipeline import open_index
 
     files = list_files([Path(p) for p in paths])
-    # One intra-op thread per actor: each holds one CPU of the pool, so threads never outnumber cores.
-    actor_settings = settings.model_copy(update={"embed_threads": settings.embed_threads or 1})
-    factory = embedder_factory or functools.partial(make_embedder, actor_settings)
+    factory = embedder_factory or functools.partial(make_embedder, one_cpu_settings(settings))
     with ray_session(address, settings, progress=progress) as ray:
         t0 = time.perf_counter()
         report = ray_ingest(ray, files)
         # The driver's embedder names the vectors in the manifest and embeds any passage the pool did not.
         index = open_index(settings, factory(), create=True, rebuild=rebuild)
-        live = {} if rebuild or index.empty else index.snapshot().manifest.articles
-        changed = [a for a in report.articles if (e := live.get(a.id)) is None or e.hash != article_hash(a)]
+        live = None if rebuild or index.empty else index.snapshot().manifest
+        changed = [a for a in report.articles if live is None or not live.holds(a)]
         vectors = ray_embed(ray, changed, settings, factory, pool_size(ray, settings))
     added = index.add_articles(
         report.articles, progress=progress, batch_size=settings.embed_batch_size, vectors=vectors
