@@ -142,6 +142,11 @@ class PeakRSS:
         return round((self.peak - self.start) / 2**20, 1)
 
 
+def usable_cpus() -> int | None:
+    """CPUs this process may run on (its affinity), None where the OS does not say."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None
+
+
 def machine_info() -> dict[str, Any]:
     """What the figures were measured on, including how busy the machine was."""
     try:
@@ -152,7 +157,7 @@ def machine_info() -> dict[str, Any]:
 
     from ..verifier.model import BF16_FLAGS, cpu_flags
 
-    affinity = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None
+    affinity = usable_cpus()
     flags = cpu_flags()
     return {
         "cpu_model": _cpu_model(),

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from ..settings import Settings
-from .config import SAMPLE_CORPUS, SEED_CLAIMS, BenchConfig, seed_sentences, synthetic_articles
+from .config import SAMPLE_CORPUS, SEED_CLAIMS, BenchConfig, seed_sentences, synthetic_articles, usable_cpus
 
 
 def bench_scale(cfg: BenchConfig, settings: Settings, work: Path, log: Callable[[str], None]) -> dict[str, Any]:
@@ -29,7 +29,7 @@ def bench_scale(cfg: BenchConfig, settings: Settings, work: Path, log: Callable[
         ray = require_ray(local=True)
     except ScaleError as exc:
         return {"skipped": str(exc)}
-    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    cpus = usable_cpus() or os.cpu_count() or 1
     work.mkdir(parents=True, exist_ok=True)
     articles, _ = synthetic_articles(cfg.scale_passages, seed_sentences())
     corpus = work / "corpus.jsonl"
