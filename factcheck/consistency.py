@@ -6,6 +6,7 @@ use it are one rule set; splitting them would put the rules and their only reade
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass, field
 
@@ -275,7 +276,7 @@ class Quantity:
     nouns: set[str] = field(default_factory=set)
     relation: str = "eq"  # eq | approx | gt | lt
     is_year: bool = False
-    context: set[str] = field(default_factory=set)
+    context: frozenset[str] = field(default_factory=frozenset)
 
 
 def _lemma(w: str) -> str:
@@ -293,9 +294,12 @@ def _tokens(text: str) -> list[tuple[str, int, int]]:
     return [(m.group(), m.start(), m.end()) for m in _TOKEN.finditer(text)]
 
 
-def content_words(text: str) -> set[str]:
+@functools.lru_cache(maxsize=16384)
+def content_words(text: str) -> frozenset[str]:
     """Lemmatised content words (no stop words, no numbers)."""
-    return {_lemma(t) for t, _, _ in _tokens(text) if t[0].isalpha() and t.lower() not in _STOP and len(t) > 1}
+    # Cached: every claim's candidate units are ranked by these, and the claims of one page or story read the same
+    # sentences again (a tenth of a fast verdict's time went here, measured on the seed set).
+    return frozenset(_lemma(t) for t, _, _ in _tokens(text) if t[0].isalpha() and t.lower() not in _STOP and len(t) > 1)
 
 
 def _num_value(tok: str) -> float | None:
@@ -602,7 +606,7 @@ def _date_findings(claim: str, sentence: str, overlap: float, passage_id: str | 
 
 
 def _negation(
-    claim: str, sentence: str, claim_words: set[str], overlap: float, passage_id: str | None
+    claim: str, sentence: str, claim_words: frozenset[str], overlap: float, passage_id: str | None
 ) -> list[ConsistencyFinding]:
     """Polarity mismatch on a sentence that says nearly the same thing as the claim."""
     cn, sn = _negated(claim), _negated(sentence)
