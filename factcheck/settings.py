@@ -66,6 +66,14 @@ class Settings(BaseSettings):
     verifier_escalate_units: int = Field(10, ge=0)
     verifier_escalate_below: float = Field(0.8, ge=0.0, le=1.0)
     verifier_escalate_unverified_below: float = Field(0.95, ge=0.0, le=1.0)
+    # The student cascade: a 6-layer student distilled from v10 (`verifier-v10s6`, half v10's arithmetic per unit)
+    # reads the top `verifier_student_units` units of every claim; a verdict it leaves unclear (confidence below
+    # these, fitted on news-dev: lab/verifier/stages.py) goes to v10 and its unit cascade above. Off: v10 alone.
+    verifier_student: bool = True
+    verifier_student_path: Path | None = None  # default: the bundled student beside the bundled v10
+    verifier_student_units: int = Field(4, ge=1)
+    verifier_student_escalate_below: float = Field(0.5, ge=0.0, le=1.01)
+    verifier_student_escalate_unverified_below: float = Field(0.8, ge=0.0, le=1.01)
     # The API's workers score the units of concurrent claims in one forward pass, holding a batch at most this
     # long for claims already being judged (0: every claim runs on its own).
     verifier_batch_window_ms: float = Field(5.0, ge=0)

@@ -166,8 +166,28 @@ def test_onnx_verifier_matches_torch(tmp_path):
     use_onnx(v, tmp_path)  # idempotent
     assert Settings().verifier_backend == "onnx"
     # fp32 runs on ONNX by default; bf16 (chosen on CPUs with a bf16 matrix unit) runs on torch autocast.
-    judge = make_judge(Settings(judge="verifier", onnx_cache_dir=tmp_path, verifier_precision="fp32"))
+    judge = make_judge(
+        Settings(judge="verifier", onnx_cache_dir=tmp_path, verifier_precision="fp32", verifier_student=False)
+    )
     assert isinstance(judge.verifier.model, OrtSequenceClassifier) and judge.runtime == "onnx-fp32"
+
+
+def test_student_runs_on_onnx_in_fp32_as_on_torch(tmp_path):
+    from factcheck.judges import make_judge
+    from factcheck.verifier import Verifier, model_weights
+    from factcheck.verifier.model import STUDENT_MODEL_DIR
+
+    if model_weights(STUDENT_MODEL_DIR) is None:
+        pytest.skip("no shipped student model")
+    premises = ["About 2,500 US troops are deployed in Iraq.", "The talks were cancelled on Monday. " * 8]
+    claims = ["There are 2,500 American troops in Iraq"] * 2
+    torch_student = Verifier(STUDENT_MODEL_DIR)
+    ref = torch_student.score(premises, claims)
+    cascade = make_judge(Settings(judge="verifier", onnx_cache_dir=tmp_path, verifier_precision="fp32"))
+    first = cascade.first  # the student stage; v10 is not loaded until a claim escalates
+    assert first.runtime == "onnx-fp32" and not cascade.last_loaded
+    assert (tmp_path / torch_student.version / "model.onnx").is_file()
+    assert np.abs(first.verifier.score(premises, claims) - ref).max() < 1e-4
 
 
 # --- caches -------------------------------------------------------------------------------------------

@@ -30,6 +30,9 @@ class JudgeConfig:
     escalate_below: float = 0.8
     escalate_unverified_below: float = 0.95
     full_pass_sets: tuple[str, ...] = ()  # for all-unit rows: only these sets (a full fp32 pass costs ~3 s a claim)
+    # The student cascade: the distilled student reads this many units first; a verdict less confident than the
+    # settings' fitted student rule goes on to the v10 judge the fields above describe.
+    student_units: int | None = None
 
     def escalation(self):
         """The cascade rule of this configuration, if it has one."""
@@ -45,9 +48,11 @@ CONFIGS: tuple[JudgeConfig, ...] = (
     JudgeConfig("v10 all units bf16", "bf16", 0, full_pass_sets=("seed", "scifact-dev")),
     JudgeConfig("v10 top-10 bf16", "bf16", 10),
     JudgeConfig("v10 top-5 bf16", "bf16", 5),
-    JudgeConfig("v10 cascade 5->10 bf16", "bf16", 5, escalate_units=10),
-    JudgeConfig("v10 cascade 3->10 bf16 (default, bf16 CPUs)", "bf16", 3, escalate_units=10),
-    JudgeConfig("v10 cascade 3->10 fp32 (default, other CPUs)", "fp32", 3, escalate_units=10),
+    JudgeConfig("v10 cascade 3->10 bf16", "bf16", 3, escalate_units=10),
+    JudgeConfig("v10 cascade 3->10 fp32", "fp32", 3, escalate_units=10),
+    JudgeConfig("student top-3 alone bf16", "bf16", 3, student_units=3, escalate_below=-1.0),
+    JudgeConfig("student 3 > v10 3->10 bf16 (default, bf16 CPUs)", "bf16", 3, escalate_units=10, student_units=3),
+    JudgeConfig("student 3 > v10 3->10 fp32 (default, other CPUs)", "fp32", 3, escalate_units=10, student_units=3),
 )
 
 DATASETS = REPO_DIR.parent / "shared" / "datasets"
@@ -77,29 +82,55 @@ EVAL_SETS: dict[str, tuple[Path, str, Path]] = {
 LIMITS = {"climate-fever-400": 400}  # the issue's first 400 Climate-FEVER claims
 
 
-def _judge(verifier, config: JudgeConfig):
-    """A VerifierJudge over `verifier` as the configuration asks (batching wraps the shared verifier)."""
-    from ..judges.verifier import VerifierJudge
+def _judge(verifiers: dict[str, Any], config: JudgeConfig, settings: Settings):
+    """The judge a configuration describes, over the shared loaded networks (batching wraps them per judge)."""
+    from ..judges.cascade import CascadeJudge
+    from ..judges.verifier import Escalation, VerifierJudge
     from ..verifier.batching import BatchingScorer
 
-    scorer = BatchingScorer(verifier, window_ms=config.batch_window_ms) if config.batch_window_ms else verifier
-    return VerifierJudge(scorer, max_units=config.max_units, escalation=config.escalation())
+    def scorer(key: str):
+        v = verifiers[key]
+        return BatchingScorer(v, window_ms=config.batch_window_ms) if config.batch_window_ms else v
+
+    v10 = VerifierJudge(scorer(config.precision), max_units=config.max_units, escalation=config.escalation())
+    if config.student_units is None:
+        return v10
+    student = VerifierJudge(scorer(f"student-{config.precision}"), max_units=config.student_units)
+    if config.escalate_below < 0:  # the student alone: nothing escalates
+        return student
+    rule = Escalation(
+        below=settings.verifier_student_escalate_below,
+        unverified_below=settings.verifier_student_escalate_unverified_below,
+    )
+    return CascadeJudge(student, lambda: v10, rule, v10.version)
 
 
 def _verifiers(settings: Settings, configs: Sequence[JudgeConfig]) -> dict[str, Any]:
-    """One loaded verifier per precision (fp32 on the configured backend, bf16 on torch)."""
+    """One loaded network per model and precision (fp32 on the configured backend, bf16 on torch)."""
     from ..verifier import load_verifier
+    from ..verifier.model import STUDENT_MODEL_DIR
 
     out = {}
-    for precision in dict.fromkeys(c.precision for c in configs):
-        backend = settings.verifier_backend if precision == "fp32" else "torch"
-        out[precision] = load_verifier(
-            settings.verifier_path,
-            backend=backend,
-            onnx_cache_dir=settings.onnx_cache_dir,
-            precision=precision,  # type: ignore[arg-type]
-        )
+    for c in configs:
+        for model, key in ((settings.verifier_path, c.precision), (STUDENT_MODEL_DIR, f"student-{c.precision}")):
+            if key in out or (model == STUDENT_MODEL_DIR and c.student_units is None):
+                continue
+            out[key] = load_verifier(
+                model,
+                backend=settings.verifier_backend if c.precision == "fp32" else "torch",
+                onnx_cache_dir=settings.onnx_cache_dir,
+                precision=c.precision,  # type: ignore[arg-type]
+            )
     return out
+
+
+def _batching(judge) -> dict | None:
+    """Forward passes and claims of the judge's batching scorers (every stage loaded so far)."""
+    stages = [judge.first, *([judge.last] if judge.last_loaded else [])] if hasattr(judge, "first") else [judge]
+    scorers = [j.verifier for j in stages if hasattr(j.verifier, "batches")]
+    if not scorers:
+        return None
+    return {"forward_passes": sum(s.batches for s in scorers), "claims": sum(s.jobs for s in scorers)}
 
 
 def frontier_speed(
@@ -120,7 +151,7 @@ def frontier_speed(
     seq = (claims * (cfg.check_claims // len(claims) + 1))[: cfg.check_claims]
     rows = []
     for config in configs:
-        judge = _judge(verifiers[config.precision], config)
+        judge = _judge(verifiers, config, settings)
         s = replace_settings(settings, index_dir=index_dir, judge="verifier")
         pipe = build_pipeline(s, judge=judge, embedder=embedder)
         units = [len(candidate_units(c, pipe.search(c))) for c in seq[:10]]
@@ -141,9 +172,10 @@ def frontier_speed(
                 "judge_ms": sequential["stages_ms"]["judge"],
                 "checks_per_s": concurrent["throughput_rps"],
                 "concurrent_status": concurrent["status"],
-                "batching": None
-                if not config.batch_window_ms
-                else {"forward_passes": judge.verifier.batches, "claims": judge.verifier.jobs},
+                "batching": _batching(judge),
+                "escalated": judge.decided["last"] / max(1, sum(judge.decided.values()))
+                if hasattr(judge, "decided")
+                else None,
             }
         )
     return rows
@@ -172,11 +204,12 @@ def frontier_quality(
             if config.max_units == 0 and config.full_pass_sets and name not in config.full_pass_sets:
                 continue
             log(f"frontier: quality on {name}: {config.name}")
-            judge = _judge(memos[config.precision], replace(config, batch_window_ms=0.0))
+            judge = _judge(memos, replace(config, batch_window_ms=0.0), settings)
             summary, run_dir = run_eval(
                 eval_set,
                 settings,
-                out_dir=work / f"{name}-{config.precision}-k{config.max_units}-e{config.escalate_units}",
+                out_dir=work / f"{name}-{config.precision}-k{config.max_units}-e{config.escalate_units}"
+                f"-s{config.student_units}-{config.escalate_below}",
                 limit=LIMITS.get(name),
                 judge=judge,
                 embedder=embedder,

@@ -241,7 +241,8 @@ def render_markdown(result: dict) -> str:
 def render_frontier(f: dict, machine: dict) -> str:
     """The judge frontier: one row per configuration, speed and quality side by side."""
     sets = list(f.get("sets", {}))
-    headers = ["judge", "runtime", "units read/claim", "/check p50 ms", "p95 ms", "x before", "checks/s (16 clients)"]
+    headers = ["judge", "runtime", "units read/claim", "escalated", "/check p50 ms", "p95 ms", "x before"]
+    headers += ["checks/s (16 clients)"]
     headers += ["batch of 20 s"]
     headers += [f"macro-F1 {name} (n={f['sets'][name]['n']})" for name in sets]
     rows = [
@@ -249,6 +250,7 @@ def render_frontier(f: dict, machine: dict) -> str:
             r["config"],
             r["runtime"],
             r["units_per_claim"],
+            None if r.get("escalated") is None else f"{r['escalated']:.0%}",
             r["check_ms"]["p50"],
             r["check_ms"]["p95"],
             r["speedup_p50"],
@@ -261,8 +263,9 @@ def render_frontier(f: dict, machine: dict) -> str:
     return (
         f"## Judge frontier\nCPU: {machine.get('cpu_model', '?')}; sequential `/check` with caches off on the bench "
         "index; checks/s from 16 concurrent API clients; a batch of 20 claims about one seed article through "
-        "`/check/batch`'s code path, median of 3; macro-F1 from the eval runner (every unit read once per "
-        "precision, fewer-unit rows replayed from that record).\n\n" + _table(headers, rows)
+        "`/check/batch`'s code path, median of 3; units read by either network (a student unit costs half a v10 "
+        "unit); escalated: claims a cascade's first stage passed on; macro-F1 from the eval runner (every unit read "
+        "once per network and precision, fewer-unit rows replayed from that record).\n\n" + _table(headers, rows)
     )
 
 

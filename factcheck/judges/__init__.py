@@ -9,10 +9,23 @@ from .base import Judge
 
 
 def _verifier_judge(settings: Settings) -> Judge:
-    """The offline default judge: the project's trained verifier."""
-    from .verifier import VerifierJudge
+    """The offline default judge: the distilled student first, v10 for the claims it leaves unclear."""
+    from .verifier import Escalation, VerifierJudge
 
-    return VerifierJudge.from_settings(settings)
+    # The student mimics the bundled v10: with another verifier configured it runs only if named too.
+    if not settings.verifier_student or (settings.verifier_path and not settings.verifier_student_path):
+        return VerifierJudge.from_settings(settings)
+    from ..verifier.model import DEFAULT_MODEL_DIR, model_version
+    from .cascade import CascadeJudge
+
+    rule = Escalation(
+        below=settings.verifier_student_escalate_below,
+        unverified_below=settings.verifier_student_escalate_unverified_below,
+    )
+    last = model_version(settings.verifier_path or DEFAULT_MODEL_DIR)
+    return CascadeJudge(
+        VerifierJudge.student_from_settings(settings), lambda: VerifierJudge.from_settings(settings), rule, last
+    )
 
 
 def _llm_judge(settings: Settings) -> Judge:
@@ -21,7 +34,7 @@ def _llm_judge(settings: Settings) -> Judge:
     from .llm import LLMJudge
     from .verifier import Escalation, VerifierJudge
 
-    verifier = _verifier_judge(settings)
+    verifier = VerifierJudge.from_settings(settings)
     if not settings.llm_last_stage:
         return LLMJudge(settings, fallback=verifier)
     from .cascade import CascadeJudge

@@ -55,10 +55,25 @@ class Unit:
         return self.probs
 
 
+def _scorer(settings: Settings, path) -> CalibratedScorer:
+    """The model at `path` (None: bundled v10) as settings run it: backend, precision, threads, batching."""
+    precision, _ = resolve_precision(settings.verifier_precision)
+    verifier = load_verifier(
+        path,
+        backend=settings.verifier_backend,
+        onnx_cache_dir=settings.onnx_cache_dir,
+        precision=precision,
+        threads=settings.verifier_threads,
+    )
+    if settings.verifier_batch_window_ms > 0:
+        return BatchingScorer(verifier, window_ms=settings.verifier_batch_window_ms)
+    return verifier
+
+
 def candidate_units(claim: str, hits: list[SearchHit]) -> list[Unit]:
     """Every unit of the hits' passages once per article span (overlapping passages repeat sentences)."""
     seen: set[tuple[str, int, int]] = set()
-    words: dict[str, set[str]] = {}
+    words: dict[str, frozenset[str]] = {}
     out: list[Unit] = []
     for h, hit in enumerate(hits):
         p = hit.passage
@@ -125,23 +140,23 @@ class VerifierJudge:
     @classmethod
     def from_settings(cls, settings: Settings) -> VerifierJudge:
         """Build from settings (`verifier_path` or the bundled model, on `verifier_backend` in its precision)."""
-        precision, _ = resolve_precision(settings.verifier_precision)
-        verifier = load_verifier(
-            settings.verifier_path,
-            backend=settings.verifier_backend,
-            onnx_cache_dir=settings.onnx_cache_dir,
-            precision=precision,
-            threads=settings.verifier_threads,
-        )
-        scorer: CalibratedScorer = verifier
-        if settings.verifier_batch_window_ms > 0:
-            scorer = BatchingScorer(verifier, window_ms=settings.verifier_batch_window_ms)
+        scorer = _scorer(settings, settings.verifier_path)
         escalation = Escalation(
             units=settings.verifier_escalate_units,
             below=settings.verifier_escalate_below,
             unverified_below=settings.verifier_escalate_unverified_below,
         )
         return cls(scorer, max_units=settings.verifier_max_units, escalation=escalation)
+
+    @classmethod
+    def student_from_settings(cls, settings: Settings) -> VerifierJudge:
+        """The student cascade's first stage: the distilled student on its top units, never escalating itself."""
+        from ..verifier.model import STUDENT_MODEL_DIR
+
+        return cls(
+            _scorer(settings, settings.verifier_student_path or STUDENT_MODEL_DIR),
+            max_units=settings.verifier_student_units,
+        )
 
     def clear_cache(self) -> None:
         """Forget the last claim's scored units (benchmarks measure every claim afresh)."""

@@ -20,6 +20,8 @@ from ..text import drop_thousands_separators
 from . import packed
 
 DEFAULT_MODEL_DIR = PACKAGE_DIR / "models" / "verifier-v10"
+STUDENT_MODEL_DIR = PACKAGE_DIR / "models" / "verifier-v10s6"  # the cascade's first stage (see its card)
+STUDENT_WEIGHTS = "student.safetensors"  # a student's own layers; the rest is its base model's (student.json)
 
 ENTAIL, NEUTRAL, CONTRADICT = 0, 1, 2  # the model's label ids (config.json id2label)
 
@@ -136,7 +138,9 @@ class Verifier(CalibratedScorer):
             torch.set_num_threads(threads)
         self._torch = torch
         self.tokenizer = AutoTokenizer.from_pretrained(self.path, local_files_only=True)
-        if weights.name == packed.WEIGHTS:
+        if weights.name == STUDENT_WEIGHTS:
+            self.model = _student_model(self.path, weights)
+        elif weights.name == packed.WEIGHTS:
             self.model = _packed_model(self.path, weights)
         else:
             self.model = AutoModelForSequenceClassification.from_pretrained(
@@ -148,14 +152,10 @@ class Verifier(CalibratedScorer):
         self.batch_size = batch_size
         self.max_length = max_length
         cal_path = self.path / "calibration.json"
-        cal_bytes = cal_path.read_bytes() if cal_path.is_file() else b""
-        cal = json.loads(cal_bytes) if cal_bytes else {}
-        with weights.open("rb") as f:
-            digest = hashlib.file_digest(f, "sha256")
-        digest.update(cal_bytes)  # new thresholds change verdicts as much as new weights do
+        cal = json.loads(cal_path.read_bytes()) if cal_path.is_file() else {}
         super().__init__(
             name=self.path.name,
-            version=f"{self.path.name}+{digest.hexdigest()[:8]}",
+            version=model_version(self.path),
             temperature=float(cal.get("temperature", 1.0)),
             thresholds=cal.get("thresholds", {}),
             calibration=cal,
@@ -224,8 +224,8 @@ def length_batches(lengths: list[int], max_batch: int, call_tokens: int = LENGTH
 
 
 def model_weights(folder: Path) -> Path | None:
-    """The weights file of a verifier folder: fp16 `model.safetensors`, or packed low-bit weights."""
-    for name in ("model.safetensors", packed.WEIGHTS):
+    """The weights file of a verifier folder: fp16 `model.safetensors`, packed low-bit weights, or a student's own."""
+    for name in ("model.safetensors", packed.WEIGHTS, STUDENT_WEIGHTS):
         if (folder / name).is_file():
             return folder / name
     return None
@@ -245,6 +245,58 @@ def _packed_model(folder: Path, weights: Path):
             f"packed weights in {weights} do not match its config: missing {missing[:3]}, unexpected {unexpected[:3]}"
         )
     return model.eval()  # built in fp32 (from_config's dtype); the dequantized weights are fp32 too
+
+
+def model_version(folder: Path) -> str:
+    """`NAME+<8 hex>` of a model folder's weights and calibration (and a student's base), read without loading it."""
+    weights = model_weights(folder)
+    if weights is None:
+        raise ModelError(f"no verifier model at {folder}")
+    with weights.open("rb") as f:
+        digest = hashlib.file_digest(f, "sha256")
+    cal_path = folder / "calibration.json"
+    digest.update(cal_path.read_bytes() if cal_path.is_file() else b"")  # new thresholds change verdicts too
+    if weights.name == STUDENT_WEIGHTS:  # a student's shared layers are its base model's
+        digest.update(model_version(folder.parent / _student_spec(folder)["base"]).encode())
+    return f"{folder.name}+{digest.hexdigest()[:8]}"
+
+
+def _student_spec(folder: Path) -> dict:
+    """A student folder's `student.json`: its base model's folder name, layers shared with it, its depth."""
+    try:
+        spec = json.loads((folder / "student.json").read_text())
+        return {"base": str(spec["base"]), "shared_layers": int(spec["shared_layers"]), "layers": int(spec["layers"])}
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise ModelError(f"unreadable student.json in {folder}: {exc!r}") from exc
+
+
+def _student_model(folder: Path, weights: Path):
+    """A student: its base model's embeddings and first layers, its own top layers and head (student.json)."""
+    spec = _student_spec(folder)
+    base = folder.parent / spec["base"]
+    base_weights = model_weights(base)
+    if base_weights is None or base_weights.name != packed.WEIGHTS:
+        raise ModelError(f"student {folder} needs its packed base model {spec['base']} beside it")
+    model = _packed_model(base, base_weights)
+    model.mpnet.encoder.layer = model.mpnet.encoder.layer[: spec["layers"]]
+    model.config.num_hidden_layers = spec["layers"]
+    own = packed.load_state_dict(weights)
+    # Its own part is exactly its top layers and head: nothing of the shared base is overwritten, nothing is left
+    # at the base's values by a short file.
+    expected = {
+        k
+        for k in model.state_dict()
+        if k.startswith("classifier.")
+        or any(k.startswith(f"mpnet.encoder.layer.{i}.") for i in range(spec["shared_layers"], spec["layers"]))
+    }
+    if set(own) != expected:
+        odd = sorted(set(own) ^ expected)[:3]
+        raise ModelError(
+            f"student weights {weights} are not layers {spec['shared_layers'] + 1}-{spec['layers']} "
+            f"and the head of {spec['base']} ({odd})"
+        )
+    model.load_state_dict(own, strict=False)
+    return model.eval()
 
 
 _SHARED: dict[tuple, Verifier] = {}

@@ -51,7 +51,7 @@ class TallyJudge(VerifierJudge):
         return verdict
 
 
-def _memo_load(memo: MemoScorer, path: Path) -> None:
+def load_memo(memo: MemoScorer, path: Path) -> None:
     """Fill the record from a file written by an earlier run (same model version only)."""
     with path.open("rb") as f:
         saved = pickle.load(f)
@@ -60,7 +60,7 @@ def _memo_load(memo: MemoScorer, path: Path) -> None:
     memo.memo.update(saved["memo"])
 
 
-def _memo_save(memo: MemoScorer, path: Path) -> None:
+def save_memo(memo: MemoScorer, path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     with path.open("wb") as f:
         pickle.dump({"version": memo.version, "memo": memo.memo}, f)
@@ -92,7 +92,7 @@ def main(argv: list[str] | None = None) -> int:
     precision, why = resolve_precision(args.precision)
     memo = MemoScorer(load_verifier(settings.verifier_path, backend="torch", precision=precision))
     if args.memo and args.memo.is_file():
-        _memo_load(memo, args.memo)
+        load_memo(memo, args.memo)
     eval_set = load_eval_set(args.dataset, corpus=args.corpus)
     rows = []
 
@@ -132,7 +132,7 @@ def main(argv: list[str] | None = None) -> int:
             unverified_below=unv,
         )
     if args.memo:
-        _memo_save(memo, args.memo)
+        save_memo(memo, args.memo)
     out = {
         "dataset": str(args.dataset),
         "precision": precision,
