@@ -129,3 +129,18 @@ def test_a_broken_student_folder_is_a_model_error_not_a_wrong_model(tmp_path):
     (folder / "student.json").write_text(json.dumps({**spec, "base": "missing-model"}))
     with pytest.raises(ModelError, match="base model"):
         Verifier(folder)
+
+
+def test_the_bench_rows_called_default_are_the_default_settings():
+    from factcheck.bench.frontier import CONFIGS
+
+    s = Settings()
+    defaults = [c for c in CONFIGS if "(default" in c.name]
+    assert {c.precision for c in defaults} == {"bf16", "fp32"}
+    for c in defaults:
+        assert c.student_units == s.verifier_student_units and s.verifier_student
+        assert (c.max_units, c.escalate_units) == (s.verifier_max_units, s.verifier_escalate_units)
+        assert (c.escalate_below, c.escalate_unverified_below) == (
+            s.verifier_escalate_below,
+            s.verifier_escalate_unverified_below,
+        )

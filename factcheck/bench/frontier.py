@@ -50,9 +50,9 @@ CONFIGS: tuple[JudgeConfig, ...] = (
     JudgeConfig("v10 top-5 bf16", "bf16", 5),
     JudgeConfig("v10 cascade 3->10 bf16", "bf16", 3, escalate_units=10),
     JudgeConfig("v10 cascade 3->10 fp32", "fp32", 3, escalate_units=10),
-    JudgeConfig("student top-3 alone bf16", "bf16", 3, student_units=3, escalate_below=-1.0),
-    JudgeConfig("student 3 > v10 3->10 bf16 (default, bf16 CPUs)", "bf16", 3, escalate_units=10, student_units=3),
-    JudgeConfig("student 3 > v10 3->10 fp32 (default, other CPUs)", "fp32", 3, escalate_units=10, student_units=3),
+    JudgeConfig("student top-4 alone bf16", "bf16", 3, student_units=4, escalate_below=-1.0),
+    JudgeConfig("student 4 > v10 3->10 bf16 (default, bf16 CPUs)", "bf16", 3, escalate_units=10, student_units=4),
+    JudgeConfig("student 4 > v10 3->10 fp32 (default, other CPUs)", "fp32", 3, escalate_units=10, student_units=4),
 )
 
 DATASETS = REPO_DIR.parent / "shared" / "datasets"
