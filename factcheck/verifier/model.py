@@ -137,7 +137,9 @@ class Verifier(CalibratedScorer):
         if threads:
             torch.set_num_threads(threads)
         self._torch = torch
-        self.tokenizer = AutoTokenizer.from_pretrained(self.path, local_files_only=True)
+        # A student reads text exactly as its base model does: it has no tokenizer of its own.
+        words = _student_base(self.path) if weights.name == STUDENT_WEIGHTS else self.path
+        self.tokenizer = AutoTokenizer.from_pretrained(words, local_files_only=True)
         if weights.name == STUDENT_WEIGHTS:
             self.model = _student_model(self.path, weights)
         elif weights.name == packed.WEIGHTS:
@@ -270,14 +272,20 @@ def _student_spec(folder: Path) -> dict:
         raise ModelError(f"unreadable student.json in {folder}: {exc!r}") from exc
 
 
+def _student_base(folder: Path) -> Path:
+    """The packed base model folder beside a student (its shared layers, head config and tokenizer)."""
+    base = folder.parent / _student_spec(folder)["base"]
+    weights = model_weights(base)
+    if weights is None or weights.name != packed.WEIGHTS:
+        raise ModelError(f"student {folder} needs its packed base model {base.name} beside it")
+    return base
+
+
 def _student_model(folder: Path, weights: Path):
     """A student: its base model's embeddings and first layers, its own top layers and head (student.json)."""
     spec = _student_spec(folder)
-    base = folder.parent / spec["base"]
-    base_weights = model_weights(base)
-    if base_weights is None or base_weights.name != packed.WEIGHTS:
-        raise ModelError(f"student {folder} needs its packed base model {spec['base']} beside it")
-    model = _packed_model(base, base_weights)
+    base = _student_base(folder)
+    model = _packed_model(base, base / packed.WEIGHTS)
     model.mpnet.encoder.layer = model.mpnet.encoder.layer[: spec["layers"]]
     model.config.num_hidden_layers = spec["layers"]
     own = packed.load_state_dict(weights)

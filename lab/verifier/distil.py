@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import json
 import random
-import shutil
 import time
 from pathlib import Path
 
@@ -276,7 +275,7 @@ def _softmax(x):
 
 
 def export(args) -> None:
-    """Write the student folder: its trained parts packed (8-bit), v10's config cut to 6 layers, tokenizer."""
+    """Write the student folder: its trained parts packed (8-bit), v10's config cut to 6 layers (tokens: v10's)."""
     import torch
     from safetensors.numpy import save_file
     from safetensors.torch import load_file
@@ -297,8 +296,6 @@ def export(args) -> None:
     config = json.loads((DEFAULT_MODEL_DIR / "config.json").read_text())
     config["num_hidden_layers"] = LAYERS
     (out / "config.json").write_text(json.dumps(config, indent=2) + "\n")
-    for name in ("tokenizer.json", "tokenizer_config.json"):
-        shutil.copy(DEFAULT_MODEL_DIR / name, out / name)
     keep = json.loads((work / "train.json").read_text())["keep"]
     base = {"base": DEFAULT_MODEL_DIR.name, "shared_layers": keep, "layers": LAYERS}
     (out / "student.json").write_text(json.dumps(base, indent=2) + "\n")

@@ -18,11 +18,10 @@ from factcheck.evals import load_eval_set, run_eval
 from factcheck.judges.verifier import Escalation
 from factcheck.metrics import confusion_matrix, macro_f1
 from factcheck.settings import Settings
-from factcheck.verifier import load_verifier, resolve_precision
-from factcheck.verifier.memo import MemoScorer
+from factcheck.verifier import resolve_precision
 from factcheck.verifier.model import STUDENT_MODEL_DIR
 
-from .units import TallyJudge, load_memo, save_memo
+from .units import TallyJudge, recorded, save_memo
 
 BELOW = (0.0, 0.5, 0.6, 0.7, 0.8, 0.85, 0.9, 0.95, 1.01)
 UNVERIFIED_BELOW = (0.0, 0.5, 0.7, 0.8, 0.9, 0.95, 0.98, 1.01)
@@ -47,11 +46,8 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     settings = Settings()
     precision, _ = resolve_precision(args.precision)
-    v10 = MemoScorer(load_verifier(settings.verifier_path, backend="torch", precision=precision))
-    student = MemoScorer(load_verifier(args.student, backend="torch", precision=precision))
-    for memo, path in ((v10, args.v10_memo), (student, args.student_memo)):
-        if path and path.is_file():
-            load_memo(memo, path)
+    v10 = recorded(settings.verifier_path, precision, args.v10_memo)
+    student = recorded(args.student, precision, args.student_memo)
     eval_set = load_eval_set(args.dataset, corpus=args.corpus)
 
     def judged(name, judge):

@@ -60,6 +60,14 @@ def load_memo(memo: MemoScorer, path: Path) -> None:
     memo.memo.update(saved["memo"])
 
 
+def recorded(model: Path | None, precision: str, memo_file: Path | None) -> MemoScorer:
+    """A model (None: the configured v10) on torch whose logits are recorded, filled from `memo_file` if it exists."""
+    memo = MemoScorer(load_verifier(model, backend="torch", precision=precision))  # type: ignore[arg-type]
+    if memo_file and memo_file.is_file():
+        load_memo(memo, memo_file)
+    return memo
+
+
 def save_memo(memo: MemoScorer, path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     with path.open("wb") as f:
@@ -90,9 +98,7 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     settings = Settings()
     precision, why = resolve_precision(args.precision)
-    memo = MemoScorer(load_verifier(settings.verifier_path, backend="torch", precision=precision))
-    if args.memo and args.memo.is_file():
-        load_memo(memo, args.memo)
+    memo = recorded(settings.verifier_path, precision, args.memo)
     eval_set = load_eval_set(args.dataset, corpus=args.corpus)
     rows = []
 
