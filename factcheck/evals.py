@@ -55,6 +55,7 @@ from .metrics import (
     ece,
     evidence_recall_at_k,
     macro_f1,
+    paired_bootstrap_macro_f1,
     per_label_scores,
     percentile,
     reliability_bins,
@@ -1094,7 +1095,19 @@ def compare_runs(run_a: Path | str, run_b: Path | str) -> dict:
             va = va.get(k) if isinstance(va, dict) else None
             vb = vb.get(k) if isinstance(vb, dict) else None
         prov[key] = {"a": va, "b": vb, "same": va == vb}
-    return {"a": str(run_a), "b": str(run_b), "metrics": compare_metrics(a, b), "provenance": prov}
+    # Claims both runs judged, for an interval on the macro-F1 difference (the same claims, so paired).
+    ra, rb = load_results(Path(run_a) / "cases.jsonl"), load_results(Path(run_b) / "cases.jsonl")
+    both = [i for i in ra if i in rb and ra[i].gold == rb[i].gold and ra[i].pred and rb[i].pred]
+    paired = paired_bootstrap_macro_f1(
+        [ra[i].gold for i in both], [ra[i].pred or "" for i in both], [rb[i].pred or "" for i in both]
+    )
+    return {
+        "a": str(run_a),
+        "b": str(run_b),
+        "metrics": compare_metrics(a, b),
+        "paired_macro_f1": paired,
+        "provenance": prov,
+    }
 
 
 def render_compare(cmp: dict) -> str:
@@ -1111,6 +1124,13 @@ def render_compare(cmp: dict) -> str:
     lines = [f"A: {cmp['a']}", f"B: {cmp['b']}", "", f"{'metric':<30} {'A':>12} {'B':>12} {'B - A':>12}", "-" * 69]
     for r in cmp["metrics"]:
         lines.append(f"{r['metric']:<30} {val(r['a']):>12} {val(r['b']):>12} {cell(r['delta']):>12}")
+    pm = cmp.get("paired_macro_f1")
+    if pm:
+        lines += [
+            "",
+            f"macro_f1 B - A on the {pm['n']} claims both judged: {pm['delta']:+.4f}, "
+            f"95 % paired bootstrap interval [{pm['ci95'][0]:+.4f}, {pm['ci95'][1]:+.4f}] ({pm['resamples']} resamples)",
+        ]
     diffs = [f"{k}: {v['a']} -> {v['b']}" for k, v in cmp["provenance"].items() if not v["same"]]
     if diffs:
         lines += ["", "differs: " + "; ".join(diffs)]

@@ -117,6 +117,27 @@ def percentile(values: Sequence[float], q: float) -> float | None:
     return xs[lo] + (xs[hi] - xs[lo]) * (pos - lo)
 
 
+def paired_bootstrap_macro_f1(
+    gold: Sequence[str], pred_a: Sequence[str], pred_b: Sequence[str], resamples: int = 2000, seed: int = 0
+) -> dict | None:
+    """Macro-F1 of B minus A on the same claims, with a 95 % paired bootstrap interval (claims resampled)."""
+    n = len(gold)
+    if n == 0 or resamples < 1:
+        return None
+    rng = np.random.default_rng(seed)
+    idx = np.arange(n)
+
+    def delta(ix) -> float:
+        g = [gold[i] for i in ix]
+        return (macro_f1(confusion_matrix(g, [pred_b[i] for i in ix])) or 0.0) - (
+            macro_f1(confusion_matrix(g, [pred_a[i] for i in ix])) or 0.0
+        )
+
+    draws = [delta(rng.integers(0, n, n)) for _ in range(resamples)]
+    lo, hi = np.percentile(draws, [2.5, 97.5])
+    return {"delta": delta(idx), "ci95": [float(lo), float(hi)], "n": n, "resamples": resamples}
+
+
 def cohen_kappa(a: Sequence[str], b: Sequence[str], labels: Sequence[str] = LABELS) -> float | None:
     """Agreement beyond chance between two labelings of the same items; None when undefined."""
     m = confusion_matrix(a, b, labels)

@@ -251,6 +251,38 @@ def test_verdict_and_query_caches(tmp_path):
 # --- bench helpers ------------------------------------------------------------------------------------
 
 
+def test_frontier_times_configurations_in_rounds_and_every_claim_afresh(tmp_path):
+    from factcheck.bench.check import bench_check_interleaved
+
+    settings = Settings(embedder="hash", index_dir=tmp_path)
+    emb = HashEmbedder()
+    idx = FactIndex.open(tmp_path, emb, create=True)
+    idx.add_articles(_articles(10))
+    order: list[str] = []
+
+    class Recording(FixedLabelJudge):
+        def judge(self, claim, hits):
+            order.append(self.name)
+            return super().judge(claim, hits)
+
+    judges = {n: Recording(name=n) for n in ("a", "b")}
+    pipes = {n: Pipeline(settings, idx, emb, j) for n, j in judges.items()}
+    claims = ["US troops in Iraq", "coalition talks", "a ceasefire"]
+    out = bench_check_interleaved(pipes, claims, repeats=3)
+    # A warm-up each, then rounds: every configuration over all claims, back to back; no verdict-cache hit.
+    assert order[:2] == ["a", "b"]
+    blocks = [order[i : i + len(claims)] for i in range(2, len(order), len(claims))]
+    assert len(blocks) == 6 and all(len(set(b)) == 1 for b in blocks)
+    rounds = [{b[0] for b in blocks[i : i + 2]} for i in range(0, 6, 2)]
+    assert rounds == [{"a", "b"}] * 3  # each round runs both
+    assert [j.claims[1:] for j in judges.values()] == [claims * 3] * 2
+    for name in pipes:
+        assert out[name]["wall_ms"]["n"] == len(claims) and out[name]["repeats"] == 3
+        assert 0 < out[name]["wall_ms"]["p50"] <= out[name]["wall_ms"]["p95"] <= out[name]["wall_ms"]["max"]
+        assert out[name]["stages_ms"]["judge"]["n"] == len(claims)
+    assert pipes["a"].verdict_cache.size > 0  # the caches are back on afterwards
+
+
 def test_stats_helpers():
     s = bench.latency_summary([1.0, 2.0, 3.0, 4.0, 100.0])
     assert s["n"] == 5 and s["p50"] == 3.0 and 4.0 < s["p95"] < 100.0 and s["max"] == 100.0

@@ -354,6 +354,23 @@ def test_cli_compare_prints_deltas(cli_env, capsys, monkeypatch):
     acc = next(r for r in cmp["metrics"] if r["metric"] == "accuracy")
     assert acc["delta"] == pytest.approx(0.4)
     assert cmp["provenance"]["dataset_sha256"]["same"] is True
+    f1 = next(r for r in cmp["metrics"] if r["metric"] == "macro_f1")
+    paired = cmp["paired_macro_f1"]  # the same claims in both runs: the interval is on their difference
+    assert paired["n"] == 5 and paired["delta"] == pytest.approx(f1["delta"])
+    assert paired["ci95"][0] <= paired["delta"] <= paired["ci95"][1]
+    assert "95 % paired bootstrap interval" in evals.render_compare(cmp)
+
+
+def test_paired_bootstrap_of_macro_f1():
+    gold = [S, C, U] * 20
+    same = metrics.paired_bootstrap_macro_f1(gold, gold, gold, resamples=200)
+    assert same["delta"] == 0.0 and same["ci95"] == [0.0, 0.0]
+    half = [g if i % 2 else U for i, g in enumerate(gold)]  # A gets half of the S and C claims wrong
+    out = metrics.paired_bootstrap_macro_f1(gold, half, gold, resamples=200)
+    assert out["delta"] > 0 and 0 < out["ci95"][0] <= out["delta"] <= out["ci95"][1]
+    back = metrics.paired_bootstrap_macro_f1(gold, gold, half, resamples=200)
+    assert back["delta"] == pytest.approx(-out["delta"]) and back["ci95"][1] < 0
+    assert metrics.paired_bootstrap_macro_f1([], [], []) is None
 
 
 def test_cohen_kappa_by_hand():

@@ -195,6 +195,21 @@ def test_bf16_reads_the_pairs_as_fp32_does(verifier):
     assert bf16.runtime == "torch-bf16" and verifier.runtime == "torch-fp32"
 
 
+def test_packed_bf16_weights_give_the_logits_of_plain_bf16_autocast():
+    import torch
+
+    packed, plain = Verifier(precision="bf16"), Verifier(precision="bf16", pack=False)
+    assert any(isinstance(m, torch.nn.Linear) and m.weight.dtype == torch.bfloat16 for m in plain.model.modules())
+    assert packed.packed == torch.ops.mkldnn._is_mkldnn_bf16_supported()
+    assert not any(isinstance(m, torch.nn.Linear) for m in packed.model.modules()) or not packed.packed
+    premises, claims = [p for p, _ in PAIRS] * 3, [h for _, h in PAIRS] * 3  # one batch of mixed lengths
+    # The same kernels on the same numbers (equal bit for bit on the AMX Xeon measured; a tolerance for others).
+    np.testing.assert_allclose(packed.logits(premises, claims), plain.logits(premises, claims), atol=1e-3)
+    np.testing.assert_allclose(
+        packed.logits(premises[:1], claims[:1]), plain.logits(premises[:1], claims[:1]), atol=1e-3
+    )
+
+
 def test_a_claim_the_verifier_decides_never_loads_the_llm_stage():
     from factcheck.judges.cascade import CascadeJudge
     from tests.fakes import FixedLabelJudge

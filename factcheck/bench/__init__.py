@@ -71,6 +71,7 @@ def run_bench(cfg: BenchConfig, settings: Settings, out_dir: Path, log: Callable
             "ann_ef_search": settings.ann_ef_search,
             "workers": settings.workers,
             "verifier_precision": settings.verifier_precision,
+            "verifier_bf16_pack": settings.verifier_bf16_pack,
             "verifier_max_units": settings.verifier_max_units,
             "verifier_batch_window_ms": settings.verifier_batch_window_ms,
         },

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import random
 import socket
 import threading
 import time
@@ -57,6 +58,48 @@ def bench_check_sequential(pipe, claims: Sequence[str]) -> dict:
             wall.append((time.perf_counter() - t) * 1000)
             timings.append(v.timings_ms)
     return {"claims": len(claims), "stages_ms": stage_summary(timings), "wall_ms": latency_summary(wall)}
+
+
+def bench_check_interleaved(pipes: dict[str, Any], claims: Sequence[str], repeats: int = 3) -> dict[str, dict]:
+    """Sequential `/check` for several pipelines, caches off: `repeats` rounds, each running every pipeline over all
+    claims in a shuffled order of pipelines; per claim the median of its rounds. `bench_check_sequential`'s
+    fields per pipeline name."""
+    # On a shared 2-core box the speed drifts by tens of percent between minutes. One pass per configuration
+    # hands each configuration whatever minutes it ran in; rounds in shuffled orders spread the minutes over all
+    # of them, and the median of rounds keeps a claim's rank its own cost (escalated or not), not a neighbour's
+    # burst. Within a round a configuration runs its claims back to back, warm, as a server runs its one judge.
+    rng = random.Random(0)
+    names = list(pipes)
+    with contextlib.ExitStack() as stack:
+        for pipe in pipes.values():
+            stack.enter_context(caches_off(pipe))
+            pipe.check(claims[0])  # warm-up
+        wall: dict[str, list[list[float]]] = {n: [[] for _ in claims] for n in pipes}
+        timings: dict[str, list[list[dict]]] = {n: [[] for _ in claims] for n in pipes}
+        for _ in range(repeats):
+            rng.shuffle(names)
+            for name in names:
+                pipe = pipes[name]
+                for i, c in enumerate(claims):
+                    if hasattr(pipe.judge, "clear_cache"):
+                        pipe.judge.clear_cache()  # a later round reads its units again
+                    t = time.perf_counter()
+                    v = pipe.check(c)
+                    wall[name][i].append((time.perf_counter() - t) * 1000)
+                    timings[name][i].append(v.timings_ms)
+    out = {}
+    for name in pipes:
+        med = [
+            {s: float(np.median([t[s] for t in runs])) for s in runs[0] if all(s in t for t in runs)}
+            for runs in timings[name]
+        ]
+        out[name] = {
+            "claims": len(claims),
+            "repeats": repeats,
+            "stages_ms": stage_summary(med),
+            "wall_ms": latency_summary([float(np.median(w)) for w in wall[name]]),
+        }
+    return out
 
 
 def mean_units_read(pipe, claims: Sequence[str]) -> float | None:
@@ -192,42 +235,43 @@ def replace_settings(settings: Settings, **changes) -> Settings:
 
 
 def bench_verifier_backends(pipe, claims: Sequence[str], work: Path, log: Callable[[str], None]) -> dict | None:
-    """The verifier on torch fp32 / torch dynamic int8 / ONNX fp32 / ONNX int8: judge latency, agreement with fp32."""
+    """The verifier on torch fp32 / int8 / bf16 (autocast, packed) and ONNX fp32 / int8, every variant on each claim
+    in turn: judge latency, agreement with torch fp32."""
+    import copy
+
     import torch
 
     from ..judges.verifier import VerifierJudge
     from ..verifier import Verifier
+    from ..verifier.bf16 import pack_linears
     from ..verifier.onnx import OrtSequenceClassifier, export_classifier
 
-    served = getattr(pipe.judge, "verifier", None)
+    judge_served = getattr(pipe.judge, "first", pipe.judge)  # a cascade: its first stage, the one every claim meets
+    served = getattr(judge_served, "verifier", None)
     if served is None:
         return None
     # A private torch copy of the served model, so the variants never touch the pipeline's judge.
     verifier = Verifier(served.path)
     judge = VerifierJudge(verifier)
     hits = [pipe.search(c) for c in claims]
-
-    def run() -> tuple[list[str], list[float], list[float]]:
-        labels: list[str] = []
-        ms: list[float] = []
-        conf: list[float] = []
-        for c, h in zip(claims, hits):
-            judge.clear_cache()  # no reuse of the previous claim's scores
-            t = time.perf_counter()
-            v = judge.judge(c, h)
-            ms.append((time.perf_counter() - t) * 1000)
-            labels.append(v.label)
-            conf.append(v.confidence)
-        return labels, ms, conf
-
     fp32_model = verifier.model
-    variants: list[tuple[str, Callable[[], Any]]] = [
-        ("torch fp32", lambda: fp32_model),
+    plain_bf16 = copy.deepcopy(fp32_model)
+    for module in plain_bf16.modules():
+        if isinstance(module, torch.nn.Linear):
+            module.to(torch.bfloat16)
+    packed_bf16 = copy.deepcopy(fp32_model)
+    packed = pack_linears(packed_bf16)
+    variants: list[tuple[str, str, Any]] = [
+        ("torch fp32", "fp32", fp32_model),
         (
             "torch int8 (dynamic)",
-            lambda: torch.ao.quantization.quantize_dynamic(fp32_model, {torch.nn.Linear}, dtype=torch.qint8),
+            "fp32",
+            torch.ao.quantization.quantize_dynamic(fp32_model, {torch.nn.Linear}, torch.qint8),
         ),
+        ("torch bf16 (autocast)", "bf16", plain_bf16),
     ]
+    if packed:
+        variants.append(("torch bf16, packed weights (default on AMX/AVX512-BF16 CPUs)", "bf16", packed_bf16))
     try:
         from onnxruntime.quantization import QuantType, quantize_dynamic
 
@@ -235,32 +279,42 @@ def bench_verifier_backends(pipe, claims: Sequence[str], work: Path, log: Callab
         onnx_int8 = onnx_fp32.with_name("model-int8.onnx")
         quantize_dynamic(str(onnx_fp32), str(onnx_int8), weight_type=QuantType.QInt8, per_channel=True)
         variants += [
-            ("onnx fp32 (default)", lambda: OrtSequenceClassifier(onnx_fp32)),
-            ("onnx int8", lambda: OrtSequenceClassifier(onnx_int8)),
+            ("onnx fp32 (default on other CPUs)", "fp32", OrtSequenceClassifier(onnx_fp32)),
+            ("onnx int8", "fp32", OrtSequenceClassifier(onnx_int8)),
         ]
     except Exception as exc:  # measured only: a failed export is reported, not fatal
         log(f"check: verifier ONNX export failed: {exc}")
-    rows: list[dict[str, Any]] = []
-    base: tuple[list[str], float | int | None, list[float]] | None = None
+    labels: dict[str, list[str]] = {v[0]: [] for v in variants}
+    ms: dict[str, list[float]] = {v[0]: [] for v in variants}
+    conf: dict[str, list[float]] = {v[0]: [] for v in variants}
+    log(f"check: verifier backends, {len(variants)} variants on each of {len(claims)} claims in turn")
     try:
-        for label, make in variants:
-            log(f"check: verifier {label}")
-            verifier.model = make()
-            labels, ms, conf = run()
-            judge_ms = latency_summary(ms)
-            row: dict[str, Any] = {"backend": label, "judge_ms": judge_ms}
-            if base is None:
-                base = (labels, judge_ms["p50"], conf)
-            else:
-                row["label_agreement"] = round(sum(a == b for a, b in zip(base[0], labels)) / len(claims), 4)
-                row["max_confidence_diff"] = round(max(abs(x - y) for x, y in zip(base[2], conf)), 4)
-            # Every variant judges the same claims: the p50s are all None (no claims) or all numbers.
-            p50, base_p50 = judge_ms["p50"], base[1]
-            row["speedup_p50"] = round(base_p50 / p50, 2) if p50 and base_p50 is not None else None
-            rows.append(row)
+        # Claim by claim, every variant in turn: a slow minute of the shared box falls on all of them.
+        for c, h in zip(claims, hits):
+            for label, precision, model in variants:
+                verifier.model, verifier.precision = model, precision  # type: ignore[assignment]
+                judge.clear_cache()  # no reuse of the previous variant's scores
+                t = time.perf_counter()
+                v = judge.judge(c, h)
+                ms[label].append((time.perf_counter() - t) * 1000)
+                labels[label].append(v.label)
+                conf[label].append(v.confidence)
     finally:
-        verifier.model = fp32_model
-    return {"claims": len(claims), "backends": rows, "served_backend": type(served.model).__name__}
+        verifier.model, verifier.precision = fp32_model, "fp32"
+    rows: list[dict[str, Any]] = []
+    base = variants[0][0]
+    base_p50 = latency_summary(ms[base])["p50"]
+    for label, _, _ in variants:
+        judge_ms = latency_summary(ms[label])
+        row: dict[str, Any] = {"backend": label, "judge_ms": judge_ms}
+        if label != base:
+            row["label_agreement"] = round(sum(a == b for a, b in zip(labels[base], labels[label])) / len(claims), 4)
+            row["max_confidence_diff"] = round(max(abs(x - y) for x, y in zip(conf[base], conf[label])), 4)
+        # Every variant judges the same claims: the p50s are all None (no claims) or all numbers.
+        p50 = judge_ms["p50"]
+        row["speedup_p50"] = round(base_p50 / p50, 2) if p50 and base_p50 is not None else None
+        rows.append(row)
+    return {"claims": len(claims), "model": verifier.name, "backends": rows, "served_runtime": served.runtime}
 
 
 def verifier_standin(out: Path) -> Path:

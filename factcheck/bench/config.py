@@ -47,6 +47,7 @@ class BenchConfig:
     pq_bits: int = 8  # bits per PQ sub-code (256 centroids per sub-quantizer)
     pq_min: int = 1_000_000  # smallest vector set IVF-PQ is measured on
     check_claims: int = 30  # sequential checks (distinct claims)
+    check_repeats: int = 3  # the frontier times each claim this often per configuration (median per claim)
     cache_claims: int = 8  # claims checked twice for the cache figures
     quantized_claims: int = 8  # claims judged by each verifier backend
     concurrent_clients: int = 16
@@ -77,6 +78,7 @@ class BenchConfig:
             ivf_nprobe=(4, 16),
             pq_bits=6,
             check_claims=5,
+            check_repeats=1,
             cache_claims=3,
             quantized_claims=3,
             concurrent_seconds=3.0,

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from ..settings import REPO_DIR, Settings
-from .check import bench_batch, bench_check_concurrent, bench_check_sequential, mean_units_read, replace_settings
+from .check import bench_batch, bench_check_concurrent, bench_check_interleaved, mean_units_read, replace_settings
 from .config import BenchConfig, article_claims, load_claims
 
 
@@ -33,6 +33,12 @@ class JudgeConfig:
     # The student cascade: the distilled student reads this many units first; a verdict less confident than the
     # settings' fitted student rule goes on to the v10 judge the fields above describe.
     student_units: int | None = None
+    packed: bool = True  # bf16 weights packed for oneDNN once (the default), or plain bf16 Linears
+
+    @property
+    def network(self) -> str:
+        """The key of the loaded networks this configuration runs on."""
+        return self.precision if self.packed or self.precision != "bf16" else "bf16-unpacked"
 
     def escalation(self):
         """The cascade rule of this configuration, if it has one."""
@@ -52,6 +58,9 @@ CONFIGS: tuple[JudgeConfig, ...] = (
     JudgeConfig("v10 cascade 3->10 fp32", "fp32", 3, escalate_units=10),
     JudgeConfig("student top-4 alone bf16", "bf16", 3, student_units=4, escalate_below=-1.0),
     JudgeConfig("student 4 > v10 3->10 bf16 (default, bf16 CPUs)", "bf16", 3, escalate_units=10, student_units=4),
+    JudgeConfig(
+        "student 4 > v10 3->10 bf16, weights not packed", "bf16", 3, escalate_units=10, student_units=4, packed=False
+    ),
     JudgeConfig("student 4 > v10 3->10 fp32 (default, other CPUs)", "fp32", 3, escalate_units=10, student_units=4),
 )
 
@@ -92,10 +101,10 @@ def _judge(verifiers: dict[str, Any], config: JudgeConfig, settings: Settings):
         v = verifiers[key]
         return BatchingScorer(v, window_ms=config.batch_window_ms) if config.batch_window_ms else v
 
-    v10 = VerifierJudge(scorer(config.precision), max_units=config.max_units, escalation=config.escalation())
+    v10 = VerifierJudge(scorer(config.network), max_units=config.max_units, escalation=config.escalation())
     if config.student_units is None:
         return v10
-    student = VerifierJudge(scorer(f"student-{config.precision}"), max_units=config.student_units)
+    student = VerifierJudge(scorer(f"student-{config.network}"), max_units=config.student_units)
     if config.escalate_below < 0:  # the student alone: nothing escalates
         return student
     rule = Escalation(
@@ -112,7 +121,7 @@ def _verifiers(settings: Settings, configs: Sequence[JudgeConfig]) -> dict[str, 
 
     out = {}
     for c in configs:
-        for model, key in ((settings.verifier_path, c.precision), (STUDENT_MODEL_DIR, f"student-{c.precision}")):
+        for model, key in ((settings.verifier_path, c.network), (STUDENT_MODEL_DIR, f"student-{c.network}")):
             if key in out or (model == STUDENT_MODEL_DIR and c.student_units is None):
                 continue
             out[key] = load_verifier(
@@ -120,6 +129,7 @@ def _verifiers(settings: Settings, configs: Sequence[JudgeConfig]) -> dict[str, 
                 backend=settings.verifier_backend if c.precision == "fp32" else "torch",
                 onnx_cache_dir=settings.onnx_cache_dir,
                 precision=c.precision,  # type: ignore[arg-type]
+                pack=c.packed,
             )
     return out
 
@@ -149,16 +159,17 @@ def frontier_speed(
     claims = load_claims()
     page = article_claims(20)
     seq = (claims * (cfg.check_claims // len(claims) + 1))[: cfg.check_claims]
+    served = replace_settings(settings, index_dir=index_dir, judge="verifier")
+    judges = {c.name: _judge(verifiers, c, settings) for c in configs}
+    pipes = {name: build_pipeline(served, judge=judge, embedder=embedder) for name, judge in judges.items()}
+    log(f"frontier: sequential, {len(seq)} claims x {cfg.check_repeats}, in rounds of every configuration")
+    sequential = bench_check_interleaved(pipes, seq, cfg.check_repeats)
     rows = []
     for config in configs:
-        judge = _judge(verifiers, config, settings)
-        s = replace_settings(settings, index_dir=index_dir, judge="verifier")
-        pipe = build_pipeline(s, judge=judge, embedder=embedder)
+        pipe, judge = pipes[config.name], judges[config.name]
         units = [len(candidate_units(c, pipe.search(c))) for c in seq[:10]]
-        log(f"frontier: {config.name}: sequential, {len(seq)} claims")
-        sequential = bench_check_sequential(pipe, seq)
         log(f"frontier: {config.name}: {cfg.concurrent_clients} concurrent clients")
-        concurrent = bench_check_concurrent(pipe, s, claims, cfg)
+        concurrent = bench_check_concurrent(pipe, served, claims, cfg)
         log(f"frontier: {config.name}: a batch of {len(page)} claims")
         batch = bench_batch(pipe, page)
         rows.append(
@@ -168,8 +179,8 @@ def frontier_speed(
                 "units_per_claim": mean_units_read(pipe, seq[:20]),
                 "candidate_units_per_claim": round(sum(units) / len(units), 1),
                 "batch_s": batch["median_s"],
-                "check_ms": sequential["wall_ms"],
-                "judge_ms": sequential["stages_ms"]["judge"],
+                "check_ms": sequential[config.name]["wall_ms"],
+                "judge_ms": sequential[config.name]["stages_ms"]["judge"],
                 "checks_per_s": concurrent["throughput_rps"],
                 "concurrent_status": concurrent["status"],
                 "batching": _batching(judge),
@@ -202,6 +213,8 @@ def frontier_quality(
         # Full-unit configurations first: they record every pair the capped ones will ask for.
         for config in sorted(configs, key=lambda c: c.max_units != 0):
             if config.max_units == 0 and config.full_pass_sets and name not in config.full_pass_sets:
+                continue
+            if not config.packed:  # the same logits as its packed row (tests/test_fast_judge.py): speed only
                 continue
             log(f"frontier: quality on {name}: {config.name}")
             judge = _judge(memos, replace(config, batch_window_ms=0.0), settings)

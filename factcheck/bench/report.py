@@ -207,7 +207,8 @@ def render_markdown(result: dict) -> str:
                 parts.append(f"## Verifier backends\nskipped: {c['verifier_backends_skipped']}")
             if vb:
                 parts.append(
-                    f"## Verifier backends (judge stage, {vb['claims']} claims)\n"
+                    f"## Verifier backends ({vb.get('model', 'verifier')} reading every unit, {vb['claims']} claims, "
+                    f"each variant in turn on each claim; served here: {vb.get('served_runtime', '?')})\n"
                     + _table(
                         [
                             "backend",
@@ -262,7 +263,8 @@ def render_frontier(f: dict, machine: dict) -> str:
     ]
     return (
         f"## Judge frontier\nCPU: {machine.get('cpu_model', '?')}; sequential `/check` with caches off on the bench "
-        "index; checks/s from 16 concurrent API clients; a batch of 20 claims about one seed article through "
+        "index, in rounds that run every configuration over all claims in a shuffled order, each claim's latency the "
+        "median of its rounds; checks/s from 16 concurrent API clients; a batch of 20 claims about one seed article through "
         "`/check/batch`'s code path, median of 3; units read by either network (a student unit costs half a v10 "
         "unit); escalated: claims a cascade's first stage passed on; macro-F1 from the eval runner (every unit read "
         "once per network and precision, fewer-unit rows replayed from that record).\n\n" + _table(headers, rows)

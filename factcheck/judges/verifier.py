@@ -64,6 +64,7 @@ def _scorer(settings: Settings, path) -> CalibratedScorer:
         onnx_cache_dir=settings.onnx_cache_dir,
         precision=precision,
         threads=settings.verifier_threads,
+        pack=settings.verifier_bf16_pack,
     )
     if settings.verifier_batch_window_ms > 0:
         return BatchingScorer(verifier, window_ms=settings.verifier_batch_window_ms)

@@ -116,6 +116,7 @@ class Verifier(CalibratedScorer):
 
     `precision="bf16"` runs the matrix products under torch's bfloat16 autocast (LayerNorm and softmax stay fp32):
     on CPUs with AMX or AVX512-BF16 that is several times faster with the same labels; elsewhere it is slower.
+    `pack` stores those bf16 weights in oneDNN's blocked layout once (bf16.py) instead of on every call.
     """
 
     def __init__(
@@ -126,6 +127,7 @@ class Verifier(CalibratedScorer):
         max_length: int = 128,
         threads: int | None = None,
         precision: Precision = "fp32",
+        pack: bool = True,
     ):
         import torch
         from transformers import AutoModelForSequenceClassification, AutoTokenizer
@@ -163,12 +165,18 @@ class Verifier(CalibratedScorer):
             calibration=cal,
         )
         self.precision: Precision = precision
+        self.packed = False  # bf16 weights packed once for oneDNN (see bf16.py)
         if precision == "bf16":
             # The matrices are stored in bf16 once: autocast would otherwise re-cast 85M weights on every call,
             # which costs more than scoring a few units. LayerNorms, embeddings and softmax stay fp32.
-            for module in self.model.modules():
-                if isinstance(module, torch.nn.Linear):
-                    module.to(torch.bfloat16)
+            if pack:
+                from .bf16 import pack_linears
+
+                self.packed = pack_linears(self.model)
+            else:
+                for module in self.model.modules():
+                    if isinstance(module, torch.nn.Linear):
+                        module.to(torch.bfloat16)
         self._lock = threading.Lock()  # torch modules are not re-entrant across request threads
 
     @property
@@ -319,6 +327,7 @@ def load_verifier(
     onnx_cache_dir: str | Path | None = None,
     precision: Precision = "fp32",
     threads: int | None = None,
+    pack: bool = True,
 ) -> Verifier:
     """One Verifier per model folder, backend and precision per process (110M parameters take ~440 MB in fp32).
 
@@ -329,10 +338,10 @@ def load_verifier(
     if precision == "bf16":
         backend = "torch"  # onnxruntime's CPU kernels have no bf16 autocast
     cache = Path(onnx_cache_dir or ".cache/onnx").resolve() if backend == "onnx" else None
-    key = (folder, backend, cache, precision, threads)
+    key = (folder, backend, cache, precision, threads, pack)
     with _SHARED_LOCK:
         if key not in _SHARED:
-            verifier = Verifier(folder, precision=precision, threads=threads)
+            verifier = Verifier(folder, precision=precision, threads=threads, pack=pack)
             if cache is not None:
                 try:
                     from .onnx import use_onnx
