@@ -49,21 +49,13 @@ def caches_off(pipe):
 
 def bench_check_sequential(pipe, claims: Sequence[str]) -> dict:
     """Distinct claims, one at a time, caches off: per-stage p50/p95 from Verdict.timings_ms."""
-    with caches_off(pipe):
-        pipe.check(claims[0])  # warm-up
-        timings, wall = [], []
-        for c in claims:
-            t = time.perf_counter()
-            v = pipe.check(c)
-            wall.append((time.perf_counter() - t) * 1000)
-            timings.append(v.timings_ms)
-    return {"claims": len(claims), "stages_ms": stage_summary(timings), "wall_ms": latency_summary(wall)}
+    return bench_check_interleaved({"": pipe}, claims, repeats=1)[""]
 
 
 def bench_check_interleaved(pipes: dict[str, Any], claims: Sequence[str], repeats: int = 3) -> dict[str, dict]:
     """Sequential `/check` for several pipelines, caches off: `repeats` rounds, each running every pipeline over all
-    claims in a shuffled order of pipelines; per claim the median of its rounds. `bench_check_sequential`'s
-    fields per pipeline name."""
+    claims in a shuffled order of pipelines; per claim the median of its rounds. Per pipeline name: claims,
+    repeats, per-stage (`stages_ms`) and wall-clock (`wall_ms`) latency summaries."""
     # On a shared 2-core box the speed drifts by tens of percent between minutes. One pass per configuration
     # hands each configuration whatever minutes it ran in; rounds in shuffled orders spread the minutes over all
     # of them, and the median of rounds keeps a claim's rank its own cost (escalated or not), not a neighbour's
@@ -243,7 +235,7 @@ def bench_verifier_backends(pipe, claims: Sequence[str], work: Path, log: Callab
 
     from ..judges.verifier import VerifierJudge
     from ..verifier import Verifier
-    from ..verifier.bf16 import pack_linears
+    from ..verifier.bf16 import bf16_linears
     from ..verifier.onnx import OrtSequenceClassifier, export_classifier
 
     judge_served = getattr(pipe.judge, "first", pipe.judge)  # a cascade: its first stage, the one every claim meets
@@ -255,12 +247,9 @@ def bench_verifier_backends(pipe, claims: Sequence[str], work: Path, log: Callab
     judge = VerifierJudge(verifier)
     hits = [pipe.search(c) for c in claims]
     fp32_model = verifier.model
-    plain_bf16 = copy.deepcopy(fp32_model)
-    for module in plain_bf16.modules():
-        if isinstance(module, torch.nn.Linear):
-            module.to(torch.bfloat16)
-    packed_bf16 = copy.deepcopy(fp32_model)
-    packed = pack_linears(packed_bf16)
+    plain_bf16, packed_bf16 = copy.deepcopy(fp32_model), copy.deepcopy(fp32_model)
+    bf16_linears(plain_bf16, pack=False)
+    packed = bf16_linears(packed_bf16)
     variants: list[tuple[str, str, Any]] = [
         ("torch fp32", "fp32", fp32_model),
         (

@@ -29,23 +29,25 @@ class PackedBf16Linear(torch.nn.Module):
         return out.reshape(*x.shape[:-1], self.out_features)
 
 
-def pack_linears(model: torch.nn.Module) -> bool:
-    """Every `Linear` of `model` in bf16: packed where oneDNN can, else a plain bf16 `Linear`; True when packed."""
+def bf16_linears(model: torch.nn.Module, pack: bool = True) -> bool:
+    """Every `Linear` of `model` in bf16: packed for oneDNN if `pack` and oneDNN can, else plain; True when packed."""
     linears = [
         (parent, name, child)
         for parent in model.modules()
         for name, child in parent.named_children()
         if isinstance(child, torch.nn.Linear)
     ]
-    try:
-        if not (torch.backends.mkldnn.is_available() and torch.ops.mkldnn._is_mkldnn_bf16_supported()):
-            raise RuntimeError("oneDNN without bf16 support")
-        packed = [(p, n, PackedBf16Linear(c)) for p, n, c in linears]
-    except (RuntimeError, AttributeError) as exc:  # another torch build: the unpacked bf16 path still works
-        logging.getLogger(__name__).warning("bf16 weights not packed for oneDNN (%s)", exc)
-        for _, _, c in linears:
-            c.to(torch.bfloat16)
-        return False
-    for parent, name, module in packed:
-        setattr(parent, name, module)
-    return True
+    if pack:
+        try:
+            if not (torch.backends.mkldnn.is_available() and torch.ops.mkldnn._is_mkldnn_bf16_supported()):
+                raise RuntimeError("oneDNN without bf16 support")
+            packed = [(p, n, PackedBf16Linear(c)) for p, n, c in linears]
+        except (RuntimeError, AttributeError) as exc:  # another torch build: the unpacked bf16 path still works
+            logging.getLogger(__name__).warning("bf16 weights not packed for oneDNN (%s)", exc)
+        else:
+            for parent, name, module in packed:
+                setattr(parent, name, module)
+            return True
+    for _, _, c in linears:
+        c.to(torch.bfloat16)
+    return False

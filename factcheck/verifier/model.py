@@ -169,14 +169,9 @@ class Verifier(CalibratedScorer):
         if precision == "bf16":
             # The matrices are stored in bf16 once: autocast would otherwise re-cast 85M weights on every call,
             # which costs more than scoring a few units. LayerNorms, embeddings and softmax stay fp32.
-            if pack:
-                from .bf16 import pack_linears
+            from .bf16 import bf16_linears
 
-                self.packed = pack_linears(self.model)
-            else:
-                for module in self.model.modules():
-                    if isinstance(module, torch.nn.Linear):
-                        module.to(torch.bfloat16)
+            self.packed = bf16_linears(self.model, pack=pack)
         self._lock = threading.Lock()  # torch modules are not re-entrant across request threads
 
     @property
