@@ -49,7 +49,7 @@ class BenchConfig:
     check_claims: int = 30  # sequential checks (distinct claims)
     check_repeats: int = 3  # the frontier times each claim this often per configuration (median per claim)
     cache_claims: int = 8  # claims checked twice for the cache figures
-    quantized_claims: int = 8  # claims judged by each verifier backend
+    quantized_claims: int = 20  # claims judged by each verifier backend
     concurrent_clients: int = 16
     concurrent_seconds: float = 15.0  # new requests stop after this; in-flight ones finish
     concurrent_max_requests: int = 400

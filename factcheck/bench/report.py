@@ -206,8 +206,9 @@ def render_markdown(result: dict) -> str:
             if c.get("verifier_backends_skipped"):
                 parts.append(f"## Verifier backends\nskipped: {c['verifier_backends_skipped']}")
             if vb:
+                read = f"its top {vb['units']} units" if vb.get("units") else "every unit"
                 parts.append(
-                    f"## Verifier backends ({vb.get('model', 'verifier')} reading every unit, {vb['claims']} claims, "
+                    f"## Verifier backends ({vb.get('model', 'verifier')} reading {read}, {vb['claims']} claims, "
                     f"each variant in turn on each claim; served here: {vb.get('served_runtime', '?')})\n"
                     + _table(
                         [
