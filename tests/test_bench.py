@@ -263,7 +263,10 @@ def test_frontier_times_configurations_in_rounds_and_every_claim_afresh(tmp_path
     class Recording(FixedLabelJudge):
         def judge(self, claim, hits):
             order.append(self.name)
-            return super().judge(claim, hits)
+            verdict = super().judge(claim, hits)
+            if self.name == "b":  # a cascade: one claim goes on to its deep stage
+                verdict.decided_by = "deep" if claim == "a ceasefire" else "first"
+            return verdict
 
     judges = {n: Recording(name=n) for n in ("a", "b")}
     pipes = {n: Pipeline(settings, idx, emb, j) for n, j in judges.items()}
@@ -281,6 +284,15 @@ def test_frontier_times_configurations_in_rounds_and_every_claim_afresh(tmp_path
         assert 0 < out[name]["wall_ms"]["p50"] <= out[name]["wall_ms"]["p95"] <= out[name]["wall_ms"]["max"]
         assert out[name]["stages_ms"]["judge"]["n"] == len(claims)
     assert pipes["a"].verdict_cache.size > 0  # the caches are back on afterwards
+    # Where the latencies come from: each claim counted once, under the stage that decided it.
+    assert {k: v["n"] for k, v in out["b"]["by_decider"].items()} == {"first": 2, "deep": 1}
+    assert {k: v["n"] for k, v in out["a"]["by_decider"].items()} == {"a": 3}  # no stages: the judge's name
+    from factcheck.bench.report import render_deciders
+
+    configs = [{"config": n, "check_ms_by_decider": out[n]["by_decider"]} for n in ("a", "b")]
+    table = render_deciders(configs)
+    assert "| b | first | 2 |" in table and "| b | deep | 1 |" in table and "| a |" not in table
+    assert render_deciders(configs[:1]) == ""
 
 
 def test_stats_helpers():

@@ -55,7 +55,8 @@ def bench_check_sequential(pipe, claims: Sequence[str]) -> dict:
 def bench_check_interleaved(pipes: dict[str, Any], claims: Sequence[str], repeats: int = 3) -> dict[str, dict]:
     """Sequential `/check` for several pipelines, caches off: `repeats` rounds, each running every pipeline over all
     claims in a shuffled order of pipelines; per claim the median of its rounds. Per pipeline name: claims,
-    repeats, per-stage (`stages_ms`) and wall-clock (`wall_ms`) latency summaries."""
+    repeats, per-stage (`stages_ms`) and wall-clock (`wall_ms`) latency summaries, and the claims and their wall
+    clock by the judge stage that decided them (`by_decider`: where a p95 comes from)."""
     # On a shared 2-core box the speed drifts by tens of percent between minutes. One pass per configuration
     # hands each configuration whatever minutes it ran in; rounds in shuffled orders spread the minutes over all
     # of them, and the median of rounds keeps a claim's rank its own cost (escalated or not), not a neighbour's
@@ -68,6 +69,7 @@ def bench_check_interleaved(pipes: dict[str, Any], claims: Sequence[str], repeat
             pipe.check(claims[0])  # warm-up
         wall: dict[str, list[list[float]]] = {n: [[] for _ in claims] for n in pipes}
         timings: dict[str, list[list[dict]]] = {n: [[] for _ in claims] for n in pipes}
+        decider: dict[str, list[str]] = {n: ["-"] * len(claims) for n in pipes}
         for _ in range(repeats):
             rng.shuffle(names)
             for name in names:
@@ -79,17 +81,23 @@ def bench_check_interleaved(pipes: dict[str, Any], claims: Sequence[str], repeat
                     v = pipe.check(c)
                     wall[name][i].append((time.perf_counter() - t) * 1000)
                     timings[name][i].append(v.timings_ms)
+                    decider[name][i] = v.decided_by or v.judge
     out = {}
     for name in pipes:
         med = [
             {s: float(np.median([t[s] for t in runs])) for s in runs[0] if all(s in t for t in runs)}
             for runs in timings[name]
         ]
+        claim_ms = [float(np.median(w)) for w in wall[name]]
+        by: dict[str, list[float]] = {}
+        for who, ms in zip(decider[name], claim_ms):
+            by.setdefault(who, []).append(ms)
         out[name] = {
             "claims": len(claims),
             "repeats": repeats,
             "stages_ms": stage_summary(med),
-            "wall_ms": latency_summary([float(np.median(w)) for w in wall[name]]),
+            "wall_ms": latency_summary(claim_ms),
+            "by_decider": {who: latency_summary(ms) for who, ms in sorted(by.items(), key=lambda kv: -len(kv[1]))},
         }
     return out
 

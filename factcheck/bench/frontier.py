@@ -180,6 +180,7 @@ def frontier_speed(
                 "candidate_units_per_claim": round(sum(units) / len(units), 1),
                 "batch_s": batch["median_s"],
                 "check_ms": sequential[config.name]["wall_ms"],
+                "check_ms_by_decider": sequential[config.name]["by_decider"],
                 "judge_ms": sequential[config.name]["stages_ms"]["judge"],
                 "checks_per_s": concurrent["throughput_rps"],
                 "concurrent_status": concurrent["status"],

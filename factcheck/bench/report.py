@@ -268,7 +268,26 @@ def render_frontier(f: dict, machine: dict) -> str:
         "median of its rounds; checks/s from 16 concurrent API clients; a batch of 20 claims about one seed article through "
         "`/check/batch`'s code path, median of 3; units read by either network (a student unit costs half a v10 "
         "unit); escalated: claims a cascade's first stage passed on; macro-F1 from the eval runner (every unit read "
-        "once per network and precision, fewer-unit rows replayed from that record).\n\n" + _table(headers, rows)
+        "once per network and precision, fewer-unit rows replayed from that record).\n\n"
+        + _table(headers, rows)
+        + render_deciders(f["configs"])
+    )
+
+
+def render_deciders(configs: list[dict]) -> str:
+    """Per cascade configuration, its sequential claims by the stage that decided them: where its p95 comes from."""
+    rows = [
+        [r["config"], who, m["n"], m["p50"], m["max"]]
+        for r in configs
+        if len(r.get("check_ms_by_decider") or {}) > 1
+        for who, m in r["check_ms_by_decider"].items()
+    ]
+    if not rows:
+        return ""
+    return (
+        "\n\nSequential claims by the stage that decided them: the p95 of n claims interpolates at rank 0.95 (n - 1) "
+        "of their sorted latencies (of 30 claims: between the third and the second slowest)."
+        "\n\n" + _table(["judge", "decided by", "claims", "p50 ms", "max ms"], rows)
     )
 
 
