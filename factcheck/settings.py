@@ -77,7 +77,7 @@ class Settings(BaseSettings):
     # The API's workers score the units of concurrent claims in one forward pass, holding a batch at most this
     # long for claims already being judged (0: every claim runs on its own).
     verifier_batch_window_ms: float = Field(5.0, ge=0)
-    # bf16 weights reordered once into oneDNN's layout (same logits, less work per call); false keeps plain bf16
+    # bf16 weights reordered once into oneDNN's layout (logits within bf16's last bits, less work per call); false keeps plain bf16
     # Linears, e.g. on a torch build whose oneDNN lacks the packed kernels.
     verifier_bf16_pack: bool = True
     # Threads the verifier's network uses (None: the runtime's default, every core). A Ray eval actor sets its

@@ -215,7 +215,7 @@ def frontier_quality(
         for config in sorted(configs, key=lambda c: c.max_units != 0):
             if config.max_units == 0 and config.full_pass_sets and name not in config.full_pass_sets:
                 continue
-            if not config.packed:  # the same logits as its packed row (tests/test_fast_judge.py): speed only
+            if not config.packed:  # its packed row's labels, logits within bf16's last bits (tests/test_fast_judge.py)
                 continue
             log(f"frontier: quality on {name}: {config.name}")
             judge = _judge(memos, replace(config, batch_window_ms=0.0), settings)
