@@ -43,6 +43,27 @@ def test_the_checker_finds_a_lazy_cycle_and_a_lab_import(tmp_path):
     assert len(found) == 2
 
 
+def test_the_checker_finds_the_lab_reaching_into_private_names(tmp_path):
+    _write(
+        tmp_path,
+        {
+            "factcheck/__init__.py": "",
+            "factcheck/judge.py": "class J:\n    def score_units(self):\n        return self._cache\n",
+            "lab/__init__.py": "",
+            # a method renamed to public in the product, still called by its old private name
+            "lab/train.py": "from factcheck.judge import J\n\ndef f(j: J):\n    return j._score_units()\n",
+            "lab/fit.py": "from factcheck.judge import _helper\n",
+            # the lab's own private attributes are its business
+            "lab/own.py": "class T:\n    def __init__(self):\n        self._lock = 1\n\ndef g(t: T):\n    return t._lock\n",
+        },
+    )
+    found = check_imports.problems(tmp_path)
+    assert found == [
+        "lab/fit.py:1 imports factcheck's private _helper",
+        "lab/train.py:4 reads private ._score_units of another object: call a public name",
+    ]
+
+
 def test_public_imports_keep_working():
     from factcheck.api import create_app
     from factcheck.judges import JUDGES, Judge, make_judge

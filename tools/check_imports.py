@@ -1,4 +1,5 @@
-"""Checks the package layout: no import cycle inside factcheck/, and nothing in factcheck/ imports lab/.
+"""Checks the package layout: no import cycle inside factcheck/, nothing in factcheck/ imports lab/, and lab/
+touches no `_private` name of factcheck/ (a rename there would break the lab silently: nothing types its calls).
 
 Every import counts, module-level or inside a function: a lazy import is still an arrow. A package's
 `__init__` importing its own submodules (to re-export them) is the package's face, not an arrow back up.
@@ -92,6 +93,47 @@ def cycles(edges: dict[str, set[str]]) -> list[list[str]]:
     return found
 
 
+def private_names(root: Path, package: str) -> set[str]:
+    """Every `_name` (not dunder) a package defines: functions, classes, methods, attributes, module globals."""
+    out: set[str] = set()
+    for path in (root / package).rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            names: list[str] = []
+            if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
+                names = [node.name]
+            elif isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store):
+                names = [node.id]
+            elif isinstance(node, ast.Attribute) and isinstance(node.ctx, ast.Store):
+                names = [node.attr]
+            out.update(n for n in names if n.startswith("_") and not n.startswith("__"))
+    return out
+
+
+def private_reaches(root: Path = ROOT, client: str = "lab", package: str = "factcheck") -> list[str]:
+    """Places in `client` that import a `_private` name of `package` or read a `_private` name `client` does not
+    define off another object (the package's, or one it no longer has: `judge._score_units` after a rename)."""
+    own = private_names(root, client)
+    out = []
+    for path in sorted((root / client).rglob("*.py")):
+        rel = path.relative_to(root)
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ImportFrom) and (node.module or "").split(".")[0] == package:
+                out += [
+                    f"{rel}:{node.lineno} imports {package}'s private {a.name}"
+                    for a in node.names
+                    if a.name.startswith("_") and not a.name.startswith("__")
+                ]
+            elif (
+                isinstance(node, ast.Attribute)
+                and node.attr.startswith("_")
+                and not node.attr.startswith("__")
+                and node.attr not in own
+                and not (isinstance(node.value, ast.Name) and node.value.id in ("self", "cls"))
+            ):
+                out.append(f"{rel}:{node.lineno} reads private .{node.attr} of another object: call a public name")
+    return out
+
+
 def problems(root: Path = ROOT) -> list[str]:
     """Every layout problem, one line each."""
     out = [f"import cycle: {' <-> '.join(c)}" for c in cycles(graph(root))]
@@ -101,6 +143,8 @@ def problems(root: Path = ROOT) -> list[str]:
             out.append(
                 f"{path.relative_to(root)} imports the lab ({', '.join(bad)}): the product never imports its clients"
             )
+    if (root / "lab").is_dir():
+        out += private_reaches(root)
     return out
 
 
@@ -110,7 +154,9 @@ def main() -> int:
     for line in found:
         print(line)
     if not found:
-        print(f"imports ok: {len(graph())} modules in factcheck/, no cycle, no import of lab/")
+        print(
+            f"imports ok: {len(graph())} modules in factcheck/, no cycle, no import of lab/, no private name used by lab/"
+        )
     return 1 if found else 0
 
 

