@@ -8,7 +8,6 @@ import random
 import shutil
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 from factcheck.judges.verifier import VerifierJudge
