@@ -75,3 +75,27 @@ class OverloadedError(FactcheckError):
     def __init__(self, message: str = "server busy", retry_after: int = 1):
         super().__init__(message)
         self.retry_after = retry_after
+
+
+class VerdictNotFoundError(FactcheckError):
+    """No stored verdict with that id."""
+
+    code = "verdict_not_found"
+
+
+class StaleReviewError(FactcheckError):
+    """A review was based on a version of the record that has changed since."""
+
+    code = "stale_review"
+
+
+class StoreUnavailableError(FactcheckError):
+    """The verdict database cannot be reached or written."""
+
+    code = "store_unavailable"
+
+
+class ForbiddenError(FactcheckError):
+    """The API key is valid but lacks the role this action needs."""
+
+    code = "forbidden"

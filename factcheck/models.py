@@ -144,6 +144,12 @@ class Verdict(BaseModel):
     timings_ms: dict[str, float] = Field(default_factory=dict)
     retrieved: int = 0
     as_of: date | None = None
+    # Set by the API's verdict store: the record's id, whether it was stored (false: the database was down),
+    # and a person's review when the record has one (the label above stays the model's).
+    verdict_id: str | None = None
+    stored: bool | None = None
+    reviewed_label: Label | None = None
+    review_note: str | None = None
 
 
 SearchHit.model_rebuild()

@@ -6,7 +6,7 @@ import os
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field
+from pydantic import BaseModel, Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 # Nothing may reach a model hub at run time, and litellm must not fetch its cost map.
@@ -19,6 +19,31 @@ os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 REPO_DIR = PACKAGE_DIR.parent
+
+
+Role = Literal["check", "review", "admin"]
+
+
+class ApiKeySpec(BaseModel):
+    """One named API key and what it may do."""
+
+    key: str = Field(min_length=1)
+    roles: list[Role] = Field(default_factory=lambda: list[Role](["check"]))
+
+
+class RatingSpec(BaseModel):
+    """A ClaimReview rating: its value on the 1-5 scale and its textual name."""
+
+    value: int = Field(ge=1, le=5)
+    name: str = Field(min_length=1)
+
+
+RatedLabel = Literal["supported", "contradicted", "unverified"]
+DEFAULT_RATINGS: dict[RatedLabel, RatingSpec] = {
+    "supported": RatingSpec(value=5, name="True"),
+    "contradicted": RatingSpec(value=1, name="False"),
+    "unverified": RatingSpec(value=3, name="Unproven"),
+}
 
 
 class Settings(BaseSettings):
@@ -127,10 +152,36 @@ class Settings(BaseSettings):
     max_extract_chars: int = 50_000
     queue_size: int = 32
     workers: int = 2
+    # Named keys with roles, as JSON {name: {"key", "roles"}}; API_KEY above stays a key named "default" with
+    # every role. Only the name is ever stored with a verdict.
+    api_keys: dict[str, ApiKeySpec] = Field(default_factory=dict)
+
+    # Verdict store (factcheck/store/): every served verdict is recorded. None: SQLite beside the index
+    # (<index_dir>/verdicts.sqlite); or any SQLAlchemy URL, postgresql://... for several replicas.
+    store_verdicts: bool = True
+    db_url: str | None = None
+    db_connect_timeout_s: float = Field(3.0, gt=0)
+    # After a failed connection the store is not tried again for this long: /check answers `stored: false`
+    # at once instead of waiting for a dead database on every request.
+    db_retry_after_s: float = Field(5.0, ge=0)
+    # ClaimReview output: the publisher, and the rating each published label gets (1 worst .. 5 best).
+    claimreview_author: str = "factcheck"
+    claimreview_author_url: str | None = None
+    claimreview_ratings: dict[RatedLabel, RatingSpec] = Field(default_factory=lambda: dict(DEFAULT_RATINGS))
+
+    @field_validator("claimreview_ratings")
+    @classmethod
+    def _every_label_rated(cls, v: dict[RatedLabel, RatingSpec]) -> dict[RatedLabel, RatingSpec]:
+        """A partial mapping keeps the default rating for the labels it leaves out."""
+        return {**DEFAULT_RATINGS, **v}
 
     def resolved_index_dir(self) -> Path:
         """The index directory as an absolute path."""
         return self.index_dir.expanduser().resolve()
+
+    def resolved_db_url(self) -> str:
+        """The verdict store's URL: FACTCHECK_DB_URL, or a SQLite file beside the index."""
+        return self.db_url or f"sqlite:///{self.resolved_index_dir() / 'verdicts.sqlite'}"
 
 
 def settings_from_args(args: Any) -> Settings:

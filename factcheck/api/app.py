@@ -10,12 +10,13 @@ from datetime import date
 from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
-from fastapi import FastAPI, Path
+from fastapi import Depends, FastAPI, Path, Request
 
 from .. import errors
 from ..extract import EXAMPLE_EXTRACTED, ClaimExtractor, make_extractor
 from ..models import Article, Verdict
 from ..settings import Settings
+from ..store import open_store
 from .middleware import ApiKeyMiddleware, BodyLimitMiddleware, JsonCORSMiddleware, install_error_handlers
 from .pool import WorkPool
 from .schemas import (
@@ -32,6 +33,8 @@ from .schemas import (
     Health,
     JudgeInfo,
 )
+from .verdicts import record_checks, require_admin, require_check
+from .verdicts import router as verdicts_router
 
 log = logging.getLogger("factcheck.api")
 
@@ -63,6 +66,8 @@ def create_app(settings: Settings, pipeline: Any = None) -> FastAPI:
             yield
         finally:
             app.state.pool.shutdown()
+            if app.state.store is not None:
+                app.state.store.close()
 
     app = FastAPI(
         title="factcheck",
@@ -78,6 +83,8 @@ def create_app(settings: Settings, pipeline: Any = None) -> FastAPI:
     app.state.pipeline = pipeline
     app.state.settings = settings
     app.state.pool = WorkPool(settings.workers, settings.queue_size)
+    # Every served verdict is recorded (factcheck/store/); the database is first reached on the first check.
+    app.state.store = open_store(settings) if settings.store_verdicts else None
     extractor = make_extractor(settings)
     install_error_handlers(app)
 
@@ -85,7 +92,7 @@ def create_app(settings: Settings, pipeline: Any = None) -> FastAPI:
     # /extract takes a page's text: its character limit at up to 6 bytes a character (a \uXXXX escape), plus JSON.
     extract_bytes = extract_body_bytes(settings)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes, per_path={"/extract": extract_bytes})
-    app.add_middleware(ApiKeyMiddleware, api_key=settings.api_key)
+    app.add_middleware(ApiKeyMiddleware, api_key=settings.api_key, api_keys=settings.api_keys)
     app.add_middleware(
         JsonCORSMiddleware,
         allow_origins=list(settings.cors_origins),
@@ -98,6 +105,7 @@ def create_app(settings: Settings, pipeline: Any = None) -> FastAPI:
     _add_check_routes(app, settings, extractor)
     _add_article_routes(app)
     _add_health_route(app, settings, extractor)
+    app.include_router(verdicts_router)
     return app
 
 
@@ -135,20 +143,40 @@ def _add_check_routes(app: FastAPI, settings: Settings, extractor: ClaimExtracto
         response_model=Verdict,
         responses={200: {"content": {"application/json": {"example": EXAMPLE_VERDICT}}}, **ERROR_RESPONSES},
         summary="Judge one claim",
+        dependencies=[Depends(require_check)],
     )
-    async def check(req: CheckRequest) -> Verdict:
-        """Retrieve evidence for the claim and judge it, citing verbatim passages."""
+    async def check(req: CheckRequest, request: Request) -> Verdict:
+        """Retrieve evidence for the claim and judge it, citing verbatim passages; the verdict is stored."""
         _check_claim_length(req.claim, settings.max_claim_chars)
-        return await pool().run(pipe().check, req.claim, top_k=req.top_k, as_of=req.as_of)
 
-    @app.post("/check/batch", response_model=list[Verdict], responses=ERROR_RESPONSES, summary="Judge claims")
-    async def check_batch(req: BatchRequest) -> list[Verdict]:
-        """Judge up to `max_batch` claims; verdicts come back in request order."""
+        async def judge(claims: list[str]) -> list[Verdict]:
+            return [await pool().run(pipe().check, claims[0], top_k=req.top_k, as_of=req.as_of)]
+
+        verdicts = await record_checks(
+            request, [req.claim], top_k=req.top_k, as_of=req.as_of, url=req.url, endpoint="check", judge=judge
+        )
+        return verdicts[0]
+
+    @app.post(
+        "/check/batch",
+        response_model=list[Verdict],
+        responses=ERROR_RESPONSES,
+        summary="Judge claims",
+        dependencies=[Depends(require_check)],
+    )
+    async def check_batch(req: BatchRequest, request: Request) -> list[Verdict]:
+        """Judge up to `max_batch` claims; verdicts come back in request order, each stored."""
         if len(req.claims) > settings.max_batch:
             raise errors.InputError(f"{len(req.claims)} claims in one batch; the limit is {settings.max_batch}")
         for i, c in enumerate(req.claims):
             _check_claim_length(c, settings.max_claim_chars, f"claims[{i}]")
-        return await pool().run(check_many, req.claims, req.top_k, req.as_of, weight=len(req.claims))
+
+        async def judge(claims: list[str]) -> list[Verdict]:
+            return await pool().run(check_many, claims, req.top_k, req.as_of, weight=len(claims))
+
+        return await record_checks(
+            request, req.claims, top_k=req.top_k, as_of=req.as_of, url=req.url, endpoint="check/batch", judge=judge
+        )
 
     @app.post(
         "/extract",
@@ -168,8 +196,9 @@ def _add_check_routes(app: FastAPI, settings: Settings, extractor: ClaimExtracto
             **ERROR_RESPONSES,
         },
         summary="Find claims in text",
+        dependencies=[Depends(require_check)],
     )
-    async def extract(req: ExtractRequest) -> ExtractResponse:
+    async def extract(req: ExtractRequest, request: Request) -> ExtractResponse:
         """Check-worthy sentences with character offsets into `text`; verdicts too when `check` is true."""
         if len(req.text) > settings.max_extract_chars:
             raise errors.InputError(f"text is {len(req.text)} characters; the limit is {settings.max_extract_chars}")
@@ -177,7 +206,13 @@ def _add_check_routes(app: FastAPI, settings: Settings, extractor: ClaimExtracto
         items = [ExtractedItem(**c.model_dump()) for c in found]
         if req.check and items:
             claims = [c.text[: settings.max_claim_chars] for c in items]
-            verdicts = await pool().run(check_many, claims, req.top_k, req.as_of, weight=len(claims))
+
+            async def judge(todo: list[str]) -> list[Verdict]:
+                return await pool().run(check_many, todo, req.top_k, req.as_of, weight=len(todo))
+
+            verdicts = await record_checks(
+                request, claims, top_k=req.top_k, as_of=req.as_of, url=req.url, endpoint="extract", judge=judge
+            )
             for item, v in zip(items, verdicts):
                 item.verdict = v
         return ExtractResponse(url=req.url, extractor=f"{extractor.name}/{extractor.version}", claims=items)
@@ -208,6 +243,7 @@ def _add_article_routes(app: FastAPI) -> None:
         status_code=201,
         responses=ERROR_RESPONSES,
         summary="Add or replace an article",
+        dependencies=[Depends(require_admin)],
     )
     async def add_article(article: Article) -> ArticleAdded:
         """Index one article incrementally (same id replaces it); later checks see it. Needs the API key."""

@@ -5,10 +5,12 @@ from __future__ import annotations
 import json
 import logging
 import secrets
+from collections.abc import Mapping
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel
 from starlette.datastructures import Headers
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.cors import CORSMiddleware
@@ -16,6 +18,7 @@ from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from .. import errors
+from ..settings import ApiKeySpec, Role
 
 log = logging.getLogger("factcheck.api")
 
@@ -26,6 +29,10 @@ OPEN_PATHS = ("/health", "/docs", "/redoc", "/openapi.json", "/docs/oauth2-redir
 STATUS_FOR: list[tuple[type[errors.FactcheckError], int]] = [
     (errors.OverloadedError, 429),
     (errors.ArticleNotFoundError, 404),
+    (errors.VerdictNotFoundError, 404),
+    (errors.ForbiddenError, 403),
+    (errors.StaleReviewError, 409),
+    (errors.StoreUnavailableError, 503),
     (errors.InputError, 422),
     (errors.IndexMissingError, 503),
     (errors.IndexCorruptError, 503),
@@ -103,15 +110,48 @@ class BodyLimitMiddleware:
         await self.app(scope, replay, send)
 
 
-class ApiKeyMiddleware:
-    """Requires the API key (X-API-Key or Authorization: Bearer) on every path but health and docs."""
+ROLES: frozenset[Role] = frozenset(("check", "review", "admin"))
 
-    def __init__(self, app: ASGIApp, api_key: str | None):
+
+class Caller(BaseModel):
+    """Who made a request: the API key's name (never the key) and its roles; admin may do everything."""
+
+    model_config = {"frozen": True}
+
+    name: str | None = None
+    roles: frozenset[Role] = ROLES
+
+    def can(self, role: Role) -> bool:
+        """Whether this caller holds `role` (or admin)."""
+        return role in self.roles or "admin" in self.roles
+
+
+# With no key configured the service is open (loopback use): every caller may do everything.
+OPEN_CALLER = Caller()
+
+
+def api_key_table(api_key: str | None, api_keys: Mapping[str, ApiKeySpec]) -> list[tuple[bytes, Caller]]:
+    """(key, caller) pairs: the single FACTCHECK_API_KEY is "default" with every role, beside the named keys."""
+    table = [(spec.key.encode(), Caller(name=name, roles=frozenset(spec.roles))) for name, spec in api_keys.items()]
+    if api_key:
+        table.insert(0, (api_key.encode(), Caller(name="default", roles=ROLES)))
+    return table
+
+
+class ApiKeyMiddleware:
+    """Requires an API key (X-API-Key or Authorization: Bearer) on every path but health and docs.
+
+    The caller it finds (key name and roles) goes to `request.state.caller` for the routes' role checks.
+    """
+
+    def __init__(self, app: ASGIApp, api_key: str | None, api_keys: Mapping[str, ApiKeySpec] | None = None):
         self.app = app
-        self.api_key = api_key
+        self.keys = api_key_table(api_key, api_keys or {})
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or not self.api_key or scope["method"] == "OPTIONS":
+        if scope["type"] == "http":
+            scope.setdefault("state", {})["caller"] = OPEN_CALLER if not self.keys else None
+        if scope["type"] != "http" or not self.keys or scope["method"] == "OPTIONS":
             await self.app(scope, receive, send)
             return
         if scope["path"] in OPEN_PATHS:
@@ -130,11 +170,16 @@ class ApiKeyMiddleware:
                 {"WWW-Authenticate": "Bearer"},
             )(scope, receive, send)
             return
-        if not secrets.compare_digest(given.encode(), self.api_key.encode()):
+        caller = None
+        for key, who in self.keys:  # every key compared, in constant time each
+            if secrets.compare_digest(given.encode(), key) and caller is None:
+                caller = who
+        if caller is None:
             await error_response(401, "unauthorized", "wrong API key", {"WWW-Authenticate": "Bearer"})(
                 scope, receive, send
             )
             return
+        scope["state"]["caller"] = caller
         await self.app(scope, receive, send)
 
 

@@ -9,6 +9,7 @@ from pydantic import BaseModel, Field, field_validator
 
 from ..extract import ExtractedClaim
 from ..models import Verdict
+from ..store import ReviewInput
 from ..text import has_visible_text
 
 # Hard ceilings for the schema; the configured (smaller) limits are enforced per request.
@@ -96,6 +97,13 @@ EXAMPLE_VERDICT: dict[str, Any] = {
 }
 
 
+def _http_only(url: str | None) -> str | None:
+    """An http(s) URL or None; anything else is refused."""
+    if url is not None and not url.lower().startswith(("http://", "https://")):
+        raise ValueError("url must be an http(s) URL")
+    return url
+
+
 class ErrorDetail(BaseModel):
     """The machine-readable code and human message of an error."""
 
@@ -115,6 +123,7 @@ class CheckRequest(BaseModel):
     claim: str = Field(min_length=1, max_length=CLAIM_HARD_MAX, description="The claim, in plain text")
     top_k: int | None = Field(None, ge=1, le=TOP_K_MAX, description="Passages to retrieve (default from settings)")
     as_of: date | None = Field(None, description="Leave out articles published after this date (ISO date)")
+    url: str | None = Field(None, max_length=4096, description="The page the claim was read on (kept on its record)")
 
     model_config = {
         "json_schema_extra": {
@@ -133,6 +142,12 @@ class CheckRequest(BaseModel):
             raise ValueError("claim is blank (no visible characters)")
         return v
 
+    @field_validator("url")
+    @classmethod
+    def _http_url(cls, v: str | None) -> str | None:
+        """Only http(s) pages: the url is published as the claim's appearance."""
+        return _http_only(v)
+
 
 class BatchRequest(BaseModel):
     """Several claims judged with the same options; verdicts come back in the same order."""
@@ -140,6 +155,7 @@ class BatchRequest(BaseModel):
     claims: list[str] = Field(min_length=1, max_length=1000)
     top_k: int | None = Field(None, ge=1, le=TOP_K_MAX)
     as_of: date | None = None
+    url: str | None = Field(None, max_length=4096, description="The page the claims were read on")
 
     model_config = {
         "json_schema_extra": {
@@ -165,6 +181,12 @@ class BatchRequest(BaseModel):
             if len(c) > CLAIM_HARD_MAX:
                 raise ValueError(f"claims[{i}] is longer than {CLAIM_HARD_MAX} characters")
         return v
+
+    @field_validator("url")
+    @classmethod
+    def _http_url(cls, v: str | None) -> str | None:
+        """Only http(s) pages."""
+        return _http_only(v)
 
 
 class ExtractRequest(BaseModel):
@@ -224,6 +246,26 @@ class Health(BaseModel):
     limits: dict[str, int] = Field(
         default_factory=dict, description="Request limits (characters, claims, bytes), so clients can cut text to fit"
     )
+
+
+class ReviewRequest(ReviewInput):
+    """A review of a stored verdict; `version` (or an If-Match header) is the version the reviewer read."""
+
+    version: int | None = Field(None, ge=1, description="The record's version as read; a changed record is a 409")
+
+    model_config = {
+        "json_schema_extra": {
+            "examples": [
+                {
+                    "label": "supported",
+                    "rating_text": "Accurate",
+                    "note": "Two outlets report about 2,500 US troops in Iraq.",
+                    "reviewer": "A. Editor",
+                    "version": 1,
+                }
+            ]
+        }
+    }
 
 
 ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
