@@ -149,6 +149,7 @@ def build_parser() -> argparse.ArgumentParser:
     """The full argument parser."""
     from . import bench, evals
     from .api import serve
+    from .store import cli as verdicts
 
     parser = _Parser(prog="factcheck", description="Check claims against a news corpus with cited evidence.")
     parser.add_argument("--index", help="index directory (default: $FACTCHECK_INDEX_DIR or ./index)")
@@ -188,7 +189,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     # --- subcommands owned by other modules: each exposes add_cli(subparsers) and keeps its
     # heavy imports inside the command function so that `factcheck --help` stays fast ---
-    for module in (evals, serve, bench):
+    for module in (evals, serve, bench, verdicts):
         module.add_cli(sub)
     return parser
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import os
 import threading
 import time
 from datetime import date
@@ -89,3 +90,60 @@ def serve_in_thread(app, host: str = "127.0.0.1"):
         server.should_exit = True
         thread.join(timeout=10)
         sock.close()
+
+
+# --- verdict store databases: SQLite in a tmp folder, and a fresh schema on the PostgreSQL test server ---
+
+PG_URL = os.environ.get(
+    "FACTCHECK_TEST_PG_URL", "postgresql://factcheck_test:factcheck_test@127.0.0.1:5432/factcheck_test"
+)
+
+
+def pg_reachable() -> str | None:
+    """None when the PostgreSQL test server answers, else why not."""
+    from sqlalchemy import create_engine, text
+
+    engine = create_engine(
+        PG_URL.replace("postgresql://", "postgresql+psycopg://", 1), connect_args={"connect_timeout": 2}
+    )
+    try:
+        with engine.connect() as conn:
+            conn.execute(text("SELECT 1"))
+        return None
+    except Exception as exc:  # any failure to reach it means: no server for these tests
+        return str(exc).splitlines()[0]
+    finally:
+        engine.dispose()
+
+
+@contextlib.contextmanager
+def database_url(kind: str, tmp: Path):
+    """A URL of an empty verdict database of `kind` ("sqlite" or "postgresql"), dropped afterwards.
+
+    PostgreSQL tests each get their own schema (the URL sets search_path); they skip when no server answers,
+    unless FACTCHECK_TEST_REQUIRE_PG is set (CI), where they fail instead.
+    """
+    if kind == "sqlite":
+        yield f"sqlite:///{tmp / 'verdicts.sqlite'}"
+        return
+    import uuid
+
+    import pytest
+    from sqlalchemy import create_engine, text
+
+    why = pg_reachable()
+    if why is not None:
+        if os.environ.get("FACTCHECK_TEST_REQUIRE_PG"):
+            pytest.fail(f"PostgreSQL test server unreachable at {PG_URL}: {why}")
+        pytest.skip(f"no PostgreSQL test server ({why}); .ci/run starts one")
+    schema = f"t_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(PG_URL.replace("postgresql://", "postgresql+psycopg://", 1))
+    with admin.begin() as conn:
+        conn.execute(text(f"CREATE SCHEMA {schema}"))
+    sep = "&" if "?" in PG_URL else "?"
+    try:
+        yield f"{PG_URL}{sep}options=-csearch_path%3D{schema}"
+    finally:
+        with admin.begin() as conn:
+            conn.execute(text(f"DROP SCHEMA {schema} CASCADE"))
+        admin.dispose()

@@ -13,7 +13,6 @@ from sqlalchemy import (
     Date,
     DateTime,
     ForeignKey,
-    Index,
     Integer,
     MetaData,
     String,
@@ -70,6 +69,8 @@ verdicts = Table(
     Column("id", String(32), nullable=False, unique=True),
     Column("claim", Text, nullable=False),
     Column("normalised_claim", Text, nullable=False),
+    # sha256 of normalised_claim: what links re-checks of a claim (a b-tree cannot index long text in PostgreSQL).
+    Column("claim_hash", String(64), nullable=False),
     Column("label", String(16), nullable=False),
     Column("published_label", String(16), nullable=False),
     Column("reviewed", Boolean, nullable=False, default=False),
@@ -129,10 +130,14 @@ _PG_APPEND_ONLY = [
 
 def _v2_indexes_and_append_only(conn: Connection) -> None:
     """Indexes for the listing filters; the database itself refuses to change or delete a review event."""
-    Index("ix_verdicts_normalised_claim", verdicts.c.normalised_claim).create(conn)
-    Index("ix_verdicts_published_label", verdicts.c.published_label, verdicts.c.seq).create(conn)
-    Index("ix_verdicts_created_at", verdicts.c.created_at).create(conn)
-    Index("ix_review_events_verdict", review_events.c.verdict_id, review_events.c.seq).create(conn)
+    # Plain DDL, not Index objects: those attach to the shared Table and migration 1 would then create them too.
+    for statement in [
+        "CREATE INDEX ix_verdicts_claim_hash ON verdicts (claim_hash, seq)",
+        "CREATE INDEX ix_verdicts_published_label ON verdicts (published_label, seq)",
+        "CREATE INDEX ix_verdicts_created_at ON verdicts (created_at)",
+        "CREATE INDEX ix_review_events_verdict ON review_events (verdict_id, seq)",
+    ]:
+        conn.exec_driver_sql(statement)
     for statement in _PG_APPEND_ONLY if conn.dialect.name == "postgresql" else _SQLITE_APPEND_ONLY:
         conn.exec_driver_sql(statement)
 

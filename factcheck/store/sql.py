@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
 import json
 import logging
 import math
+import sqlite3
 import threading
 import time
 from collections.abc import Iterator, Mapping, Sequence
@@ -64,9 +66,17 @@ def _sqlite_connect(dbapi_conn: Any, _record: Any) -> None:
     # switch them off and emit BEGIN in the "begin" event, so that migrations and writes are whole transactions.
     dbapi_conn.isolation_level = None
     cur = dbapi_conn.cursor()
-    cur.execute("PRAGMA journal_mode=WAL")
-    cur.execute("PRAGMA foreign_keys=ON")
     cur.execute("PRAGMA busy_timeout=30000")
+    cur.execute("PRAGMA foreign_keys=ON")
+    # WAL is a property of the file, set once. Switching needs the database to itself and SQLite does not wait
+    # for that (no busy handler), so processes opening a new database at the same moment retry.
+    for _ in range(100):
+        try:
+            if cur.execute("PRAGMA journal_mode").fetchone()[0] == "wal":
+                break
+            cur.execute("PRAGMA journal_mode=WAL")
+        except sqlite3.OperationalError:
+            time.sleep(0.05)
     cur.close()
 
 
@@ -317,9 +327,10 @@ class SqlVerdictStore:
 
     def _insert(self, conn: Connection, r: NewRecord, now: datetime) -> VerdictRecord:
         """Insert one record, linked to the newest earlier record of the same claim."""
+        claim_hash = hashlib.sha256(r.normalised_claim.encode()).hexdigest()
         previous = conn.execute(
             select(verdicts.c.id)
-            .where(verdicts.c.normalised_claim == r.normalised_claim)
+            .where(verdicts.c.claim_hash == claim_hash)
             .order_by(verdicts.c.seq.desc())
             .limit(1)
         ).scalar()
@@ -329,6 +340,7 @@ class SqlVerdictStore:
             "id": r.id,
             "claim": r.claim,
             "normalised_claim": r.normalised_claim,
+            "claim_hash": claim_hash,
             "label": verdict.label,
             "published_label": verdict.label,
             "reviewed": False,
