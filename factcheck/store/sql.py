@@ -329,10 +329,7 @@ class SqlVerdictStore:
         """Insert one record, linked to the newest earlier record of the same claim."""
         claim_hash = hashlib.sha256(r.normalised_claim.encode()).hexdigest()
         previous = conn.execute(
-            select(verdicts.c.id)
-            .where(verdicts.c.claim_hash == claim_hash)
-            .order_by(verdicts.c.seq.desc())
-            .limit(1)
+            select(verdicts.c.id).where(verdicts.c.claim_hash == claim_hash).order_by(verdicts.c.seq.desc()).limit(1)
         ).scalar()
         ctx = r.context
         verdict = r.verdict.model_copy(update=dict.fromkeys(SERVED_FIELDS))
