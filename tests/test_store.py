@@ -289,6 +289,16 @@ def test_concurrent_writers_of_the_same_claim_store_it_once(url):
         s.close()
 
 
+def test_readers_do_not_wait_for_a_writer(store):
+    [rec] = store.add([new("A claim read while another is written")])
+    with store.engine.connect() as writer, writer.begin():  # a write transaction left open
+        writer.execute(insert(schema_migrations).values(version=50, description="held", applied_at=datetime.now(UTC)))
+        t0 = time.perf_counter()
+        assert store.get(rec.id).id == rec.id and store.find(RecordQuery()).items
+        assert time.perf_counter() - t0 < 2
+        writer.rollback()
+
+
 # --- failures -------------------------------------------------------------------------------------------
 
 

@@ -144,17 +144,23 @@ async def record_checks(
     if store is None or request.app.state.pipeline is None:
         return await judge(claims)
     t0 = time.perf_counter()
-    # The generation is read before judging: a generation published in between is recorded as the older one,
-    # which only means a later re-check judges afresh.
-    ctx = await run_in_threadpool(_context, request, top_k, as_of, url, endpoint)
     normalised = [normalise_claim(c) for c in claims]
-    ids = [record_id(n, as_of, ctx.top_k, ctx.index_sha256, ctx.judge, ctx.judge_version) for n in normalised]
-    stored_ok = True
-    try:
-        found = await run_in_threadpool(store.get_many, ids)
-    except errors.StoreUnavailableError as exc:
-        log.error("verdicts served unstored (%s): %s", endpoint, exc)
-        found, stored_ok = {}, False
+
+    def lookup() -> tuple[CheckContext, list[str], dict[str, VerdictRecord] | errors.StoreUnavailableError]:
+        # The generation is read before judging: a generation published in between is recorded as the older
+        # one, which only means a later re-check judges afresh.
+        ctx = _context(request, top_k, as_of, url, endpoint)
+        ids = [record_id(n, as_of, ctx.top_k, ctx.index_sha256, ctx.judge, ctx.judge_version) for n in normalised]
+        try:
+            return ctx, ids, store.get_many(ids)
+        except errors.StoreUnavailableError as exc:
+            return ctx, ids, exc
+
+    ctx, ids, looked_up = await run_in_threadpool(lookup)  # one thread hop for the stat, the judge and the read
+    stored_ok = not isinstance(looked_up, errors.StoreUnavailableError)
+    if isinstance(looked_up, errors.StoreUnavailableError):
+        log.error("verdicts served unstored (%s): %s", endpoint, looked_up)
+    found = looked_up if isinstance(looked_up, dict) else {}
     lookup_ms = round((time.perf_counter() - t0) * 1000, 3)
     todo = [i for i, vid in enumerate(ids) if vid not in found]
     fresh = dict(zip(todo, await judge([claims[i] for i in todo]))) if todo else {}

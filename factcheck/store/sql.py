@@ -81,8 +81,9 @@ def _sqlite_connect(dbapi_conn: Any, _record: Any) -> None:
 
 
 def _sqlite_begin(conn: Connection) -> None:
-    """IMMEDIATE: a transaction takes the write lock up front, so read-then-write never hits a busy upgrade."""
-    conn.exec_driver_sql("BEGIN IMMEDIATE")
+    """A writing transaction takes the write lock up front (IMMEDIATE), so read-then-write never fails to upgrade
+    its lock; a reading one (DEFERRED) reads its WAL snapshot without waiting for writers."""
+    conn.exec_driver_sql("BEGIN IMMEDIATE" if conn.get_execution_options().get("writes", True) else "BEGIN")
 
 
 def _encode_cursor(seq: int) -> str:
@@ -212,7 +213,7 @@ class SqlVerdictStore:
             self._ready = True
 
     @contextmanager
-    def _tx(self) -> Iterator[Connection]:
+    def _tx(self, *, writes: bool = True) -> Iterator[Connection]:
         """One transaction; database failures become StoreUnavailableError, domain errors pass through."""
         if time.monotonic() < self._down_until:
             raise errors.StoreUnavailableError(
@@ -220,7 +221,7 @@ class SqlVerdictStore:
             )
         try:
             self._ensure_schema()
-            with self.engine.begin() as conn:
+            with self.engine.connect() as conn, conn.execution_options(writes=writes).begin():
                 yield conn
         except (errors.FactcheckError, IntegrityError):
             raise
@@ -239,13 +240,13 @@ class SqlVerdictStore:
         """The records among `ids` that exist (without events)."""
         if not ids:
             return {}
-        with self._tx() as conn:
+        with self._tx(writes=False) as conn:
             rows = conn.execute(select(verdicts).where(verdicts.c.id.in_(set(ids)))).mappings()
             return {row["id"]: _record(row) for row in rows}
 
     def get(self, verdict_id: str) -> VerdictRecord:
         """One record with its review events, oldest first."""
-        with self._tx() as conn:
+        with self._tx(writes=False) as conn:
             row = conn.execute(select(verdicts).where(verdicts.c.id == verdict_id)).mappings().first()
             if row is None:
                 raise errors.VerdictNotFoundError(f"no stored verdict {verdict_id!r}")
@@ -267,7 +268,7 @@ class SqlVerdictStore:
             stmt = stmt.where(verdicts.c.reviewed == query.reviewed)
         if query.cursor:
             stmt = stmt.where(verdicts.c.seq < _decode_cursor(query.cursor))
-        with self._tx() as conn:
+        with self._tx(writes=False) as conn:
             rows = list(conn.execute(stmt).mappings())
             page = rows[: query.limit]
             events: dict[str, list[ReviewEvent]] = {r["id"]: [] for r in page}
@@ -359,7 +360,19 @@ class SqlVerdictStore:
             "previous_id": previous,
         }
         conn.execute(insert(verdicts).values(**row))
-        return _record({**row, "created_at": now, "updated_at": now})
+        return VerdictRecord(
+            id=r.id,
+            claim=r.claim,
+            normalised_claim=r.normalised_claim,
+            label=verdict.label,
+            published_label=verdict.label,
+            verdict=verdict,
+            context=ctx,
+            created_at=now,
+            updated_at=now,
+            version=1,
+            previous_id=previous,
+        )
 
     def review(
         self, verdict_id: str, review: ReviewInput, expected_version: int, *, api_key_name: str | None = None
