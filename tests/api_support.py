@@ -53,6 +53,9 @@ def make_settings(tmp: Path, **overrides) -> Settings:
         judge="verifier",
         llm_model=None,
         api_key=None,
+        api_keys={},
+        db_url=None,  # the verdict store: SQLite beside the tmp index, never a database named in the environment
+        store_verdicts=True,
         cors_origins=[],
         workers=2,
         queue_size=8,
