@@ -190,6 +190,7 @@ async function handleMessage(msg, sender) {
     case "config": {
       const cfg = await getConfig();
       return { ok: true, configured: !!apiOrigin(cfg.apiBase), apiOrigin: apiOrigin(cfg.apiBase),
+               apiBase: apiOrigin(cfg.apiBase) ? cfg.apiBase.replace(/\/+$/, "") : null,
                useAsOf: !!cfg.useAsOf, maxClaims: cfg.maxClaims, concurrency: cfg.concurrency };
     }
     case "state": // progress from a content script

@@ -283,6 +283,7 @@
   let toastEl = null;
   let cardFor = null;
   let hideTimer = 0;
+  let recordBase = null; // the API's base URL, for links to a verdict's stored record
 
   const CARD_CSS = `
     :host { all: initial; }
@@ -297,6 +298,8 @@
     .contradicted .badge { background: #D55E00; }
     .unverified .badge { background: #595959; }
     .conf { font-weight: 400; color: #444; }
+    .reviewed { font-weight: 400; font-size: 12.5px; border: 1px solid #767676; border-radius: 4px; padding: 0 4px; }
+    .review-note { margin: 6px 0; padding: 4px 8px; background: #f3f3f3; border-radius: 4px; }
     .explanation { margin: 6px 0; color: #333; }
     .cite { border-top: 1px solid #ddd; margin-top: 8px; padding-top: 6px; }
     blockquote { margin: 4px 0; padding: 2px 8px; border-left: 3px solid #999; font-style: italic; }
@@ -357,15 +360,28 @@
     }
   }
 
+  // The label readers see: a person's review when the server's record has one, else the model's.
+  function publishedLabel(v) {
+    if (LABELS[v?.reviewed_label]) return v.reviewed_label;
+    return LABELS[v?.label] ? v.label : "unverified";
+  }
+
   function fillCard(claim) {
     const v = claim.verdict;
-    const label = LABELS[v.label] ? v.label : "unverified";
+    const label = publishedLabel(v);
+    const reviewed = !!LABELS[v.reviewed_label];
     card.replaceChildren();
     card.className = `card ${label}`;
     const head = el("div", "verdict");
     head.append(el("span", "badge", LABELS[label].marker), el("span", "label", LABELS[label].text));
-    if (typeof v.confidence === "number") head.append(el("span", "conf", `${Math.round(v.confidence * 100)}% confidence`));
+    if (reviewed) head.append(el("span", "reviewed", "Reviewed"));
+    else if (typeof v.confidence === "number") head.append(el("span", "conf", `${Math.round(v.confidence * 100)}% confidence`));
     card.append(head);
+    if (reviewed) {
+      if (v.review_note) card.append(el("p", "review-note", v.review_note));
+      const model = LABELS[v.label] ? LABELS[v.label].text : v.label;
+      card.append(el("p", "meta model-label", `Machine verdict: ${model}`));
+    }
     if (v.explanation) card.append(el("p", "explanation", v.explanation));
     const cites = Array.isArray(v.citations) ? v.citations.slice(0, 2) : [];
     if (!cites.length) card.append(el("p", "meta", "No evidence passage was cited."));
@@ -387,6 +403,17 @@
       }
       box.append(meta);
       card.append(box);
+    }
+    const record = recordBase && typeof v.verdict_id === "string" && /^[A-Za-z0-9_-]+$/.test(v.verdict_id)
+      ? safeUrl(`${recordBase}/verdicts/${v.verdict_id}`) : null;
+    if (record) {
+      const p = el("p", "meta");
+      const a = el("a", "record-link", "Verdict record");
+      a.href = record;
+      a.target = "_blank";
+      a.rel = "noopener noreferrer";
+      p.append(a);
+      card.append(p);
     }
   }
 
@@ -473,6 +500,7 @@
       claims: state.claims.map((c) => ({
         id: c.id, text: c.text, start: c.start, end: c.end, status: c.status, highlighted: c.marks.length > 0,
         label: c.verdict?.label ?? null, confidence: c.verdict?.confidence ?? null,
+        reviewed_label: c.verdict?.reviewed_label ?? null, verdict_id: c.verdict?.verdict_id ?? null,
         source: c.verdict?.citations?.[0]?.source ?? null, title: c.verdict?.citations?.[0]?.title ?? null,
         quote: c.verdict?.citations?.[0]?.quote ?? null, url: safeUrl(c.verdict?.citations?.[0]?.url) ?? null,
         error: c.error ?? null,
@@ -574,6 +602,8 @@
                   mode === "selection" ? "The selection has no text to check." : "No check-worthy sentences found on this page.");
     }
     const asOf = cfg.useAsOf ? pageDate() : null;
+    const pageUrl = location.href.length <= 2000 && /^https?:/.test(location.href) ? location.href : null;
+    recordBase = cfg.apiBase || null;
     state.asOf = asOf;
 
     let found;
@@ -583,7 +613,7 @@
       found = [{ text: trimmed, start, end: start + trimmed.length }];
     } else {
       const body = { text, max_claims: cfg.maxClaims };
-      if (location.href.length <= 2000 && /^https?:/.test(location.href)) body.url = location.href;
+      if (pageUrl) body.url = pageUrl;
       let res = await api("/extract", body);
       if (stale()) return;
       // A server with a smaller limit says so in its 422 message; retry once with its number.
@@ -638,7 +668,7 @@
         }
         c.verdict = res.data;
         c.status = "done";
-        const label = LABELS[res.data?.label] ? res.data.label : "unverified";
+        const label = publishedLabel(res.data);
         const marks = wrapPieces(piecesFor(model, c.start, c.end));
         marks.forEach((m, i) => {
           m.className = `${HL} ${HL}--${label}`;
@@ -666,6 +696,7 @@
         const group = queue.shift();
         const body = { claim: group[0].text };
         if (asOf) body.as_of = asOf;
+        if (pageUrl) body.url = pageUrl; // kept on the server's record of the verdict
         const res = await api("/check", body);
         if (stale()) return;
         if (!res || (!res.ok && ["no_api", "no_permission", "unreachable", "key_refused", "cors_refused"].includes(res.kind))) {
