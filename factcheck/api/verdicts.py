@@ -174,7 +174,6 @@ async def record_checks(
             saved = {r.id: r for r in await run_in_threadpool(store.add, new)}
         except errors.StoreUnavailableError as exc:
             log.error("verdicts served unstored (%s): %s", endpoint, exc)
-            stored_ok = False
     out = []
     for i, claim in enumerate(claims):
         if i in fresh:

@@ -302,14 +302,12 @@ class SqlVerdictStore:
         """Store new records in one transaction; an id already stored (by anyone) returns that record."""
         if not records:
             return []
-        for attempt in range(3):
+        for _ in range(3):
             try:
                 return self._add(records)
             except IntegrityError:
-                # Another replica stored one of these ids between our read and our insert: read it back.
-                if attempt == 2:
-                    raise
-        raise AssertionError("unreachable")
+                continue  # another replica stored one of these ids between our read and our insert: read it back
+        raise errors.StoreUnavailableError("verdict database: records kept conflicting with concurrent writes")
 
     def _add(self, records: Sequence[NewRecord]) -> list[VerdictRecord]:
         now = _now()
