@@ -6,8 +6,16 @@ import csv
 import io
 import json
 import logging
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import threading
+import time
 from pathlib import Path
 
+import httpx
 import pytest
 from fastapi.testclient import TestClient
 from pyld import jsonld
@@ -16,11 +24,13 @@ from factcheck.api import create_app
 from factcheck.cli import main
 from factcheck.models import Article
 from factcheck.settings import RatingSpec
+from factcheck.store import RecordQuery, SqlVerdictStore
 from tests.api_support import database_url, make_pipeline, make_settings
 
 CLAIM = "About 2,500 US troops are in Iraq"
 PAGE = "https://news.example/iraq-troops"
 SCHEMA = Path(__file__).resolve().parent / "fixtures" / "schemaorg"
+REPO = Path(__file__).resolve().parents[1]
 KEYS = {
     "checker": {"key": "check-key", "roles": ["check"]},
     "editor": {"key": "edit-key", "roles": ["check", "review"]},
@@ -229,6 +239,72 @@ def test_storage_can_be_switched_off(make_client):
     v = check(client)
     assert v["stored"] is None and v["verdict_id"] is None
     assert_error(client.get("/verdicts", headers=CHECKER), 503, "store_unavailable")
+
+
+SERVER = textwrap.dedent(
+    """
+    import socket, sys
+    from pathlib import Path
+    import uvicorn
+    from factcheck.api import create_app
+    from tests.api_support import make_pipeline, make_settings
+    settings = make_settings(Path(sys.argv[1]), db_url=sys.argv[2], workers=4, queue_size=64)
+    app = create_app(settings, make_pipeline(settings))
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    print(sock.getsockname()[1], flush=True)
+    uvicorn.Server(uvicorn.Config(app, log_level="critical")).run(sockets=[sock])
+    """
+)
+
+
+def test_a_server_killed_mid_write_keeps_every_verdict_it_answered(db, tmp_path):
+    proc = subprocess.Popen(
+        [sys.executable, "-c", SERVER, str(tmp_path), db], stdout=subprocess.PIPE, text=True, cwd=REPO
+    )
+    try:
+        assert proc.stdout is not None
+        base = f"http://127.0.0.1:{int(proc.stdout.readline())}"
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(base + "/health", timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                time.sleep(0.1)
+        answered: list[str] = []
+        stop = threading.Event()
+
+        def client(k: int) -> None:
+            with httpx.Client(base_url=base, timeout=10) as h:
+                for i in range(10_000):
+                    if stop.is_set():
+                        return
+                    try:
+                        r = h.post("/check", json={"claim": f"Client {k}, claim {i}: 2,500 US troops are in Iraq"})
+                    except httpx.HTTPError:
+                        return  # the server is gone
+                    if r.status_code == 200 and r.json()["stored"]:
+                        answered.append(r.json()["verdict_id"])
+
+        threads = [threading.Thread(target=client, args=(k,)) for k in range(8)]
+        for t in threads:
+            t.start()
+        while len(answered) < 60 and time.monotonic() < deadline:
+            time.sleep(0.02)
+        os.kill(proc.pid, signal.SIGKILL)  # mid-flight: 8 clients, writes in progress
+        stop.set()
+        for t in threads:
+            t.join(timeout=20)
+    finally:
+        proc.kill()
+        proc.wait(timeout=10)
+    assert len(answered) >= 60, "the server did not get going"
+    store = SqlVerdictStore(db)
+    found = store.get_many(answered)  # every record parses: none is half-written
+    assert set(found) == set(answered)
+    assert len(list(store.iter_all(RecordQuery()))) >= len(set(answered))
+    store.close()
 
 
 # --- ClaimReview -----------------------------------------------------------------------------------------
