@@ -270,6 +270,7 @@ class ReviewRequest(ReviewInput):
 
 ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     401: {"model": ErrorBody, "description": "API key missing or wrong"},
+    403: {"model": ErrorBody, "description": "The API key lacks the role this needs (check; admin for articles)"},
     413: {"model": ErrorBody, "description": "Request body too large"},
     422: {"model": ErrorBody, "description": "Malformed or invalid request"},
     429: {"model": ErrorBody, "description": "Work queue full; retry after `Retry-After` seconds"},
