@@ -90,17 +90,19 @@ StoreDep = Annotated[VerdictStore, Depends(get_store)]
 # --- storing what /check, /check/batch and /extract serve ----------------------------------------------
 
 
-def served(record: VerdictRecord, verdict: Verdict | None = None) -> Verdict:
-    """The verdict as the API serves it: the record's id and review on it."""
-    v = verdict if verdict is not None else record.verdict
-    return v.model_copy(
-        update={
-            "verdict_id": record.id,
-            "stored": True,
-            "reviewed_label": record.review.label if record.review else None,
-            "review_note": record.review.note if record.review else None,
-        }
-    )
+def served(record: VerdictRecord, claim: str | None = None, timings_ms: dict[str, float] | None = None) -> Verdict:
+    """The record's verdict as the API serves it: its id and review on it, for the claim as sent this time."""
+    update: dict[str, Any] = {
+        "verdict_id": record.id,
+        "stored": True,
+        "reviewed_label": record.review.label if record.review else None,
+        "review_note": record.review.note if record.review else None,
+    }
+    if claim is not None:
+        update["claim"] = claim
+    if timings_ms is not None:
+        update["timings_ms"] = timings_ms
+    return record.verdict.model_copy(update=update)
 
 
 def _context(request: Request, top_k: int | None, as_of: date | None, url: str | None, endpoint: str) -> CheckContext:
@@ -138,54 +140,31 @@ async def record_checks(
     endpoint: str,
     judge: Callable[[list[str]], Awaitable[list[Verdict]]],
 ) -> list[Verdict]:
-    """Verdicts for `claims`, each stored with an id; a claim already stored for this index and judge is not judged
-    again. With the database down the verdicts are still served, with `stored: false`, and the error is logged."""
+    """Judge `claims` and store each verdict; a claim already stored for this index generation and judge answers
+    with its record (same id, same verdict). With the database down the verdicts are still served, with
+    `stored: false`, and the error is logged."""
     store: VerdictStore | None = request.app.state.store
     if store is None or request.app.state.pipeline is None:
         return await judge(claims)
+    # The generation is read before judging: one published meanwhile is recorded as the older one, which only
+    # means a later re-check judges afresh (read after, a verdict of the old index would pass for the new one's).
+    ctx = await run_in_threadpool(_context, request, top_k, as_of, url, endpoint)
+    # Every claim is judged, so the pipeline's caches decide what a repeat costs (a benchmark with caches off
+    # still measures the judge); the store only keeps, and answers for, the first verdict of each id.
+    verdicts = await judge(claims)
     t0 = time.perf_counter()
-    normalised = [normalise_claim(c) for c in claims]
-
-    def lookup() -> tuple[CheckContext, list[str], dict[str, VerdictRecord] | errors.StoreUnavailableError]:
-        # The generation is read before judging: a generation published in between is recorded as the older
-        # one, which only means a later re-check judges afresh.
-        ctx = _context(request, top_k, as_of, url, endpoint)
-        ids = [record_id(n, as_of, ctx.top_k, ctx.index_sha256, ctx.judge, ctx.judge_version) for n in normalised]
-        try:
-            return ctx, ids, store.get_many(ids)
-        except errors.StoreUnavailableError as exc:
-            return ctx, ids, exc
-
-    ctx, ids, looked_up = await run_in_threadpool(lookup)  # one thread hop for the stat, the judge and the read
-    stored_ok = not isinstance(looked_up, errors.StoreUnavailableError)
-    if isinstance(looked_up, errors.StoreUnavailableError):
-        log.error("verdicts served unstored (%s): %s", endpoint, looked_up)
-    found = looked_up if isinstance(looked_up, dict) else {}
-    lookup_ms = round((time.perf_counter() - t0) * 1000, 3)
-    todo = [i for i, vid in enumerate(ids) if vid not in found]
-    fresh = dict(zip(todo, await judge([claims[i] for i in todo]))) if todo else {}
-    saved: dict[str, VerdictRecord] = {}
-    if stored_ok and fresh:
-        new = [
-            NewRecord(id=ids[i], claim=claims[i], normalised_claim=normalised[i], verdict=v, context=ctx)
-            for i, v in fresh.items()
-        ]
-        try:
-            saved = {r.id: r for r in await run_in_threadpool(store.add, new)}
-        except errors.StoreUnavailableError as exc:
-            log.error("verdicts served unstored (%s): %s", endpoint, exc)
-    out = []
-    for i, claim in enumerate(claims):
-        if i in fresh:
-            record = saved.get(ids[i])
-            out.append(served(record, fresh[i]) if record else fresh[i].model_copy(update={"stored": False}))
-            continue
-        v = served(found[ids[i]])
-        # The record's verdict, answered for the claim as sent this time.
-        v.claim = claim
-        v.timings_ms = {"embed": 0.0, "retrieve": 0.0, "judge": 0.0, "store": lookup_ms, "total": lookup_ms}
-        out.append(v)
-    return out
+    new = []
+    for claim, v in zip(claims, verdicts):
+        n = normalise_claim(claim)
+        rid = record_id(n, as_of, ctx.top_k, ctx.index_sha256, ctx.judge, ctx.judge_version)
+        new.append(NewRecord(id=rid, claim=claim, normalised_claim=n, verdict=v, context=ctx))
+    try:
+        records = await run_in_threadpool(store.add, new)
+    except errors.StoreUnavailableError as exc:
+        log.error("verdicts served unstored (%s): %s", endpoint, exc)
+        return [v.model_copy(update={"stored": False}) for v in verdicts]
+    store_ms = round((time.perf_counter() - t0) * 1000, 3)
+    return [served(r, claim, {**v.timings_ms, "store": store_ms}) for r, claim, v in zip(records, claims, verdicts)]
 
 
 # --- routes --------------------------------------------------------------------------------------------
