@@ -137,6 +137,9 @@ def cmd_check(args: argparse.Namespace) -> int:
     )
     if verdict.explanation:
         print(textwrap.fill(verdict.explanation, 100))
+    for i, part in enumerate(verdict.parts, 1):
+        # which atomic fact of a compound claim failed
+        print(f"  part {i} [{part.start}:{part.end}] {part.label.upper()} ({part.confidence:.2f}): {part.text}")
     for c in verdict.citations:
         stance = f" [{c.stance}]" if c.stance else ""
         print(f"  - {c.article_id} [{c.start}:{c.end}]{stance}: \u201c{c.quote}\u201d")

@@ -10,6 +10,7 @@ import functools
 import re
 from dataclasses import dataclass, field
 
+from .checks import places
 from .chunk import split_sentences
 from .models import ConsistencyFinding
 
@@ -539,6 +540,17 @@ def _number_findings(claim: str, sentence: str, passage_id: str | None) -> list[
         ]
         if not same:
             continue
+        # Bound to another place: "2,500 in Iraq" is no evidence for "2,500 in Syria" when the sentence gives Syria its
+        # own figure (two figures swapped between two countries read as supported at 0.93).
+        c_places = places(_local(claim, cq, c))
+        where = ""
+        if c_places:
+            bound = [(e, places(_local(sentence, eq, e))) for e in same]
+            same = [e for e, p in bound if not p or p & c_places]
+            if not same:
+                continue
+            place = re.search(r"\b(?:in|at|to|from|near)\s+(?:\w+\s+)?[A-Z][\w-]*", _local(claim, cq, c))
+            where = f" {place.group()}" if place else ""
         verdicts = [(_compatible(c, e), e) for e in same]
         hit = next((e for v, e in verdicts if v is True), None)
         if hit is not None:
@@ -552,7 +564,7 @@ def _number_findings(claim: str, sentence: str, passage_id: str | None) -> list[
                     c,
                     e,
                     passage_id,
-                    f"the claim says {c.raw} {_noun(claim, c)} but the source says {e.raw} {_noun(sentence, e)}".replace(
+                    f"the claim says {c.raw} {_noun(claim, c)}{where} but the source says {e.raw} {_noun(sentence, e)}{where}".replace(
                         "  ", " "
                     ).strip(),
                 )

@@ -59,6 +59,7 @@ from .metrics import (
     per_label_scores,
     percentile,
     reliability_bins,
+    risk_coverage,
 )
 from .models import LABELS, Article, SearchHit, Verdict
 from .settings import Settings
@@ -255,7 +256,7 @@ def _cases_jsonl(rows: list[dict], path: Path) -> list[EvalCase]:
                 claim=str(r["claim"]),
                 label=normalize_label(r["label"]),
                 evidence=[str(e) for e in ev],
-                category=r.get("category"),
+                category=r.get("category") or r.get("kind"),  # the robustness suite tags each case with its kind
             )
         )
     return cases
@@ -688,6 +689,7 @@ def summarize(results: list[CaseResult], *, top_k: int) -> dict:
     correct = [r.gold == r.pred for r in three]
     s["ece"] = ece(conf, correct)
     s["reliability"] = reliability_bins(conf, correct)
+    s["risk_coverage"] = risk_coverage(gold, pred, conf)
     lat = [r.latency_ms for r in ok if r.latency_ms is not None]
     s["latency_ms"] = {
         "p50": percentile(lat, 50),
@@ -894,6 +896,7 @@ def write_outputs(summary: dict, results: list[CaseResult], run_dir: Path) -> No
     try:
         plot_confusion(summary, run_dir / "confusion.png")
         plot_reliability(summary, run_dir / "reliability.png")
+        plot_risk_coverage(summary, run_dir / "risk_coverage.png")
     except Exception as exc:  # noqa: BLE001 - a plotting problem must not lose the metrics
         log.warning("could not draw plots: %s", exc)
 
@@ -935,6 +938,19 @@ def render_report(s: dict, results: list[CaseResult]) -> str:
     lines += ["", "| label | precision | recall | F1 | support |", "|---|---|---|---|---|"]
     for label, m in s["per_label"].items():
         lines.append(f"| {label} | {_fmt(m['precision'])} | {_fmt(m['recall'])} | {_fmt(m['f1'])} | {m['support']} |")
+    if s.get("risk_coverage"):
+        lines += [
+            "",
+            "Risk and coverage (decisive verdicts below a confidence floor withheld; `risk_coverage.png`):",
+            "",
+            "| floor | coverage | risk | precision supported | precision contradicted |",
+            "|---|---|---|---|---|",
+        ]
+        for r in s["risk_coverage"]:
+            lines.append(
+                f"| {r['floor']:.2f} | {_fmt(r['coverage'], True)} | {_fmt(r['risk'], True)} | "
+                f"{_fmt(r['precision_supported'])} | {_fmt(r['precision_contradicted'])} |"
+            )
     labels = s["confusion"]["labels"]
     lines += [
         "",
@@ -1019,6 +1035,28 @@ def plot_reliability(summary: dict, path: Path) -> None:
     ax.set_ylabel("accuracy")
     ax.set_title(f"ECE {_fmt(summary.get('ece'))}")
     ax.legend(loc="upper left")
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+
+
+def plot_risk_coverage(summary: dict, path: Path) -> None:
+    """Risk (wrong share of decisive verdicts) against coverage as the confidence floor rises."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rows = [r for r in summary.get("risk_coverage") or [] if r["risk"] is not None]
+    fig, ax = plt.subplots(figsize=(4.8, 4.2), dpi=100)
+    ax.plot([r["coverage"] for r in rows], [r["risk"] for r in rows], "o-", color="C3")
+    for r in rows:
+        ax.annotate(f"{r['floor']:.2f}", (r["coverage"], r["risk"]), textcoords="offset points", xytext=(4, 4))
+    ax.set_xlim(0, 1)
+    ax.set_ylim(0, max([0.3] + [r["risk"] for r in rows]))
+    ax.set_xlabel("coverage (claims given a decisive verdict)")
+    ax.set_ylabel("risk (decisive verdicts that are wrong)")
+    ax.set_title("risk-coverage by confidence floor")
     fig.tight_layout()
     fig.savefig(path)
     plt.close(fig)

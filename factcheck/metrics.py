@@ -160,3 +160,28 @@ def ann_recall_at_10(found: np.ndarray, truth: np.ndarray, k: int = 10) -> float
     """ANN recall@k: the mean share of each query's exact top-k neighbours that the approximate search returned."""
     hits = [len(set(f[:k].tolist()) & set(t[:k].tolist())) / k for f, t in zip(found, truth)]
     return float(np.mean(hits))
+
+
+RISK_THRESHOLDS = (0.0, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95)
+
+
+def risk_coverage(
+    gold: Sequence[str], pred: Sequence[str], conf: Sequence[float], thresholds: Sequence[float] = RISK_THRESHOLDS
+) -> list[dict]:
+    """Per confidence floor: the share of claims still given a decisive verdict (coverage), how many of those are
+    wrong (risk), and each decisive label's precision, as if verdicts below the floor were withheld."""
+    rows = []
+    n = len(gold)
+    for t in thresholds:
+        kept = [(g, p) for g, p, c in zip(gold, pred, conf) if p in ("supported", "contradicted") and c >= t]
+        row: dict = {
+            "floor": t,
+            "coverage": len(kept) / n if n else None,
+            "risk": sum(g != p for g, p in kept) / len(kept) if kept else None,
+            "decisive": len(kept),
+        }
+        for label in ("supported", "contradicted"):
+            made = [g for g, p in kept if p == label]
+            row[f"precision_{label}"] = sum(g == label for g in made) / len(made) if made else None
+        rows.append(row)
+    return rows

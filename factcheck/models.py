@@ -100,7 +100,7 @@ class ConsistencyFinding(BaseModel):
     """A deterministic check of the claim against a cited sentence (numbers, dates, negation)."""
 
     kind: Literal["number", "year", "date", "negation", "entity"]
-    outcome: Literal["match", "mismatch"]
+    outcome: Literal["match", "mismatch", "unstated"]  # unstated: the source leaves the claim's slot empty
     claim_value: str
     evidence_value: str
     passage_id: str | None = None
@@ -115,6 +115,24 @@ class Usage(BaseModel):
     total_tokens: int = 0
     cost_usd: float = 0.0
     cached: bool = False
+
+
+class ClaimPart(BaseModel):
+    """One atomic fact of a compound claim; `claim[start:end]` is the stretch of the claim it comes from."""
+
+    text: str  # the fact as judged (a clause with its subject restored: "Iraq's prime minister said ...")
+    start: int
+    end: int
+
+
+class PartVerdict(ClaimPart):
+    """The verdict on one part of a compound claim, with its own evidence."""
+
+    label: Label
+    confidence: float = Field(ge=0.0, le=1.0)
+    citations: list[Citation] = Field(default_factory=list)
+    explanation: str = ""
+    checks: list[ConsistencyFinding] = Field(default_factory=list)
 
 
 class Verdict(BaseModel):
@@ -144,6 +162,10 @@ class Verdict(BaseModel):
     timings_ms: dict[str, float] = Field(default_factory=dict)
     retrieved: int = 0
     as_of: date | None = None
+    # The atomic facts of a compound claim, each judged on its own evidence (empty for a claim of one fact).
+    parts: list[PartVerdict] = Field(default_factory=list)
+    # Why no judge read the claim ("language_unsupported": not English, which the verifier cannot read).
+    reason: str | None = None
     # Set by the API's verdict store: the record's id, whether it was stored (false: the database was down),
     # and a person's review when the record has one (the label above stays the model's).
     verdict_id: str | None = None

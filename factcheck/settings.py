@@ -75,6 +75,7 @@ class Settings(BaseSettings):
     ann_ef_search: int = 128  # HNSW search beam (recall vs latency; see `factcheck bench`)
     query_cache_size: int = 4096  # query embeddings kept (LRU); 0 disables
     verdict_cache_size: int = 1024  # verdicts kept per index generation + judge version (LRU); 0 disables
+    split_claims: bool = True  # judge each atomic fact of a compound claim on its own evidence (factcheck/claims.py)
 
     # Judging
     judge: Literal["auto", "verifier", "llm"] = "auto"
@@ -99,6 +100,12 @@ class Settings(BaseSettings):
     verifier_student_units: int = Field(4, ge=1)
     verifier_student_escalate_below: float = Field(0.5, ge=0.0, le=1.01)
     verifier_student_escalate_unverified_below: float = Field(0.8, ge=0.0, le=1.01)
+    # Precision first: a supported/contradicted verdict less confident than its floor is published as unverified
+    # (a false accusation or confirmation costs three wrong unverifieds; floors fitted on news-dev with
+    # `python -m lab.verifier.precision`; 0 publishes every verdict). "Unbacked": no code check names a mismatch.
+    precision_supported_below: float = Field(0.0, ge=0.0, le=1.01)
+    precision_contradicted_below: float = Field(0.0, ge=0.0, le=1.01)
+    precision_unbacked_contradicted_below: float = Field(0.0, ge=0.0, le=1.01)
     # The API's workers score the units of concurrent claims in one forward pass, holding a batch at most this
     # long for claims already being judged (0: every claim runs on its own).
     verifier_batch_window_ms: float = Field(5.0, ge=0)

@@ -88,3 +88,17 @@ def test_missing_index_is_a_clear_error(tmp_path, capsys):
     assert main(["--index", str(tmp_path / "nothing"), "search", "troops"]) == 2
     err = capsys.readouterr().err
     assert "no index at" in err and "factcheck index build" in err
+
+
+def test_check_shows_each_part_of_a_compound_claim(built_index, capsys):
+    claim = "About 2,500 US troops are in Iraq and Germany sent 1,200 soldiers to Iraq"
+    assert main(["--index", str(built_index), "check", claim]) == 0
+    out = capsys.readouterr().out
+    head, lines = out.splitlines()[0], out.splitlines()
+    part_lines = [line for line in lines if line.lstrip().startswith("part ")]
+    assert len(part_lines) == 2 and "About 2,500 US troops are in Iraq" in part_lines[0]
+    assert (
+        f"[{claim.index('Germany')}:{len(claim)}]" in part_lines[1]
+        and "Germany sent 1,200 soldiers to Iraq" in part_lines[1]
+    )
+    assert not head.startswith("SUPPORTED")  # Germany's troops are in none of the articles

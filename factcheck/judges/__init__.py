@@ -10,7 +10,7 @@ from .base import Judge
 
 def _verifier_judge(settings: Settings) -> Judge:
     """The offline default judge: the distilled student first, v10 for the claims it leaves unclear."""
-    from .verifier import Escalation, VerifierJudge
+    from .verifier import Escalation, VerifierJudge, precision_floor
 
     # The student mimics the bundled v10: with another verifier configured it runs only if named too.
     if not settings.verifier_student or (settings.verifier_path and not settings.verifier_student_path):
@@ -23,8 +23,13 @@ def _verifier_judge(settings: Settings) -> Judge:
         unverified_below=settings.verifier_student_escalate_unverified_below,
     )
     last = model_version(settings.verifier_path or DEFAULT_MODEL_DIR)
+    # v10 as the last stage publishes every verdict: the cascade applies the precision floors once, to either stage.
     return CascadeJudge(
-        VerifierJudge.student_from_settings(settings), lambda: VerifierJudge.from_settings(settings), rule, last
+        VerifierJudge.student_from_settings(settings),
+        lambda: VerifierJudge.from_settings(settings.model_copy(update=NO_FLOOR)),
+        rule,
+        last,
+        precision=precision_floor(settings),
     )
 
 
@@ -34,7 +39,8 @@ def _llm_judge(settings: Settings) -> Judge:
     from .llm import LLMJudge
     from .verifier import Escalation, VerifierJudge
 
-    verifier = VerifierJudge.from_settings(settings)
+    # The precision floors are fitted on the verifier's confidences: the LLM judge and its fallback publish as they read.
+    verifier = VerifierJudge.from_settings(settings.model_copy(update=NO_FLOOR))
     if not settings.llm_last_stage:
         return LLMJudge(settings, fallback=verifier)
     from .cascade import CascadeJudge
@@ -43,6 +49,12 @@ def _llm_judge(settings: Settings) -> Judge:
     rule = Escalation(below=settings.llm_escalate_below, unverified_below=settings.llm_escalate_unverified_below)
     return CascadeJudge(verifier, lambda: LLMJudge(settings, fallback=verifier), rule)
 
+
+NO_FLOOR = {
+    "precision_supported_below": 0.0,
+    "precision_contradicted_below": 0.0,
+    "precision_unbacked_contradicted_below": 0.0,
+}
 
 JUDGES: dict[str, Callable[[Settings], Judge]] = {
     "verifier": _verifier_judge,

@@ -10,6 +10,7 @@ from collections.abc import Callable
 
 from ..models import SearchHit, Verdict
 from .base import Judge
+from .precision import PrecisionFloor
 from .verifier import Escalation, VerifierJudge
 
 
@@ -18,7 +19,14 @@ class CascadeJudge:
 
     name = "cascade"
 
-    def __init__(self, first: VerifierJudge, last: Callable[[], Judge], rule: Escalation, last_name: str = "llm"):
+    def __init__(
+        self,
+        first: VerifierJudge,
+        last: Callable[[], Judge],
+        rule: Escalation,
+        last_name: str = "llm",
+        precision: PrecisionFloor | None = None,
+    ):
         self.first = first
         self._make_last = last
         self._last: Judge | None = None
@@ -27,6 +35,7 @@ class CascadeJudge:
         self.version = f"{first.version}>{last_name}"
         self.model = first.model
         self.runtime = first.runtime
+        self.precision = precision or PrecisionFloor()  # applied to the verdict either stage gives
         self.decided = {"first": 0, "last": 0}  # how many claims each stage decided (LLM calls saved: "first")
         self._local = threading.local()  # whether this thread's last claim reached the last stage
 
@@ -60,11 +69,11 @@ class CascadeJudge:
         self._local.escalated = False
         if not hits or not self.rule.applies(verdict.label, verdict.confidence):
             self.decided["first"] += 1
-            return verdict
+            return self.precision.apply(verdict)
         self.decided["last"] += 1
         self._local.escalated = True
         last = self.last
         out = last.judge(claim, hits)
         out.decided_by = out.decided_by or f"{last.name}:{getattr(last, 'model', None) or last.version}"
         out.runtime = out.runtime or self.runtime
-        return out
+        return self.precision.apply(out)

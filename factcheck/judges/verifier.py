@@ -9,12 +9,13 @@ from dataclasses import dataclass, field
 import numpy as np
 from pydantic import BaseModel, Field
 
-from .. import consistency, guard
+from .. import checks, consistency, guard
 from ..chunk import passage_units
 from ..models import Citation, ConsistencyFinding, SearchHit, SourceStance, Stance, Verdict
 from ..settings import Settings
 from ..verifier import CONTRADICT, ENTAIL, NEUTRAL, CalibratedScorer, load_verifier, resolve_precision
 from ..verifier.batching import BatchingScorer
+from .precision import PrecisionFloor
 
 
 class PassageScore(BaseModel):
@@ -71,6 +72,15 @@ def _scorer(settings: Settings, path) -> CalibratedScorer:
     return verifier
 
 
+def precision_floor(settings: Settings) -> PrecisionFloor:
+    """The configured floors under which a decisive verdict is published as unverified."""
+    return PrecisionFloor(
+        supported=settings.precision_supported_below,
+        contradicted=settings.precision_contradicted_below,
+        contradicted_unbacked=settings.precision_unbacked_contradicted_below,
+    )
+
+
 def candidate_units(claim: str, hits: list[SearchHit]) -> list[Unit]:
     """Every unit of the hits' passages once per article span (overlapping passages repeat sentences)."""
     seen: set[tuple[str, int, int]] = set()
@@ -86,7 +96,7 @@ def candidate_units(claim: str, hits: list[SearchHit]) -> list[Unit]:
                 continue
             seen.add(key)
             text = p.text[a:b]
-            c = consistency.align_acronyms(claim, text)
+            c = checks.align_surface(consistency.align_acronyms(claim, text), text)
             claim_words = words.setdefault(c, consistency.content_words(c))
             overlap = len(claim_words & consistency.content_words(text)) / max(1, len(claim_words))
             out.append(Unit(h, a, b, text, c, overlap, pair=i >= singles))
@@ -127,6 +137,7 @@ class VerifierJudge:
         max_units: int = 0,
         escalation: Escalation | None = None,
         ranker: Callable[[list[Unit], int], list[Unit]] = rank_units,
+        precision: PrecisionFloor | None = None,
     ):
         self.verifier = verifier or load_verifier()
         self.version = self.verifier.version
@@ -135,6 +146,7 @@ class VerifierJudge:
         self.max_units = max_units  # units per claim the network reads first (0: every unit)
         self.escalation = escalation if max_units else None  # reading every unit leaves nothing to escalate to
         self.ranker = ranker
+        self.precision = precision or PrecisionFloor()  # a stage inside a cascade leaves this to the cascade
         self.runtime: str | None = getattr(self.verifier, "runtime", None)
         self._local = threading.local()  # the last claim's ranked units, per request thread
 
@@ -147,7 +159,9 @@ class VerifierJudge:
             below=settings.verifier_escalate_below,
             unverified_below=settings.verifier_escalate_unverified_below,
         )
-        return cls(scorer, max_units=settings.verifier_max_units, escalation=escalation)
+        return cls(
+            scorer, max_units=settings.verifier_max_units, escalation=escalation, precision=precision_floor(settings)
+        )
 
     @classmethod
     def student_from_settings(cls, settings: Settings) -> VerifierJudge:
@@ -189,9 +203,13 @@ class VerifierJudge:
         todo = [u for u in units if u.probs is None]
         if todo:
             probs = self.verifier.score([u.text for u in todo], [u.claim for u in todo])
+            counts = any(not q.is_year for q in consistency.extract_quantities(claim))
             for u, p in zip(todo, probs):
                 u.probs = p
-                u.checks = consistency.check(u.claim, u.text, hits[u.hit].passage.id)
+                passage = hits[u.hit].passage
+                u.checks = consistency.check(u.claim, u.text, passage.id) + checks.entity_findings(
+                    u.claim, u.text, passage.text, passage.id, counts=counts
+                )
         return units
 
     def _unit_stance(self, u: Unit) -> tuple[Stance, float]:
@@ -199,9 +217,13 @@ class VerifierJudge:
         th = self.verifier.thresholds
         e, c = float(u.scored[ENTAIL]), float(u.scored[CONTRADICT])
         mismatch = _mismatch(u)
+        # A claim of absence ("nobody was hurt") is contradicted only by a sentence stating presence; the network
+        # reads silence near the topic ("officials confirmed the attack") as contradiction.
+        presence = checks.states_presence(u.claim, u.text)
+        negated = checks.absence_cue(u.claim) is not None
         # A contradiction must be about what the claim is about: the model reads some topically close but
         # different sentences as contradicting, so a unit sharing few of the claim's words cannot (fitted).
-        if c >= th["contradict"] and c >= e and u.overlap >= th.get("contradict_overlap", 0.0):
+        if c >= th["contradict"] and c >= e and u.overlap >= th.get("contradict_overlap", 0.0) and presence:
             return "contradicts", c
         # A negation alone is weaker evidence than a changed value: it must sit on a near-restatement.
         value_mismatch = any(f.kind != "negation" for f in u.checks if f.outcome == "mismatch")
@@ -209,14 +231,20 @@ class VerifierJudge:
             value_mismatch
             and (e >= th["entail"] * 0.5 or u.overlap >= 0.5)
             or (
-                mismatch and not value_mismatch and (u.overlap >= 0.8 or (e >= th["entail"] * 0.5 and u.overlap >= 0.6))
+                mismatch
+                and not value_mismatch
+                and presence
+                # a claim of absence whose governed words the sentence states is contradicted by them
+                and (u.overlap >= 0.8 or (e >= th["entail"] * 0.5 or negated) and u.overlap >= 0.6)
             )
         ):
             # The model reads the sentence as about the claim, but a checked value disagrees.
             return "contradicts", max(c, 0.5 + 0.5 * max(e, u.overlap) * 0.8)
         # Support needs some of the claim's words too: the model gives some wordless inputs (an instruction
-        # instead of a claim) a middling P(entail) against any sentence (floor fitted; 0 in older models).
-        if e >= th["entail"] and u.overlap >= th.get("support_overlap", 0.0):
+        # instead of a claim) a middling P(entail) against any sentence (floor fitted; 0 in older models). A name
+        # of the claim that neither the sentence nor its passage states is a slot the evidence leaves empty.
+        unstated = any(f.outcome == "unstated" for f in u.checks)
+        if e >= th["entail"] and u.overlap >= th.get("support_overlap", 0.0) and not unstated:
             return "supports", e
         return "silent", max(e, c)
 
@@ -312,7 +340,7 @@ class VerifierJudge:
                     seen.add(k)
                     checks.append(f)
         explanation = _explain(label, hits, driver, sources, checks)
-        return Verdict(
+        verdict = Verdict(
             label=label,
             confidence=round(min(1.0, max(0.0, conf)), 4),
             citations=citations,
@@ -321,6 +349,7 @@ class VerifierJudge:
             checks=checks,
             **base,
         )
+        return self.precision.apply(verdict)
 
     def label_units(self, units: list[Unit]):
         """Aggregate unit stances to (label, driving unit, confidence, supporting, contradicting, all)."""

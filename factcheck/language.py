@@ -1,0 +1,165 @@
+"""Which claims the verifier can read: English. A claim in another language gets no verdict from an English model."""
+
+from __future__ import annotations
+
+import re
+
+_WORD = re.compile(r"[^\W\d_]+")
+# Function words of each language that are not also common English words ("die", "a", "in" are left out).
+_FUNCTION = {
+    "en": {
+        "the",
+        "of",
+        "and",
+        "to",
+        "is",
+        "was",
+        "were",
+        "are",
+        "in",
+        "on",
+        "for",
+        "with",
+        "has",
+        "have",
+        "that",
+        "by",
+        "at",
+        "from",
+        "it",
+        "not",
+        "no",
+        "an",
+        "been",
+        "be",
+        "will",
+        "said",
+        "this",
+        "than",
+        "more",
+        "who",
+    },
+    "fr": {
+        "le",
+        "les",
+        "des",
+        "est",
+        "une",
+        "et",
+        "du",
+        "au",
+        "aux",
+        "pour",
+        "dans",
+        "sur",
+        "pas",
+        "qui",
+        "avec",
+        "ont",
+        "été",
+        "sont",
+        "il",
+        "elle",
+        "à",
+        "l",
+        "d",
+        "qu",
+        "n",
+        "ce",
+        "cette",
+        "plus",
+    },
+    "es": {
+        "el",
+        "los",
+        "las",
+        "del",
+        "una",
+        "es",
+        "y",
+        "por",
+        "con",
+        "para",
+        "fue",
+        "han",
+        "ha",
+        "sus",
+        "pero",
+        "está",
+        "más",
+        "ningún",
+        "nadie",
+        "según",
+        "fueron",
+        "lo",
+        "como",
+        "la",
+        "que",
+        "se",
+        "al",
+    },
+    "de": {
+        "der",
+        "das",
+        "und",
+        "ist",
+        "nicht",
+        "mit",
+        "den",
+        "dem",
+        "ein",
+        "eine",
+        "wurde",
+        "sind",
+        "hat",
+        "auf",
+        "für",
+        "von",
+        "zu",
+        "im",
+        "sich",
+        "auch",
+        "wurden",
+        "niemand",
+        "keine",
+    },
+    "it": {
+        "il",
+        "gli",
+        "della",
+        "delle",
+        "che",
+        "è",
+        "sono",
+        "per",
+        "non",
+        "una",
+        "nel",
+        "dei",
+        "degli",
+        "anche",
+        "stato",
+        "stati",
+        "nessuno",
+        "ha",
+    },
+    "pt": {"os", "da", "do", "das", "dos", "uma", "não", "com", "para", "foi", "são", "em", "ao", "pelo", "pela"},
+    "nl": {"het", "een", "van", "en", "niet", "zijn", "werd", "met", "voor", "op", "dat", "ook", "werden", "heeft"},
+}
+
+
+def language_supported(claim: str) -> bool:
+    """False when the claim is written in another script or reads as another language's sentence."""
+    words = [w.lower() for w in _WORD.findall(claim)]
+    letters = [ch for ch in claim if ch.isalpha()]
+    if letters and sum(ch.isascii() or "\u00c0" <= ch <= "\u024f" for ch in letters) < 0.5 * len(letters):
+        return False  # Cyrillic, Arabic, CJK, ...: not the verifier's script
+    counts = {lang: sum(w in fw for w in words) for lang, fw in _FUNCTION.items()}
+    english = counts.pop("en")
+    other = max(counts.values(), default=0)
+    return not (other >= 2 and other > english)
+
+
+UNSUPPORTED_EXPLANATION = (
+    "The claim is not in English: the verifier reads English only, so no verdict is given. Write the claim in English."
+)
