@@ -102,6 +102,9 @@ def test_check_is_stored_read_back_and_rechecked(client):
     assert again["verdict_id"] == v["verdict_id"] and again["stored"] is True
     assert again["claim"] == "  about 2,500 US troops are in Iraq. " and again["citations"] == v["citations"]
     assert again["explanation"] == v["explanation"] and "store" in again["timings_ms"]
+    health = client.get("/health").json()["store"]
+    assert health["available"] is True and health["last_error"] is None
+    assert health["url"].split(":")[0] in ("sqlite", "postgresql+psycopg") and ":factcheck_test@" not in health["url"]
     assert len(client.get("/verdicts", headers=CHECKER).json()["items"]) == 1
     # Another as_of is another check.
     assert check(client, as_of="2024-02-01")["verdict_id"] != v["verdict_id"]
@@ -245,6 +248,8 @@ def test_an_unreachable_database_still_serves_verdicts(make_client, tmp_path, ca
     assert batch.status_code == 200 and [b["stored"] for b in batch.json()] == [False, False]
     assert any("unstored" in r.getMessage() and "unavailable" in r.getMessage() for r in caplog.records)
     assert_error(client.get("/verdicts", headers=CHECKER), 503, "store_unavailable")
+    store = client.get("/health").json()["store"]
+    assert store["available"] is False and store["last_error"]
 
 
 def test_storage_can_be_switched_off(make_client):

@@ -319,6 +319,7 @@ def _add_health_route(app: FastAPI, settings: Settings, extractor: ClaimExtracto
                 "max_body_bytes": settings.max_body_bytes,
                 "max_extract_body_bytes": extract_body_bytes(settings),
             },
+            store=app.state.store.health() if app.state.store is not None else None,
         )
 
 

@@ -246,6 +246,9 @@ class Health(BaseModel):
     limits: dict[str, int] = Field(
         default_factory=dict, description="Request limits (characters, claims, bytes), so clients can cut text to fit"
     )
+    store: dict[str, Any] | None = Field(
+        None, description="The verdict store: its URL (no password) and whether its last use failed; null when off"
+    )
 
 
 class ReviewRequest(ReviewInput):

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from typing import Protocol
+from typing import Any, Protocol
 
 from .models import NewRecord, RecordPage, RecordQuery, ReviewInput, VerdictRecord
 
@@ -37,6 +37,10 @@ class VerdictStore(Protocol):
         self, verdict_id: str, review: ReviewInput, expected_version: int, *, api_key_name: str | None = None
     ) -> VerdictRecord:
         """Record a review (StaleReviewError when the record is no longer at `expected_version`)."""
+        ...
+
+    def health(self) -> dict[str, Any]:
+        """Where the store is and whether its last use failed (no database round trip)."""
         ...
 
     def close(self) -> None:

@@ -230,6 +230,11 @@ class SqlVerdictStore:
         except SQLAlchemyError as exc:
             raise errors.StoreUnavailableError(f"verdict database error: {exc}") from exc
 
+    def health(self) -> dict[str, Any]:
+        """What /health shows, without touching the database: where it is and whether its last use failed."""
+        down = time.monotonic() < self._down_until
+        return {"url": self.display_url, "available": not down, "last_error": self._last_error if down else None}
+
     def close(self) -> None:
         """Release pooled connections."""
         self.engine.dispose()
