@@ -15,7 +15,7 @@ import pytest
 from sqlalchemy import insert, text
 
 from factcheck import errors
-from factcheck.models import Citation, Verdict
+from factcheck.models import Citation, PartVerdict, Verdict
 from factcheck.store import (
     CheckContext,
     NewRecord,
@@ -150,12 +150,13 @@ def test_a_newer_schema_than_the_code_knows_is_refused(url):
 
 
 def test_add_then_read_back_everything(store):
-    r = new("About 2,500 US troops are in Iraq", verdict_id="x", stored=True)  # served fields are not stored
+    part = PartVerdict(text="About 2,500 US troops are in Iraq", start=0, end=33, label="supported", confidence=0.8)
+    r = new("About 2,500 US troops are in Iraq", verdict_id="x", stored=True, parts=[part])  # served fields: not kept
     [rec] = store.add([r])
     got = store.get(rec.id)
     assert got.id == r.id and got.claim == r.claim and got.normalised_claim == "about 2,500 us troops are in iraq"
     assert got.label == got.published_label == "supported" and got.review is None and got.version == 1
-    assert got.verdict.citations == r.verdict.citations
+    assert got.verdict.citations == r.verdict.citations and got.verdict.parts == [part]
     assert got.verdict.verdict_id is None and got.verdict.stored is None
     assert got.context == r.context
     assert got.context.api_key_name == "desk" and got.context.index_sha256 == "s" * 64

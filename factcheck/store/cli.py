@@ -125,6 +125,8 @@ def cmd_show(args: argparse.Namespace) -> int:
         print(f"page:      {ctx.page_url}")
     if r.previous_id:
         print(f"previous:  {r.previous_id}")
+    for i, part in enumerate(r.verdict.parts, 1):
+        print(f"  part {i} [{part.start}:{part.end}] {part.label} ({part.confidence:.2f}): {part.text}")
     for c in r.verdict.citations:
         print(f"  - {c.article_id} [{c.start}:{c.end}]: \u201c{c.quote}\u201d")
     for e in r.events:
