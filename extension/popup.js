@@ -61,12 +61,14 @@ function render(state) {
   for (const c of (state && state.claims) || []) {
     const li = el("li");
     li.dataset.claimId = c.id;
-    li.dataset.label = c.label || c.status;
+    const label = c.reviewed_label || c.label; // a person's review, when the server's record has one, is published
+    li.dataset.label = label || c.status;
     li.tabIndex = 0;
     const head = el("span", "head");
-    if (c.label) {
-      head.append(el("span", `mk ${c.label}`, MARK[c.label] || "?"), el("span", "label", LABEL[c.label] || c.label));
-      if (typeof c.confidence === "number") head.append(el("span", "confidence", `${Math.round(c.confidence * 100)}%`));
+    if (label) {
+      head.append(el("span", `mk ${label}`, MARK[label] || "?"), el("span", "label", LABEL[label] || label));
+      if (c.reviewed_label) head.append(el("span", "confidence", "reviewed"));
+      else if (typeof c.confidence === "number") head.append(el("span", "confidence", `${Math.round(c.confidence * 100)}%`));
     } else {
       head.append(el("span", "mk", c.status === "error" ? "!" : "…"),
                   el("span", "label", c.status === "error" ? "Error" : "Checking"));

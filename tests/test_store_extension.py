@@ -51,6 +51,10 @@ def test_a_reviewed_verdict_shows_its_review_and_links_to_its_record(browser, ap
     [again] = [c for c in state["claims"] if c["verdict_id"] == target["verdict_id"]]
     assert again["reviewed_label"] == "contradicted" and again["label"] == "supported"
     assert set(highlights(page)[again["id"]]["labels"]) == {"contradicted"}
+    listed = popup.eval_on_selector(
+        f"#claims li[data-claim-id='{again['id']}']", "(li) => [li.dataset.label, li.textContent]"
+    )
+    assert listed[0] == "contradicted" and "reviewed" in listed[1]
 
     page.bring_to_front()
     page.hover(f"fcx-hl[data-fcx-id='{again['id']}']")
