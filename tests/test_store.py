@@ -134,6 +134,39 @@ def test_migrations_run_once_and_are_recorded(url):
     again.close()
 
 
+def test_a_database_at_an_older_version_is_migrated_forward(url):
+    from factcheck.store.schema import MIGRATIONS
+
+    old = SqlVerdictStore(url)
+    with old.engine.begin() as conn:  # a database as the first release left it: migration 1 only
+        schema_migrations.create(conn)
+        version, description, step = MIGRATIONS[0]
+        step(conn)
+        conn.execute(
+            insert(schema_migrations).values(version=version, description=description, applied_at=datetime.now(UTC))
+        )
+    old.close()
+    s = SqlVerdictStore(url)
+    [rec] = s.add([new("A claim stored after the upgrade")])
+    s.review(rec.id, review(), 1)
+    with s.engine.connect() as conn:
+        assert schema_version(conn) == SCHEMA_VERSION
+    with pytest.raises(Exception, match="append-only"):  # migration 2's trigger is in place
+        with s.engine.begin() as conn:
+            conn.execute(text("DELETE FROM review_events"))
+    s.close()
+
+
+def test_postgres_urls_mean_psycopg_3():
+    from factcheck.store.sql import database_url as parse
+
+    assert parse("postgresql://u:p@h/db").drivername == "postgresql+psycopg"
+    assert parse("postgres://u:p@h/db").drivername == "postgresql+psycopg"
+    assert parse("sqlite:///x.sqlite").drivername == "sqlite"
+    with pytest.raises(errors.InputError):
+        parse("not a url")
+
+
 def test_a_newer_schema_than_the_code_knows_is_refused(url):
     s = SqlVerdictStore(url)
     s.find(RecordQuery())

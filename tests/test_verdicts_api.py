@@ -23,7 +23,7 @@ from pyld import jsonld
 from factcheck.api import create_app
 from factcheck.cli import main
 from factcheck.models import Article
-from factcheck.settings import RatingSpec
+from factcheck.settings import RatingSpec, Settings
 from factcheck.store import RecordQuery, SqlVerdictStore
 from tests.api_support import database_url, make_pipeline, make_settings
 from tests.fakes import FixedLabelJudge
@@ -217,6 +217,18 @@ def test_the_single_api_key_keeps_every_role(make_client):
     body = {"label": "unverified", "note": "n", "reviewer": "r", "version": 1}
     assert client.post(f"/verdicts/{vid}/review", json=body, headers={"Authorization": "Bearer the-one-key"}).is_success
     assert_error(client.post("/check", json={"claim": CLAIM}, headers={"X-API-Key": "check-key"}), 401, "unauthorized")
+
+
+def test_keys_and_ratings_come_from_the_environment_as_json(monkeypatch):
+    monkeypatch.setenv("FACTCHECK_API_KEYS", json.dumps({"desk": {"key": "k1", "roles": ["check", "review"]}}))
+    monkeypatch.setenv("FACTCHECK_CLAIMREVIEW_RATINGS", json.dumps({"unverified": {"value": 2, "name": "Unsupported"}}))
+    s = Settings(_env_file=None)
+    assert s.api_keys["desk"].key == "k1" and s.api_keys["desk"].roles == ["check", "review"]
+    assert s.claimreview_ratings["unverified"] == RatingSpec(value=2, name="Unsupported")
+    assert s.claimreview_ratings["supported"].value == 5  # labels left out keep their default
+    monkeypatch.setenv("FACTCHECK_API_KEYS", json.dumps({"desk": {"key": "k1", "roles": ["publish"]}}))
+    with pytest.raises(ValueError):
+        Settings(_env_file=None)
 
 
 def test_a_new_index_generation_makes_a_new_linked_record(client):
