@@ -32,6 +32,7 @@ import argparse
 import hashlib
 import json
 import logging
+import os
 import re
 import subprocess
 import sys
@@ -109,6 +110,7 @@ class CorpusSpec(BaseModel):
 
     kind: str  # "index" (an existing index dir), "files" (articles to ingest), "dataset" (a corpus.jsonl)
     path: Path
+    also: list[Path] = []  # more article folders or files, for kind "files" (a set over several corpora)
     fmt: str | None = None  # the dataset format, for kind == "dataset"
 
 
@@ -354,7 +356,16 @@ def load_eval_set(path: Path | str, fmt: str = "auto", corpus: Path | str | None
     dupes = [i for i, c in Counter(c.id for c in cases).items() if c > 1]
     if dupes:
         raise InputError(f"dataset {path} repeats case id {dupes[0]!r}")
-    spec = _corpus_spec(path, fmt, Path(corpus) if corpus else None)
+    # Several article folders, joined as PATH joins folders: "evals/corpus/a:evals/holdout/b".
+    corpora = [Path(c) for c in str(corpus).split(os.pathsep) if c] if corpus else []
+    spec = _corpus_spec(path, fmt, corpora[0] if corpora else None)
+    if spec is not None and len(corpora) > 1:
+        if spec.kind != "files":
+            raise InputError("several corpora are article folders or files, not an index or a dataset corpus file")
+        missing = [c for c in corpora[1:] if not c.exists()]
+        if missing:
+            raise InputError(f"no such corpus: {missing[0]}")
+        spec.also = corpora[1:]
     return EvalSet(
         name=path.stem, path=path, fmt=fmt, sha256=_sha256(path), cases=cases, corpus=spec, label_policy=_POLICIES[fmt]
     )
@@ -381,7 +392,7 @@ def corpus_articles(spec: CorpusSpec) -> list[Article]:
     if spec.kind == "files":
         from .ingest import load_articles
 
-        report = load_articles([spec.path])
+        report = load_articles([spec.path, *spec.also])
         for s in report.skipped:
             log.warning("skipped %s: %s", s.path, s.reason)
         return report.articles
@@ -1264,7 +1275,11 @@ def add_cli(subparsers) -> None:
         help="dataset file, or: compare RUN_A RUN_B, or: agreement DATASET SECOND_LABELS",
     )
     p.add_argument("--format", choices=FORMATS, default="auto", help="dataset layout (default: guessed)")
-    p.add_argument("--corpus", default=None, help="index dir, article files/folder, or the dataset's corpus.jsonl")
+    p.add_argument(
+        "--corpus",
+        default=None,
+        help=f"index dir, article files/folders (several joined by '{os.pathsep}'), or the dataset's corpus.jsonl",
+    )
     p.add_argument("--limit", type=int, default=None, help="only the first N cases")
     p.add_argument("--concurrency", type=int, default=2, help="claims checked in parallel (threads)")
     p.add_argument("--out", default=None, help="run directory (default runs/<timestamp>-<dataset>); reuse to resume")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from .consistency import content_words
+from .checks import content_words
 
 # Text addressed to the checker rather than about the world: an override of its rules, a verdict ordered
 # up front, a role or markup token. Narrow on purpose: a span is only removed when it names the checker's

@@ -383,3 +383,12 @@ def test_cli_rejects_unknown_section_and_bad_out(capsys, tmp_path):
     assert main(["bench", "--quick", "--out", str(tmp_path / "file")]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "cannot write the bench report" in err[0]
+
+
+def test_frontier_rows_select_configurations_and_keep_the_base_row():
+    from factcheck.bench.frontier import CONFIGS, select_configs
+
+    picked = select_configs(("default",))
+    assert picked[0] is CONFIGS[0] and len(picked) >= 2
+    assert all("default" in c.name for c in picked[1:])
+    assert select_configs(()) == CONFIGS and select_configs(("no such row",)) == (CONFIGS[0],)

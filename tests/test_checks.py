@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from factcheck import consistency
+from factcheck import checks
 from factcheck.checks import align_surface, entity_findings, states_presence
 
 SUDANI = (
@@ -58,10 +58,10 @@ def test_a_claim_of_absence_is_contradicted_only_by_presence():
 
 
 def test_numbers_swapped_between_two_places_are_a_mismatch_bound_to_the_place():
-    found = consistency.check("About 900 US troops are in Iraq and 2,500 in Syria", TROOPS)
+    found = checks.check("About 900 US troops are in Iraq and 2,500 in Syria", TROOPS)
     assert [f.outcome for f in found if f.kind == "number"] == ["mismatch", "mismatch"]
     assert "900 US troops in Iraq" in found[0].detail and "2,500 soldiers in Iraq" in found[0].detail
-    [one] = consistency.check("About 2,500 US troops are in Syria", TROOPS)
+    [one] = checks.check("About 2,500 US troops are in Syria", TROOPS)
     assert one.outcome == "mismatch" and "in Syria" in one.detail
-    assert [f.outcome for f in consistency.check("About 2,500 US troops are in Iraq", TROOPS)] == ["match"]
-    assert consistency.check("2,500 troops are in Kuwait", TROOPS) == []  # a place the sentence never names
+    assert [f.outcome for f in checks.check("About 2,500 US troops are in Iraq", TROOPS)] == ["match"]
+    assert checks.check("2,500 troops are in Kuwait", TROOPS) == []  # a place the sentence never names

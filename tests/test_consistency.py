@@ -2,7 +2,7 @@
 
 import pytest
 
-from factcheck.consistency import align_acronyms, check, extract_quantities
+from factcheck.checks import align_acronyms, check, extract_quantities
 from factcheck.guard import instruction_only, strip_instructions
 
 IRAQ_SYRIA = "The United States has about 2,500 troops in Iraq and about 900 in Syria."

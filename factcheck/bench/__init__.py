@@ -31,7 +31,7 @@ from .config import (
     seed_sentences,
     synthetic_articles,
 )
-from .frontier import EVAL_SETS, bench_frontier
+from .frontier import EVAL_SETS, bench_frontier, select_configs
 from .report import render_markdown, targets
 from .scale import bench_scale
 
@@ -120,6 +120,7 @@ def run_bench(cfg: BenchConfig, settings: Settings, out_dir: Path, log: Callable
                 work / "frontier",
                 log,
                 sets=cfg.frontier_sets,
+                configs=select_configs(cfg.frontier_rows),
             )
             result["frontier"]["section_s"] = round(time.perf_counter() - t, 1)
     finally:
@@ -162,6 +163,11 @@ def cmd_bench(args: argparse.Namespace) -> int:
         if bad:
             raise InputError(f"unknown eval set {bad[0]!r} (choose from {', '.join(EVAL_SETS)})")
         cfg = replace(cfg, frontier_sets=sets)
+    if args.frontier_rows:
+        rows = tuple(r.strip() for r in args.frontier_rows.split(",") if r.strip())
+        if len(select_configs(rows)) < 2:
+            raise InputError(f"no frontier configuration matches {args.frontier_rows!r}")
+        cfg = replace(cfg, frontier_rows=rows)
     out = Path(args.out) if args.out else Path("runs") / f"bench-{datetime.now(UTC):%Y%m%d-%H%M%S}"
     try:
         out.mkdir(parents=True, exist_ok=True)
@@ -192,5 +198,10 @@ def add_cli(subparsers: Any) -> None:
         "--frontier-sets",
         default=None,
         help=f"eval sets whose macro-F1 the frontier reports ({', '.join(EVAL_SETS)}; default: seed)",
+    )
+    b.add_argument(
+        "--frontier-rows",
+        default=None,
+        help="comma-separated parts of frontier configuration names to run (e.g. 'default'); the first row always runs",
     )
     b.set_defaults(func=cmd_bench)

@@ -55,6 +55,7 @@ class BenchConfig:
     concurrent_max_requests: int = 400
     sections: tuple[str, ...] = SECTIONS
     frontier_sets: tuple[str, ...] = ("seed",)  # eval sets the frontier's macro-F1 columns cover
+    frontier_rows: tuple[str, ...] = ()  # only the configurations whose names hold one of these (and the first row)
     scale_passages: int = 1_000  # synthetic passages each scale-section build embeds (3 builds)
     scale_claims: int = 40  # seed claims each scale-section eval checks (3 evals)
     # `make bench` must finish in 10 minutes on 2 cores: optional steps are skipped (and say so) when the

@@ -239,6 +239,13 @@ def frontier_quality(
     return out
 
 
+def select_configs(rows: Sequence[str], configs: Sequence[JudgeConfig] = CONFIGS) -> tuple[JudgeConfig, ...]:
+    """The configurations whose names hold one of `rows` (all when empty), always with the first: the speed-up base."""
+    if not rows:
+        return tuple(configs)
+    return tuple(c for i, c in enumerate(configs) if i == 0 or any(r in c.name for r in rows))
+
+
 def bench_frontier(
     cfg: BenchConfig,
     settings: Settings,

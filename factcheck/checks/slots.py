@@ -11,7 +11,7 @@ import re
 from dataclasses import dataclass
 
 from ..models import ConsistencyFinding
-from .surface import alias, fold
+from .surface import alias, fold, skeleton
 
 _NAME = re.compile(
     r"(?:\b(?:al|el|bin|ibn|de|van|von)-)?\b[A-Z][\w'’.-]*[\w]"
@@ -170,17 +170,18 @@ def names(text: str) -> list[Name]:
 
 
 def _stems(text: str) -> set[str]:
-    return {_key(w)[:6] for w in re.findall(r"[A-Za-z][\w'’.-]*[\w]|[A-Za-z]", text)}
+    return {skeleton(_key(w))[:6] for w in re.findall(r"[^\W\d_][\w'’.-]*[\w]|[^\W\d_]", text)}
+
+
+def _seen(word: str, stems: set[str]) -> bool:
+    """Whether a word of a name appears among the evidence's words, in any spelling or as its demonym."""
+    w = skeleton(word)
+    return w[:6] in stems or (len(w) >= 5 and any(s[:4] == w[:4] for s in stems if len(s) >= 5))  # "Iraqi": Iraq
 
 
 def _covered(name: Name, stems: set[str]) -> bool:
     """Whether the evidence names it: its last word (a surname, "State" of "Islamic State") or all its words."""
-    short = {s[:4] for s in stems if len(s) >= 5}
-
-    def seen(w: str) -> bool:
-        return w[:6] in stems or (len(w) >= 5 and w[:4] in short)  # "Iraqi" names Iraq
-
-    return seen(name.core[-1]) or all(map(seen, name.core))
+    return _seen(name.core[-1], stems) or all(_seen(w, stems) for w in name.core)
 
 
 def _same_slot(c: Name, e: Name) -> bool:
@@ -274,8 +275,11 @@ def entity_findings(
     for c in claim_names:
         if _covered(c, sent_stems):
             continue
+        # Another name in the same slot, sharing no word with the claim's ("Askar Zhumabaev" may be "Askar
+        # Jumabayev" in other letters; "Haider al-Abadi" is not "Mohamed Shia al-Sudani").
+        partly = any(_seen(w, sent_stems) for w in c.core)
         rival = next(
-            (e for e in sent_names if not _covered(e, claim_stems) and _same_slot(c, e)),
+            (e for e in sent_names if not partly and not _covered(e, claim_stems) and _same_slot(c, e)),
             None,
         )
         if rival is not None and not (counts and c.before in _PLACE_PREPS):

@@ -21,6 +21,18 @@ def fold(word: str) -> str:
     return "".join(ch for ch in text if not unicodedata.combining(ch)).lower()
 
 
+_SOUNDS = [("zh", "j"), ("dj", "j"), ("kh", "h"), ("ph", "f"), ("ou", "u"), ("y", "i"), ("w", "v"), ("c", "k")]
+
+
+@functools.lru_cache(maxsize=65536)
+def skeleton(word: str) -> str:
+    """A name's transliteration skeleton: "Zhumabaev" and "Jumabayev", "Oberhoffer" and "Oberhofer" share one."""
+    w = fold(word)
+    for a, b in _SOUNDS:
+        w = w.replace(a, b)
+    return re.sub(r"(.)\1+", r"\1", w)
+
+
 def _distance(a: str, b: str, limit: int) -> int:
     """Levenshtein distance, stopping early once it exceeds `limit`."""
     if abs(len(a) - len(b)) > limit:
@@ -91,15 +103,21 @@ def _spelling_limit(n: int) -> int:
     return 0 if n < 6 else 1 if n < 9 else 2
 
 
+def same_name(a: str, b: str) -> bool:
+    """Whether two words spell one name: the same skeleton, or one edit apart in a long name ("Iraq" is not "Iran")."""
+    x, y = skeleton(a), skeleton(b)
+    if x == y:
+        return len(x) >= 3
+    limit = _spelling_limit(min(len(x), len(y)))
+    return bool(limit) and x[:1] == y[:1] and _distance(x, y, limit) <= limit
+
+
 def _variant(word: str, forms: dict[str, str]) -> str | None:
-    """The evidence's name for `word`: same letters (case, diacritics) or a close spelling of it."""
+    """The evidence's name for `word`: same letters (case, diacritics) or another spelling of it."""
     key = fold(word)
     if key in forms:
         return forms[key]
-    limit = _spelling_limit(len(key))
-    if not limit:
-        return None
-    best = [f for k, f in forms.items() if k[:1] == key[:1] and _distance(k, key, limit) <= limit]
+    best = [f for f in forms.values() if same_name(f, word)]
     return best[0] if len(best) == 1 else None  # two candidates: which one is meant is unclear
 
 

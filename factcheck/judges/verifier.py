@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from pydantic import BaseModel, Field
 
-from .. import checks, consistency, guard
+from .. import checks, guard
 from ..chunk import passage_units
 from ..models import Citation, ConsistencyFinding, SearchHit, SourceStance, Stance, Verdict
 from ..settings import Settings
@@ -96,9 +96,9 @@ def candidate_units(claim: str, hits: list[SearchHit]) -> list[Unit]:
                 continue
             seen.add(key)
             text = p.text[a:b]
-            c = checks.align_surface(consistency.align_acronyms(claim, text), text)
-            claim_words = words.setdefault(c, consistency.content_words(c))
-            overlap = len(claim_words & consistency.content_words(text)) / max(1, len(claim_words))
+            c = checks.align_surface(checks.align_acronyms(claim, text), text)
+            claim_words = words.setdefault(c, checks.content_words(c))
+            overlap = len(claim_words & checks.content_words(text)) / max(1, len(claim_words))
             out.append(Unit(h, a, b, text, c, overlap, pair=i >= singles))
     return out
 
@@ -203,13 +203,11 @@ class VerifierJudge:
         todo = [u for u in units if u.probs is None]
         if todo:
             probs = self.verifier.score([u.text for u in todo], [u.claim for u in todo])
-            counts = any(not q.is_year for q in consistency.extract_quantities(claim))
+            counts = any(not q.is_year for q in checks.extract_quantities(claim))
             for u, p in zip(todo, probs):
                 u.probs = p
                 passage = hits[u.hit].passage
-                u.checks = consistency.check(u.claim, u.text, passage.id) + checks.entity_findings(
-                    u.claim, u.text, passage.text, passage.id, counts=counts
-                )
+                u.checks = checks.check_unit(u.claim, u.text, passage.text, passage.id, counts=counts)
         return units
 
     def _unit_stance(self, u: Unit) -> tuple[Stance, float]:

@@ -14,7 +14,7 @@ from collections import Counter, defaultdict
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from factcheck import consistency, guard
+from factcheck import checks, guard
 from factcheck import settings as _settings  # noqa: F401  (sets HF_HUB_OFFLINE before transformers loads)
 from factcheck.evals import read_jsonl
 from factcheck.metrics import accuracy, confusion_matrix, ece, macro_f1, per_label_scores, softmax
@@ -706,7 +706,7 @@ def claim_unit_rows(root: Path, seed: int) -> list[tuple[str, str, int, str]]:
         for hit in hits:
             text = hit.passage.text
             for a, b in passage_units(text):
-                h = model_text(consistency.align_acronyms(claim, text[a:b]))
+                h = model_text(checks.align_acronyms(claim, text[a:b]))
                 if h not in held:
                     pairs.setdefault((model_text(text[a:b]), h), None)
     return [(p, h, UNLABELED, "claim_units") for p, h in pairs]

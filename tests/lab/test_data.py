@@ -207,7 +207,7 @@ def test_instruction_only_tuning_inputs_are_unverified_and_not_seed_claims():
     import json
     from pathlib import Path
 
-    from factcheck.consistency import content_words
+    from factcheck.checks import content_words
     from lab.verifier.train import INSTRUCTION_ONLY_INPUTS, instruction_only_cases
 
     cases = instruction_only_cases(random.Random(16))
