@@ -197,6 +197,12 @@ class SqlVerdictStore:
         """Note the failure (the database is then left alone for `retry_after_s`) and say so."""
         self._last_error = str(exc).strip().splitlines()[0][:300] if str(exc).strip() else type(exc).__name__
         self._down_until = time.monotonic() + self.retry_after_s
+        log.warning(
+            "verdict database %s unavailable, not tried for %.0f s: %s",
+            self.display_url,
+            self.retry_after_s,
+            self._last_error,
+        )
         return errors.StoreUnavailableError(f"verdict database {self.display_url} unavailable: {self._last_error}")
 
     def _ensure_schema(self) -> None:
@@ -228,7 +234,10 @@ class SqlVerdictStore:
         except (OperationalError, InterfaceError, OSError) as exc:
             raise self._unavailable(exc) from exc
         except SQLAlchemyError as exc:
-            raise errors.StoreUnavailableError(f"verdict database error: {exc}") from exc
+            # The first line is the database's message; the rest is SQL and parameters, not for clients.
+            log.error("verdict database error: %s", exc)
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise errors.StoreUnavailableError(f"verdict database error: {first}") from exc
 
     def health(self) -> dict[str, Any]:
         """What /health shows, without touching the database: where it is and whether its last use failed."""
