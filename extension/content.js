@@ -301,6 +301,9 @@
     .reviewed { font-weight: 400; font-size: 12.5px; border: 1px solid #767676; border-radius: 4px; padding: 0 4px; }
     .review-note { margin: 6px 0; padding: 4px 8px; background: #f3f3f3; border-radius: 4px; }
     .explanation { margin: 6px 0; color: #333; }
+    .parts { margin: 6px 0; padding-left: 0; list-style: none; }
+    .part { margin: 2px 0; }
+    .part .badge { font-size: 12px; }
     .cite { border-top: 1px solid #ddd; margin-top: 8px; padding-top: 6px; }
     blockquote { margin: 4px 0; padding: 2px 8px; border-left: 3px solid #999; font-style: italic; }
     .meta { color: #444; font-size: 12.5px; }
@@ -383,6 +386,18 @@
       card.append(el("p", "meta model-label", `Machine verdict: ${model}`));
     }
     if (v.explanation) card.append(el("p", "explanation", v.explanation));
+    // A compound claim: each part with its own label, so the reader sees which part failed.
+    const parts = Array.isArray(v.parts) ? v.parts.filter((p) => p && LABELS[p.label]) : [];
+    if (parts.length) {
+      const list = el("ul", "parts");
+      for (const p of parts) {
+        const item = el("li", `part ${p.label}`);
+        item.append(el("span", "badge", LABELS[p.label].marker), document.createTextNode(` ${LABELS[p.label].text}: `));
+        item.append(el("span", "part-text", String(p.text || "")));
+        list.append(item);
+      }
+      card.append(list);
+    }
     const cites = Array.isArray(v.citations) ? v.citations.slice(0, 2) : [];
     if (!cites.length) card.append(el("p", "meta", "No evidence passage was cited."));
     for (const c of cites) {

@@ -102,8 +102,8 @@ def _verb_at(words: list[str]) -> int | None:
     """Index of the first word that reads as a finite verb (closed list, or a past tense in -ed), or None."""
     for i, w in enumerate(words):
         low = w.lower()
-        if low in _AUX or (low.endswith("ed") and len(low) > 4 and low not in _NOT_VERBS and not w[:1].isupper()):
-            return i
+        if w == low and (low in _AUX or (low.endswith("ed") and len(low) > 4 and low not in _NOT_VERBS)):
+            return i  # lower case only: "May 29" is a date, "Discussed" in a headline no verb of the claim
     return None
 
 
@@ -112,6 +112,40 @@ def _clause(text: str) -> bool:
     words = _WORD.findall(text)
     i = _verb_at(words)
     return i is not None and len(words) >= (2 if i == 0 else 3)
+
+
+def _next_clause(text: str) -> bool:
+    """Whether a piece after a conjunction states a fact of its own: its verb comes early ("the captain was
+    arrested", "killed a firefighter"), not after a phrase that hangs on the first clause ("about 900 in Syria as
+    part of the coalition formed in 2014", "all engaged in the coalition", "with many of them claimed by ...")."""
+    words = _WORD.findall(text)
+    i = _verb_at(words)
+    return _clause(text) and i is not None and i <= 3 and words[0].lower() not in _HANGING
+
+
+_HANGING = {
+    "with",
+    "all",
+    "including",
+    "as",
+    "both",
+    "each",
+    "most",
+    "many",
+    "some",
+    "about",
+    "around",
+    "nearly",
+    "almost",
+    "roughly",
+    "mostly",
+    "mainly",
+    "especially",
+    "then",
+    "which",
+    "who",
+    "whose",
+}
 
 
 def _subject(text: str) -> str:
@@ -147,7 +181,7 @@ def split_claim(claim: str, max_parts: int = 4) -> list[ClaimPart]:
     # Pieces without a verb belong to their neighbour ("talks between the US and Iraq began" stays whole).
     merged: list[list[int]] = []
     for a, b in pieces:
-        if merged and not (_clause(main[a:b]) and _clause(main[merged[-1][0] : merged[-1][1]])):
+        if merged and not (_next_clause(main[a:b]) and _clause(main[merged[-1][0] : merged[-1][1]])):
             merged[-1][1] = b
         else:
             merged.append([a, b])

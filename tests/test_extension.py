@@ -342,6 +342,7 @@ def card_text(page) -> dict:
         if (!card || card.hidden) return null;
         const q = (s) => [...card.querySelectorAll(s)].map((e) => e.textContent);
         return {label: card.querySelector('.label').textContent, quotes: q('.quote'), sources: q('.source'),
+                parts: [...card.querySelectorAll('.part')].map((p) => [p.classList[1], p.querySelector('.part-text').textContent]),
                 links: [...card.querySelectorAll('a')].map((a) => a.getAttribute('href')), html: card.innerHTML,
                 imgs: card.querySelectorAll('img, script').length};
     }""")
@@ -488,6 +489,22 @@ def test_check_page_highlights_claims_progressively(browser, api, pages, tmp_pat
     ]
     page.keyboard.press("Enter")  # moves focus into the card's evidence link
     assert page.evaluate("document.activeElement.tagName") == "FCX-UI-HOST"
+
+    # A compound claim's card lists each part with its own label, so the reader sees which part failed.
+    compound = [
+        (k, v)
+        for k, h in hl.items()
+        for v in [_post(api["url"], "/check", {"claim": h["text"], "as_of": "2024-06-01"})]
+        if len(v["parts"]) > 1
+    ]
+    assert compound, "the seed page must hold a compound claim"
+    cid, cverdict = compound[0]
+    page.keyboard.press("Escape")
+    page.focus(f"fcx-hl[data-fcx-id='{cid}'][tabindex='0']")
+    page.wait_for_function(
+        "() => document.querySelector('fcx-ui-host').shadowRoot.querySelectorAll('.card:not([hidden]) .part').length"
+    )
+    assert card_text(page)["parts"] == [[p["label"], p["text"]] for p in cverdict["parts"]]
 
     # Clear restores the original DOM, text nodes included.
     popup.click("#clear")

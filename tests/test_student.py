@@ -13,6 +13,7 @@ from factcheck.verifier import DEFAULT_MODEL_DIR, load_verifier, model_weights
 from factcheck.verifier.model import STUDENT_MODEL_DIR, model_version
 from tests.test_fast_judge import ARTICLE, CLAIM, CountingScorer, ScriptedLogits, _hits
 
+REPO_SEED = STUDENT_MODEL_DIR.parents[2] / "evals" / "corpus" / "iraq-coalition-2024"
 needs_student = pytest.mark.skipif(model_weights(STUDENT_MODEL_DIR) is None, reason="no shipped student model")
 
 PAIRS = [
@@ -144,3 +145,18 @@ def test_the_bench_rows_called_default_are_the_default_settings():
             s.verifier_escalate_below,
             s.verifier_escalate_unverified_below,
         )
+
+
+@needs_student
+def test_a_served_app_loads_the_second_stage_at_start_up(tmp_path):
+    from fastapi.testclient import TestClient
+
+    from factcheck.api import create_app
+    from factcheck.pipeline import build_index
+
+    settings = Settings(_env_file=None, index_dir=tmp_path / "index", embedder="hash", judge="verifier", llm_model=None)
+    build_index(settings, [REPO_SEED])
+    with TestClient(create_app(settings)) as client:  # the lifespan builds the pipeline, as `factcheck serve` does
+        judge = client.app.state.pipeline.judge
+        assert isinstance(judge, CascadeJudge) and judge.last_loaded  # before any claim escalated
+        assert client.post("/check", json={"claim": CLAIM}).status_code == 200

@@ -62,6 +62,7 @@ def create_app(settings: Settings, pipeline: Any = None) -> FastAPI:
             from ..pipeline import build_pipeline
 
             app.state.pipeline = await asyncio.to_thread(build_pipeline, settings)
+            await asyncio.to_thread(app.state.pipeline.warm)
         try:
             yield
         finally:

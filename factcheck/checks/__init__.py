@@ -10,7 +10,7 @@ at all; `words` is the tokenizer they share.
 from __future__ import annotations
 
 from ..models import ConsistencyFinding
-from .absence import absence_cue, states_presence
+from .absence import absence_cue, denies, states_presence
 from .acronyms import align_acronyms
 from .dates import date_findings
 from .negation import negation_findings
@@ -26,6 +26,7 @@ __all__ = [
     "content_words",
     "extract_quantities",
     "absence_cue",
+    "denies",
     "align_surface",
     "entity_findings",
     "fold",

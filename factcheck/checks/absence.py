@@ -70,6 +70,7 @@ _SAME = [
     {"arrest", "detain", "custody"},
     {"evacuat", "flee", "fled"},
     {"damag", "destroy"},
+    {"releas", "publish", "post", "issu"},
 ]
 
 
@@ -85,14 +86,27 @@ def _group(stem: str) -> set[str]:
     return {stem}
 
 
+def _verbish(word: str) -> bool:
+    """A past participle or past tense ("killed", "announced", "committed"): the predicate a cue governs."""
+    w = word.lower()
+    return len(w) > 4 and w.endswith("ed")
+
+
 def absence_cue(claim: str) -> tuple[str, list[str]] | None:
-    """The claim's cue of absence or negation and the words it governs (up to two content words), or None."""
+    """The claim's cue of absence or negation and the words it governs: its predicate first when it has one."""
     m = _CUE.search(claim)
     if m is None:
         return None
-    # What is said to be absent: the words the cue governs, up to its verb ("no Iraqi soldiers ... killed").
-    scope = [w for w in re.findall(r"[A-Za-z][\w'-]*", claim[m.end() :])[:8] if w.lower() not in _FILLER]
-    return m.group(), [_stem(w) for w in scope[:3]]
+    # What is said to be absent: the words the cue governs, up to its verb ("no Iraqi soldiers have been killed",
+    # "none of the partner countries has announced ...").
+    words = [w for w in re.findall(r"[A-Za-z][\w'-]*", claim[m.end() :])[:10] if w.lower() not in _FILLER]
+    verb = next((w for w in words[:6] if _verbish(w)), None)
+    rest = [w for w in words[:3] if w != verb]
+    return m.group(), [_stem(w) for w in ([verb] if verb else []) + rest]
+
+
+def _stated(word: str, stems: set[str]) -> bool:
+    return any(s.startswith(x) or (len(s) >= 4 and x.startswith(s)) for s in stems for x in _group(word))
 
 
 def states_presence(claim: str, sentence: str) -> bool:
@@ -107,6 +121,24 @@ def states_presence(claim: str, sentence: str) -> bool:
         # A sentence that negates too ("no one was injured") agrees or says something else; not a statement of presence.
         return False
     stems = {_stem(w) for w in re.findall(r"[A-Za-z][\w'-]*", sentence)}
-    return all(
-        any(s.startswith(x) or (len(s) >= 4 and x.startswith(s)) for s in stems for x in _group(w)) for w in scope
-    )
+    verb = [w for w in re.findall(r"[A-Za-z][\w'-]*", claim) if _verbish(w)]
+    if verb and _stem(verb[0]) == scope[0]:
+        # The predicate must be stated; of the words around it, half will do ("committed to staying" states
+        # "not committed to keeping its troops").
+        rest = scope[1:]
+        return _stated(scope[0], stems) and sum(_stated(w, stems) for w in rest) >= len(rest) // 2
+    return all(_stated(w, stems) for w in scope)
+
+
+def denies(claim: str, sentence: str) -> bool:
+    """Whether an affirmative claim meets a sentence that negates one of its words ("Daesh is no longer a danger"
+    against "Daesh is still a danger"): such a sentence cannot support it."""
+    if _CUE.search(claim):
+        return False
+    claim_stems = {_stem(w) for w in re.findall(r"[A-Za-z][\w'-]*", claim) if w.lower() not in _FILLER}
+    for m in _CUE.finditer(sentence):
+        clause = re.split(r"[,;:]| but | while | although | whereas ", sentence[m.end() :])[0]
+        governed = [w for w in re.findall(r"[A-Za-z][\w'-]*", clause) if w.lower() not in _FILLER][:3]
+        if any(_stem(w) in claim_stems for w in governed if not w[:1].isupper()):
+            return True
+    return False

@@ -140,10 +140,22 @@ class Name:
     core: list[str]  # folded words of the name itself
     before: str  # the word before it, or its own last title word ("minister" in "Prime Minister X")
     after: str  # the word after it
+    head: str = ""  # the word before `before` ("held" in "held in Baghdad"): what a place is the place of
 
 
 def _key(word: str) -> str:
     return alias(re.sub(r"'s$", "", fold(word).strip(".'’")))
+
+
+_VERBS = {"is", "are", "was", "were", "has", "have", "had", "will", "would", "said", "says", "did", "asked", "wants"}
+
+
+def _acts(following: list[str]) -> bool:
+    """Whether a sentence-initial word is followed by a verb, as a name that acts is ("Iran launched ...")."""
+    if not following or following[0][:1].isupper():
+        return bool(following)
+    w = following[0].lower()
+    return w in _VERBS or (len(w) > 3 and w.endswith(("ed", "s")))
 
 
 def names(text: str) -> list[Name]:
@@ -152,8 +164,9 @@ def names(text: str) -> list[Name]:
     for m in _NAME.finditer(text):
         words = m.group().split()
         initial = m.start() == 0 or text[: m.start()].rstrip()[-1:] in {".", "!", "?", ":", '"'}
-        if initial and len(words) == 1 and (fold(words[0]) in _COMMON or len(words[0]) < 3):
-            continue
+        nxt = re.findall(r"[A-Za-z']+", text[m.end() :])
+        if initial and len(words) == 1 and (fold(words[0]) in _COMMON or len(words[0]) < 3 or not _acts(nxt)):
+            continue  # "Sec of defence ...", "Talks began": a capital the sentence gives, not a name
         titles = [w for w in words if fold(w).strip(".") in _TITLES]
         if titles and fold(words[-1]).strip(".") in _TITLES:
             continue  # "Iraq's Prime Minister", "Spanish Foreign Minister": an office described, not a name
@@ -162,10 +175,10 @@ def names(text: str) -> list[Name]:
         if not core:
             continue
         prev = [w for w in re.findall(r"[A-Za-z']+", text[: m.start()]) if w.lower() not in {"the", "a", "an"}]
-        nxt = re.findall(r"[A-Za-z']+", text[m.end() :])
         before = fold(titles[-1]).strip(".") if titles else (fold(prev[-1]) if prev else "")
         after = fold(nxt[0]) if nxt else ""
-        out.append(Name(m.group(), core, before, after))
+        head = fold(prev[-2])[:5] if len(prev) >= 2 and not titles else ""
+        out.append(Name(m.group(), core, before, after, head))
     return out
 
 
@@ -186,8 +199,11 @@ def _covered(name: Name, stems: set[str]) -> bool:
 
 def _same_slot(c: Name, e: Name) -> bool:
     """Two names fill one slot when the same title, preposition or head noun frames them."""
-    if c.before and c.before == e.before and (c.before in _TITLES or c.before in _PLACE_PREPS or c.before == "by"):
+    if c.before and c.before == e.before and (c.before in _TITLES or c.before == "by"):
         return True
+    if c.before in _PLACE_PREPS and c.before == e.before:
+        # the place of the same thing: "held in Washington" / "held in Baghdad", not "war in Gaza" / "tensions in Iraq"
+        return bool(c.head) and c.head == e.head
     return bool(c.after) and c.after == e.after and c.after in _TITLES
 
 
@@ -227,25 +243,35 @@ _OFFICE_OF = re.compile(r"\b(secretary|minister|ministry|department|dept)\.?\s+(
 _OFFICE_PRE = re.compile(r"\b([a-z]+)(?:'s)?\s+(secretary|minister|ministry|department|dept)\b", re.I)
 
 
-def offices(text: str) -> dict[tuple[str, str], str]:
-    """Each office the text names, by (head, what it is for): ("secretary", "defense") for "Defense Secretary"."""
-    out: dict[tuple[str, str], str] = {}
+def offices(text: str) -> dict[tuple[str, str], tuple[str, str]]:
+    """Each office the text names, by (head, what it is for), with its words and whose it is ("" when unsaid):
+    ("minister", "foreign") -> ("Spanish Foreign Minister", "spain")."""
+    out: dict[tuple[str, str], tuple[str, str]] = {}
     for m in _OFFICE_OF.finditer(text):
         if m.group(2).lower() in _OFFICE_FOR:
-            out.setdefault((_OFFICE_HEADS[m.group(1).lower()], _OFFICE_FOR[m.group(2).lower()]), m.group())
+            out.setdefault((_OFFICE_HEADS[m.group(1).lower()], _OFFICE_FOR[m.group(2).lower()]), (m.group(), ""))
     for m in _OFFICE_PRE.finditer(text):
         if m.group(1).lower() in _OFFICE_FOR:
-            out.setdefault((_OFFICE_HEADS[m.group(2).lower()], _OFFICE_FOR[m.group(1).lower()]), m.group())
+            owner = re.search(r"([A-Za-z]+)(?:'s|’s)?\s*$", text[: m.start()])
+            named = owner is not None and owner.group(1)[:1].isupper()
+            whose = _key(owner.group(1)) if owner is not None and named else ""
+            words = (owner.group(0).strip() + " " if owner is not None and named else "") + m.group()
+            out.setdefault((_OFFICE_HEADS[m.group(2).lower()], _OFFICE_FOR[m.group(1).lower()]), (words, whose))
     return out
 
 
 def office_findings(claim: str, sentence: str, passage_id: str | None = None) -> list[ConsistencyFinding]:
-    """An office of the claim that the sentence names for another purpose, and never for the claim's."""
+    """An office of the claim that the sentence names for another purpose or another country, never the claim's."""
     theirs = offices(sentence)
     out = []
-    for (head, what), said in sorted(offices(claim).items()):
-        rival = sorted(text for (h, w), text in theirs.items() if h == head and w != what)
-        if (head, what) not in theirs and rival:
+    for (head, what), (said, whose) in sorted(offices(claim).items()):
+        mine = theirs.get((head, what))
+        if mine is not None:
+            # the same office of another country: "Iraq's foreign minister" / "Spanish Foreign Minister"
+            rival = [mine[0]] if whose and mine[1] and whose != mine[1] else []
+        else:
+            rival = sorted(text for (h, w), (text, _) in theirs.items() if h == head and w != what)
+        if rival:
             out.append(
                 ConsistencyFinding(
                     kind="entity",

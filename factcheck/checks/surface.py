@@ -12,6 +12,7 @@ import unicodedata
 
 _WORD = re.compile(r"[^\W\d_](?:[\w'’-]*[^\W_])?")
 _PARTICLE = re.compile(r"(?:al|el|bin|ibn|abu|van|von|de)-", re.I)
+_PARTICLES = {"al", "el", "bin", "ibn", "abu"}
 
 
 @functools.lru_cache(maxsize=65536)
@@ -129,21 +130,26 @@ def align_surface(claim: str, evidence: str) -> str:
         w = m.group()
         if _named(w) and not w.isupper() and evidence[: m.start()].rstrip()[-1:] not in {".", "!", "?", ""}:
             forms.setdefault(fold(w), w)
+            bare = _PARTICLE.sub("", w, count=1)
+            if bare != w:
+                forms.setdefault(fold(bare), bare)  # "al sudany" writes the particle apart: "Sudani" of "al-Sudani"
         elif w.isupper() and len(w) > 1:
             forms.setdefault(fold(w), w)  # an acronym is a name wherever it stands
     shouted = claim.isupper()
     out: list[str] = []
     pos = 0
     after_name = False
+    prev = ""
     for m in _WORD.finditer(claim):
         w = m.group()
         form = forms.get(fold(w)) if not _named(w) or shouted else _variant(w, forms)
-        if form is None and not _named(w) and (after_name or _PARTICLE.match(w)):
+        if form is None and not _named(w) and (after_name or _PARTICLE.match(w) or fold(prev) in _PARTICLES):
             # "lloyd austen", "al-sudani": a lower-case name spelt another way, known by the name it follows or
             # its particle (a lone "stated" is no spelling of "States")
             form = _variant(w, forms)
         new = form if form is not None else (w.lower() if shouted else w)
         after_name = form is not None and _named(form)
+        prev = w
         out.append(claim[pos : m.start()] + new)
         pos = m.end()
     text = "".join(out) + claim[pos:]

@@ -241,7 +241,8 @@ class VerifierJudge:
         # Support needs some of the claim's words too: the model gives some wordless inputs (an instruction
         # instead of a claim) a middling P(entail) against any sentence (floor fitted; 0 in older models). A name
         # of the claim that neither the sentence nor its passage states is a slot the evidence leaves empty.
-        unstated = any(f.outcome == "unstated" for f in u.checks)
+        # A sentence that negates one of an affirmative claim's words ("no longer a danger") does not support it.
+        unstated = any(f.outcome == "unstated" for f in u.checks) or checks.denies(u.claim, u.text)
         if e >= th["entail"] and u.overlap >= th.get("support_overlap", 0.0) and not unstated:
             return "supports", e
         return "silent", max(e, c)

@@ -2,9 +2,13 @@
 
 Cost: a false supported or contradicted costs 3, a wrong unverified 1 (a withheld true verdict or a missed one).
 Every claim is judged once with no floor; each floor triple is then replayed on the recorded verdicts, as
-`PrecisionFloor.apply` does. Run on news-dev only, never on held-out sets:
+`PrecisionFloor.apply` does. Run on tuning data only, never on held-out sets:
 
-    python -m lab.verifier.precision evals/tuning/news-dev.jsonl --corpus evals/tuning/news-dev --out runs/precision
+    python -m lab.verifier.precision evals/tuning/news-dev.jsonl=evals/tuning/news-dev \\
+        evals/robustness/robustness.jsonl=evals/corpus/iraq-coalition-2024+corpus=sample --out runs/precision
+
+(the robustness suite's sample-corpus rows are ours to tune on; its held-out-corpus rows and every held-out set
+are never fitted).
 """
 
 from __future__ import annotations
@@ -36,9 +40,13 @@ def cost(gold: str, pred: str) -> float:
     return WRONG_UNVERIFIED if pred == "unverified" else WRONG_DECISIVE
 
 
-def judge_all(dataset: Path, corpus: Path | None, settings: Settings) -> list[tuple[str, Verdict]]:
+def judge_all(dataset: Path, corpus: str | None, settings: Settings, rows: str = "") -> list[tuple[str, Verdict]]:
     """(gold, verdict with no floor) for every claim of a tuning set, through the product's pipeline."""
     eval_set = load_eval_set(dataset, corpus=corpus)
+    if rows:  # a slice of a set: "corpus=sample" keeps the rows whose `corpus` field says so
+        key, _, value = rows.partition("=")
+        keep = {r["id"] for r in map(json.loads, dataset.read_text().splitlines()) if str(r.get(key)) == value}
+        eval_set.cases = [c for c in eval_set.cases if c.id in keep]
     settings = settings.model_copy(update=NO_FLOOR)
     embedder = make_embedder(settings)
     with tempfile.TemporaryDirectory() as tmp:
@@ -79,15 +87,22 @@ def fit(judged: list[tuple[str, Verdict]]) -> tuple[PrecisionFloor, dict, list[d
 def main(argv: list[str] | None = None) -> int:
     """Judge the tuning set once, fit the floors, print them and write fit.json."""
     ap = argparse.ArgumentParser(prog="python -m lab.verifier.precision", description=__doc__.splitlines()[0])
-    ap.add_argument("dataset", type=Path)
-    ap.add_argument("--corpus", type=Path)
+    ap.add_argument(
+        "sets",
+        nargs="+",
+        help="tuning sets as DATASET=CORPUS (corpus folders joined by ':'), optionally +FIELD=VALUE to keep those rows",
+    )
     ap.add_argument("--out", type=Path, default=Path("runs/precision"))
     args = ap.parse_args(argv)
-    judged = judge_all(args.dataset, args.corpus, Settings())
+    judged = []
+    for spec in args.sets:
+        spec, _, rows = spec.partition("+")
+        dataset, _, corpus = spec.partition("=")
+        judged += judge_all(Path(dataset), corpus or None, Settings(), rows)
     floor, best, rows = fit(judged)
     none = summary(replay(judged, PrecisionFloor()))
     args.out.mkdir(parents=True, exist_ok=True)
-    result = {"dataset": str(args.dataset), "n": len(judged), "floor": floor.__dict__, "fitted": best, "no_floor": none}
+    result = {"sets": args.sets, "n": len(judged), "floor": floor.__dict__, "fitted": best, "no_floor": none}
     (args.out / "fit.json").write_text(json.dumps({**result, "grid": rows}, indent=1) + "\n")
     with (args.out / "verdicts.jsonl").open("w") as f:
         for gold, v in judged:
