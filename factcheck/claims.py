@@ -120,9 +120,20 @@ def _next_clause(text: str) -> bool:
     part of the coalition formed in 2014", "all engaged in the coalition", "with many of them claimed by ...")."""
     words = _WORD.findall(text)
     i = _verb_at(words)
-    return _clause(text) and i is not None and i <= 3 and words[0].lower() not in _HANGING
+    return _clause(text) and i is not None and i <= 4 and words[0].lower() not in _HANGING
 
 
+# Pronouns that stand for the first clause's subject in the next one; True: possessive.
+_PRONOUNS = {
+    "its": True,
+    "his": True,
+    "her": True,
+    "their": True,
+    "it": False,
+    "he": False,
+    "she": False,
+    "they": False,
+}
 _HANGING = {
     "with",
     "all",
@@ -194,6 +205,11 @@ def split_claim(claim: str, max_parts: int = 4) -> list[ClaimPart]:
         words = _WORD.findall(text)
         if _verb_at(words) == 0 and subject:  # "... and said it would leave": the first clause's subject
             text = f"{subject} {text}"
+        elif words and words[0].lower() in _PRONOUNS and subject and a > 0:
+            # "... and its foreign minister visited": the pronoun is the first clause's subject
+            lead = text.split(" ", 1)
+            owner = f"{subject}'s" if _PRONOUNS[words[0].lower()] else subject
+            text = f"{owner} {lead[1]}" if len(lead) > 1 else text
         start = claim.find(main[a:b].strip()) if offset is None else a
         parts.append(ClaimPart(text=text, start=max(0, start), end=max(0, start) + len(main[a:b].strip())))
     if len(parts) <= 1 or len(parts) > max_parts:

@@ -189,10 +189,15 @@ class Pipeline:
         """Judge each part of a compound claim on its own retrieval and combine: the verdict names the part that failed."""
         judge = self.judge
         verdicts = []
+        # A part read alone loses the context its words had in the claim ("it", the event named in the other half):
+        # the whole claim's passages are read too, after the part's own.
+        whole = self.retriever.search(claim, top_k, as_of, query_vector=self.embed_query(claim), snapshot=snap)
         for part in parts:
-            hits = self.retriever.search(
+            own = self.retriever.search(
                 part.text, top_k, as_of, query_vector=self.embed_query(part.text), snapshot=snap
             )
+            own_ids = {h.passage.id for h in own}
+            hits = own + [h for h in whole if h.passage.id not in own_ids]
             v = judge.judge(part.text, hits)
             v.retrieved = len(hits)
             verdicts.append(v)

@@ -104,6 +104,9 @@ class Settings(BaseSettings):
     # (a false accusation or confirmation costs three wrong unverifieds; 0 publishes every verdict). "Unbacked": no
     # code check names a mismatch, only the network reads a contradiction. Fitted with `python -m
     # lab.verifier.precision` on news-dev and the robustness suite's sample-corpus rows (349 claims): cost 122 -> 118.
+    # A contradiction no code check backs needs a unit holding this share of the claim's content words (the network
+    # reads a sentence about the same subject as contradicting: "launched talks" against "wants the coalition out").
+    verifier_contradict_overlap: float = Field(0.0, ge=0.0, le=1.0)
     precision_supported_below: float = Field(0.0, ge=0.0, le=1.01)
     precision_contradicted_below: float = Field(0.0, ge=0.0, le=1.01)
     precision_unbacked_contradicted_below: float = Field(0.65, ge=0.0, le=1.01)

@@ -6,8 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from factcheck import evals
-from factcheck.settings import Settings
+from tests.eval_support import gate_run, verifier_present
 
 REPO = Path(__file__).resolve().parent.parent
 SEED = REPO / "evals" / "datasets" / "seed-news.jsonl"
@@ -20,31 +19,11 @@ SEED_CORPUS = REPO / "evals" / "corpus" / "iraq-coalition-2024"
 MACRO_F1_FLOOR = 0.83
 
 
-def _verifier_present() -> bool:
-    from factcheck.verifier import DEFAULT_MODEL_DIR, model_weights
-
-    return model_weights(DEFAULT_MODEL_DIR) is not None
-
-
 # ~4 min on 2 cores (109 claims through the 12-layer cross-encoder): in `make test`, not in `make test-fast`.
 @pytest.mark.slow
-@pytest.mark.skipif(not _verifier_present(), reason="no shipped verifier model")
+@pytest.mark.skipif(not verifier_present(), reason="no shipped verifier model")
 def test_seed_eval_macro_f1_stays_above_floor(tmp_path, minilm):
-    settings = Settings(index_dir=tmp_path / "unused", judge="verifier", llm_model=None)
-    eval_set = evals.load_eval_set(SEED, "jsonl", corpus=SEED_CORPUS)
-    summary, run_dir = evals.run_eval(
-        eval_set,
-        settings,
-        out_dir=tmp_path / "run",
-        embedder=minilm,
-        cache_dir=tmp_path / "cache",
-        concurrency=2,
-        progress=False,
-    )
-    assert summary["n_errors"] == 0, (run_dir / "report.md").read_text()
-    assert summary["index"]["gold_articles_missing"] == 0
-    # Citations must always be verbatim at their offsets, whatever the label quality.
-    assert summary["quote_validity"]["value"] in (None, 1.0)
+    summary, run_dir = gate_run(SEED, SEED_CORPUS, tmp_path, minilm)
     assert summary["macro_f1"] >= MACRO_F1_FLOOR, (
         f"seed macro-F1 {summary['macro_f1']:.3f} < floor {MACRO_F1_FLOOR}\n" + (run_dir / "report.md").read_text()
     )

@@ -59,6 +59,10 @@ _FILLER = {
     "from",
     "as",
     "longer",
+    "left",
+    "remaining",
+    "anymore",
+    "still",
     "more",
     "less",
     "than",
@@ -123,10 +127,10 @@ def states_presence(claim: str, sentence: str) -> bool:
     stems = {_stem(w) for w in re.findall(r"[A-Za-z][\w'-]*", sentence)}
     verb = [w for w in re.findall(r"[A-Za-z][\w'-]*", claim) if _verbish(w)]
     if verb and _stem(verb[0]) == scope[0]:
-        # The predicate must be stated; of the words around it, half will do ("committed to staying" states
+        # The predicate must be stated; of the words around it, all but one will do ("committed to staying" states
         # "not committed to keeping its troops").
         rest = scope[1:]
-        return _stated(scope[0], stems) and sum(_stated(w, stems) for w in rest) >= len(rest) // 2
+        return _stated(scope[0], stems) and sum(_stated(w, stems) for w in rest) >= len(rest) - 1
     return all(_stated(w, stems) for w in scope)
 
 

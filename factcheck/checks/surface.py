@@ -86,6 +86,8 @@ _ALIASES = {
     "iranian": "iran",
     "syrian": "syria",
     "iraqi": "iraq",
+    "pentagon": "defense",
+    "defence": "defense",
 }
 
 

@@ -138,6 +138,7 @@ class VerifierJudge:
         escalation: Escalation | None = None,
         ranker: Callable[[list[Unit], int], list[Unit]] = rank_units,
         precision: PrecisionFloor | None = None,
+        contradict_overlap: float = 0.0,
     ):
         self.verifier = verifier or load_verifier()
         self.version = self.verifier.version
@@ -147,6 +148,8 @@ class VerifierJudge:
         self.escalation = escalation if max_units else None  # reading every unit leaves nothing to escalate to
         self.ranker = ranker
         self.precision = precision or PrecisionFloor()  # a stage inside a cascade leaves this to the cascade
+        # A contradiction only the network reads must come from a sentence restating this much of the claim.
+        self.contradict_overlap = contradict_overlap
         self.runtime: str | None = getattr(self.verifier, "runtime", None)
         self._local = threading.local()  # the last claim's ranked units, per request thread
 
@@ -160,7 +163,11 @@ class VerifierJudge:
             unverified_below=settings.verifier_escalate_unverified_below,
         )
         return cls(
-            scorer, max_units=settings.verifier_max_units, escalation=escalation, precision=precision_floor(settings)
+            scorer,
+            max_units=settings.verifier_max_units,
+            escalation=escalation,
+            precision=precision_floor(settings),
+            contradict_overlap=settings.verifier_contradict_overlap,
         )
 
     @classmethod
@@ -171,6 +178,7 @@ class VerifierJudge:
         return cls(
             _scorer(settings, settings.verifier_student_path or STUDENT_MODEL_DIR),
             max_units=settings.verifier_student_units,
+            contradict_overlap=settings.verifier_contradict_overlap,
         )
 
     def clear_cache(self) -> None:
@@ -221,7 +229,8 @@ class VerifierJudge:
         negated = checks.absence_cue(u.claim) is not None
         # A contradiction must be about what the claim is about: the model reads some topically close but
         # different sentences as contradicting, so a unit sharing few of the claim's words cannot (fitted).
-        if c >= th["contradict"] and c >= e and u.overlap >= th.get("contradict_overlap", 0.0) and presence:
+        overlap_floor = max(th.get("contradict_overlap", 0.0), self.contradict_overlap)
+        if c >= th["contradict"] and c >= e and u.overlap >= overlap_floor and presence:
             return "contradicts", c
         # A negation alone is weaker evidence than a changed value: it must sit on a near-restatement.
         value_mismatch = any(f.kind != "negation" for f in u.checks if f.outcome == "mismatch")
