@@ -65,3 +65,14 @@ def test_numbers_swapped_between_two_places_are_a_mismatch_bound_to_the_place():
     assert one.outcome == "mismatch" and "in Syria" in one.detail
     assert [f.outcome for f in checks.check("About 2,500 US troops are in Iraq", TROOPS)] == ["match"]
     assert checks.check("2,500 troops are in Kuwait", TROOPS) == []  # a place the sentence never names
+
+
+def test_one_actor_under_names_that_share_no_word_is_one_name():
+    isis = "These three groups will study the level of threat posed by ISIS."
+    assert entity_findings("The groups will assess the threat posed by the Islamic State", isis, isis) == []
+    us = "The United States deploys around 2,500 soldiers in Iraq."
+    assert entity_findings("The US deploys about 2,500 soldiers in Iraq", us, us) == []
+    [f] = entity_findings(
+        "Most attacks were claimed by Daesh", "Most attacks were claimed by the Islamic Resistance.", ""
+    )
+    assert f.outcome == "mismatch"  # another group in the slot still is one

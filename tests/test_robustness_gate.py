@@ -13,11 +13,19 @@ REPO = Path(__file__).resolve().parent.parent
 SUITE = REPO / "evals" / "robustness" / "robustness.jsonl"
 CORPORA = os.pathsep.join(str(REPO / p) for p in ("evals/corpus/iraq-coalition-2024", "evals/holdout/news-holdout"))
 
-# A regression guard at the level reached, not the target (0.90 on each kind): measured FLOOR_NOTE. One claim moves
-# a kind's accuracy by 1.5-2.7 points, so each floor leaves room for about two flips.
-FLOORS: dict[str, float] = {}
-FLOOR_NOTE = ""
-ACCURACY_FLOOR = 0.0
+# A regression guard at the level reached, not the target (0.90 on each kind). Measured 2026-12-08 (default judge,
+# AMD EPYC, fp32): accuracy 0.756; binding 0.746, compound 0.742, hedge 0.755, negation 0.797, paraphrase 0.757,
+# substitution 0.729, surface 0.762. One claim moves a kind's accuracy by 1.6-2.7 points: each floor leaves two flips.
+FLOORS: dict[str, float] = {
+    "binding": 0.71,
+    "compound": 0.7,
+    "hedge": 0.71,
+    "negation": 0.76,
+    "paraphrase": 0.7,
+    "substitution": 0.69,
+    "surface": 0.73,
+}
+ACCURACY_FLOOR = 0.74
 
 
 # ~7 min on 2 cores (401 claims): in `make test`, not in `make test-fast`.

@@ -283,6 +283,20 @@ def office_findings(
     return out
 
 
+# Names of one actor that share no word: "the Islamic State" is ISIS, ISIL and Daesh; "the United States" is the US.
+_SAME_ACTOR = [
+    (re.compile(r"\b(?:the\s+)?(?:Islamic\s+State(?:\s+group)?|ISIS|ISIL|Daesh|Da'esh)\b", re.I), "ISIS"),
+    (re.compile(r"\b(?:the\s+)?(?:United\s+States(?:\s+of\s+America)?|U\.S\.A?\.?|USA)(?![\w.])"), "US"),
+]
+
+
+def _one_name(text: str) -> str:
+    """The text with each actor's several names written as one."""
+    for pat, name in _SAME_ACTOR:
+        text = pat.sub(name, text)
+    return text
+
+
 def entity_findings(
     claim: str, sentence: str, context: str, passage_id: str | None = None, *, counts: bool = False
 ) -> list[ConsistencyFinding]:
@@ -291,6 +305,7 @@ def entity_findings(
     `context` (the passage) may name what the sentence calls "he" or "the prime minister". With `counts` (the claim
     gives a quantity) a place is a different fact, not an incompatible one: "2,500 troops in Kuwait" is unverified.
     """
+    claim, sentence, context = _one_name(claim), _one_name(sentence), _one_name(context)
     sent_names = names(sentence)
     claim_names = names(claim)
     sent_stems, ctx_stems = _stems(sentence), _stems(context)
