@@ -13,10 +13,11 @@ SEED = REPO / "evals" / "datasets" / "seed-news.jsonl"
 SEED_CORPUS = REPO / "evals" / "corpus" / "iraq-coalition-2024"
 
 # A regression guard, not a target: set a little below the figure measured with the shipped verifier.
-# Measured 2026-11-26 with verifier-v10+acee2bb5, MiniLM embedder, top_k 6: macro-F1 0.871 on 109 claims (v9 0.835,
-# v8 0.830, v6 0.832, v5 0.790, v4 0.783, v3 0.750, v2 0.741, v1 0.706). One flipped claim moves macro-F1 by about
-# 0.01, so the floor leaves room for ~4 flips before it fails.
-MACRO_F1_FLOOR = 0.83
+# Measured 2026-12-08 with the precision-first default (checks, parts, floors): macro-F1 0.827 on 109 claims, and no
+# false supported verdict (0.870 before, 2026-11-26, v10 alone: 3 false supported, 3 false contradicted, 8 wrong
+# unverified; now 0, 3 and 16: the floors withhold 5 of the set's true but low-confidence contradictions, and the
+# 3:1 cost of the issue goes 26 -> 25). One flipped claim moves macro-F1 by about 0.01: room for ~3 flips.
+MACRO_F1_FLOOR = 0.80
 
 
 # ~4 min on 2 cores (109 claims through the 12-layer cross-encoder): in `make test`, not in `make test-fast`.
