@@ -102,3 +102,17 @@ def test_check_shows_each_part_of_a_compound_claim(built_index, capsys):
         and "Germany sent 1,200 soldiers to Iraq" in part_lines[1]
     )
     assert not head.startswith("SUPPORTED")  # Germany's troops are in none of the articles
+
+
+def test_serve_warns_beyond_loopback_only_without_any_key():
+    from factcheck.api.serve import key_warning
+    from factcheck.settings import Settings
+
+    def settings(**kw):
+        return Settings(_env_file=None, **{"api_key": None, "api_keys": {}, **kw})
+
+    assert key_warning(settings(host="127.0.0.1")) is None
+    assert "without an API key" in (key_warning(settings(host="0.0.0.0")) or "")
+    assert key_warning(settings(host="0.0.0.0", api_key="k")) is None
+    named = {"desk": {"key": "a-long-enough-key", "roles": ["check"]}}
+    assert key_warning(settings(host="0.0.0.0", api_keys=named)) is None  # named keys guard it too

@@ -6,8 +6,18 @@ import sys
 from typing import Any
 
 from .. import errors
-from ..settings import settings_from_args
+from ..settings import Settings, settings_from_args
 from .app import create_app
+
+
+def key_warning(settings: Settings) -> str | None:
+    """The warning for a server reachable beyond loopback with no key, single or named, to guard it."""
+    if _is_loopback(settings.host) or settings.api_key or settings.api_keys:
+        return None
+    return (
+        f"factcheck: warning: serving on {settings.host} without an API key "
+        "(set FACTCHECK_API_KEY or FACTCHECK_API_KEYS)"
+    )
 
 
 def _is_loopback(host: str) -> bool:
@@ -37,11 +47,9 @@ def cmd_serve(args: Any) -> int:
     settings = settings_from_args(args).model_copy(update=overrides)
     if settings.port < 1 or settings.port > 65535:
         raise errors.InputError(f"port must be 1..65535, not {settings.port}")
-    if not _is_loopback(settings.host) and not settings.api_key:
-        print(
-            f"factcheck: warning: serving on {settings.host} without an API key (set FACTCHECK_API_KEY)",
-            file=sys.stderr,
-        )
+    warning = key_warning(settings)
+    if warning:
+        print(warning, file=sys.stderr)
     # Built before uvicorn starts so a missing/corrupt index or model is one line and exit 2, not a traceback.
     pipeline = build_pipeline(settings)
     app = create_app(settings, pipeline)
