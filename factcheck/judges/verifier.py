@@ -338,7 +338,7 @@ class VerifierJudge:
                 base["decided_by"] = self.stage(self.escalation.units)
         sources = self._sources(hits, stances)
         citations = self._citations(hits, label, driver, sup, con)
-        checks: list[ConsistencyFinding] = []
+        findings: list[ConsistencyFinding] = []  # not `checks`: that name is the module
         seen: set[tuple] = set()
         # Overlapping passages repeat a sentence: report each finding once.
         for u in [driver] + [x[0] for x in (con[:3] if label == "contradicted" else sup[:1])]:
@@ -346,15 +346,15 @@ class VerifierJudge:
                 k = (f.kind, f.outcome, f.claim_value, f.evidence_value)
                 if k not in seen:
                     seen.add(k)
-                    checks.append(f)
-        explanation = _explain(label, hits, driver, sources, checks)
+                    findings.append(f)
+        explanation = _explain(label, hits, driver, sources, findings)
         verdict = Verdict(
             label=label,
             confidence=round(min(1.0, max(0.0, conf)), 4),
             citations=citations,
             explanation=explanation,
             sources=sources,
-            checks=checks,
+            checks=findings,
             **base,
         )
         return self.precision.apply(verdict)
