@@ -199,7 +199,6 @@ def split_claim(claim: str, max_parts: int = 4) -> list[ClaimPart]:
     if len(merged) == 1 or not _clause(main[merged[0][0] : merged[0][1]]):
         return whole if not parts else _with_main(parts, claim, main)
     subject = _subject(main[merged[0][0] : merged[0][1]])
-    offset = 0 if main == claim else None
     for a, b in merged:
         text = main[a:b].strip().rstrip(".")
         words = _WORD.findall(text)
@@ -210,7 +209,7 @@ def split_claim(claim: str, max_parts: int = 4) -> list[ClaimPart]:
             lead = text.split(" ", 1)
             owner = f"{subject}'s" if _PRONOUNS[words[0].lower()] else subject
             text = f"{owner} {lead[1]}" if len(lead) > 1 else text
-        start = claim.find(main[a:b].strip()) if offset is None else a
+        start = a if main == claim else claim.find(main[a:b].strip())
         parts.append(ClaimPart(text=text, start=max(0, start), end=max(0, start) + len(main[a:b].strip())))
     if len(parts) <= 1 or len(parts) > max_parts:
         return whole

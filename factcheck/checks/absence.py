@@ -11,6 +11,7 @@ import re
 from .surface import alias, fold
 
 _CUE = re.compile(r"\b(nobody|no one|no-one|none|nothing|never|no|not|zero|neither|without)\b|n't\b", re.I)
+_WORD = re.compile(r"[A-Za-z][\w'-]*")
 _FILLER = {
     "the",
     "a",
@@ -103,7 +104,7 @@ def absence_cue(claim: str) -> tuple[str, list[str]] | None:
         return None
     # What is said to be absent: the words the cue governs, up to its verb ("no Iraqi soldiers have been killed",
     # "none of the partner countries has announced ...").
-    words = [w for w in re.findall(r"[A-Za-z][\w'-]*", claim[m.end() :])[:10] if w.lower() not in _FILLER]
+    words = [w for w in _WORD.findall(claim[m.end() :])[:10] if w.lower() not in _FILLER]
     verb = next((w for w in words[:6] if _verbish(w)), None)
     rest = [w for w in words[:3] if w != verb]
     return m.group(), [_stem(w) for w in ([verb] if verb else []) + rest]
@@ -124,8 +125,8 @@ def states_presence(claim: str, sentence: str) -> bool:
     if _CUE.search(sentence):
         # A sentence that negates too ("no one was injured") agrees or says something else; not a statement of presence.
         return False
-    stems = {_stem(w) for w in re.findall(r"[A-Za-z][\w'-]*", sentence)}
-    verb = [w for w in re.findall(r"[A-Za-z][\w'-]*", claim) if _verbish(w)]
+    stems = {_stem(w) for w in _WORD.findall(sentence)}
+    verb = [w for w in _WORD.findall(claim) if _verbish(w)]
     if verb and _stem(verb[0]) == scope[0]:
         # The predicate must be stated; of the words around it, all but one will do ("committed to staying" states
         # "not committed to keeping its troops").
@@ -139,10 +140,10 @@ def denies(claim: str, sentence: str) -> bool:
     against "Daesh is still a danger"): such a sentence cannot support it."""
     if _CUE.search(claim):
         return False
-    claim_stems = {_stem(w) for w in re.findall(r"[A-Za-z][\w'-]*", claim) if w.lower() not in _FILLER}
+    claim_stems = {_stem(w) for w in _WORD.findall(claim) if w.lower() not in _FILLER}
     for m in _CUE.finditer(sentence):
         clause = re.split(r"[,;:]| but | while | although | whereas ", sentence[m.end() :])[0]
-        governed = [w for w in re.findall(r"[A-Za-z][\w'-]*", clause) if w.lower() not in _FILLER][:3]
+        governed = [w for w in _WORD.findall(clause) if w.lower() not in _FILLER][:3]
         if any(_stem(w) in claim_stems for w in governed if not w[:1].isupper()):
             return True
     return False

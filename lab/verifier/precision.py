@@ -40,7 +40,9 @@ def cost(gold: str, pred: str) -> float:
     return WRONG_UNVERIFIED if pred == "unverified" else WRONG_DECISIVE
 
 
-def judge_all(dataset: Path, corpus: str | None, settings: Settings, rows: str = "") -> list[tuple[str, Verdict]]:
+def judge_all(
+    dataset: Path, corpus: str | None, settings: Settings, embedder, rows: str = ""
+) -> list[tuple[str, Verdict]]:
     """(gold, verdict with no floor) for every claim of a tuning set, through the product's pipeline."""
     eval_set = load_eval_set(dataset, corpus=corpus)
     if rows:  # a slice of a set: "corpus=sample" keeps the rows whose `corpus` field says so
@@ -48,7 +50,6 @@ def judge_all(dataset: Path, corpus: str | None, settings: Settings, rows: str =
         keep = {r["id"] for r in map(json.loads, dataset.read_text().splitlines()) if str(r.get(key)) == value}
         eval_set.cases = [c for c in eval_set.cases if c.id in keep]
     settings = settings.model_copy(update=NO_FLOOR)
-    embedder = make_embedder(settings)
     with tempfile.TemporaryDirectory() as tmp:
         index_dir = prepare_index(eval_set.corpus, settings, embedder, Path(tmp), dataset, progress=False)
         pipe = build_pipeline(settings.model_copy(update={"index_dir": index_dir}), embedder=embedder)
@@ -95,10 +96,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", type=Path, default=Path("runs/precision"))
     args = ap.parse_args(argv)
     judged = []
+    settings = Settings()
+    embedder = make_embedder(settings)  # loaded once for every set
     for spec in args.sets:
         spec, _, rows = spec.partition("+")
         dataset, _, corpus = spec.partition("=")
-        judged += judge_all(Path(dataset), corpus or None, Settings(), rows)
+        judged += judge_all(Path(dataset), corpus or None, settings, embedder, rows)
     floor, best, rows = fit(judged)
     none = summary(replay(judged, PrecisionFloor()))
     args.out.mkdir(parents=True, exist_ok=True)
