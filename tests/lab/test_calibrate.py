@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import copy
 import json
 import random
 import shutil
@@ -33,7 +34,9 @@ def test_replay_fits_the_same_thresholds_as_the_live_judge(tmp_path):
     pairs, n_fitted = verifier_replay.record_pairs({}, fitted, tmp_path / "record")
     assert n_fitted == len(pairs) > 12  # every unit the fit reads, recorded
 
-    live = load_verifier(STUDENT_MODEL_DIR)
+    # A copy: the fit sets thresholds and temperature on the verifier it reads, and the loaded one is shared by the
+    # whole test session.
+    live = copy.copy(load_verifier(STUDENT_MODEL_DIR))
     logits = live.logits([p for p, _ in pairs], [h for _, h in pairs])
     calib = logits[:40]
     calib_labels = logits[:40].argmax(1)  # any labels: the temperature is fitted the same way on both sides
